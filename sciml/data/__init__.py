@@ -1,0 +1,54 @@
+"""Labelled datasets: the canonical layout, its validator, and file formats.
+
+* :mod:`sciml.data.schema` — :func:`field_dataset`, :func:`provenance_attrs`, :func:`validate`;
+* :mod:`sciml.data.netcdf` — :func:`save` / :func:`open_dataset` (NetCDF4 via h5netcdf);
+* :mod:`sciml.data.pdebench` — :func:`read_pdebench` / :func:`write_pdebench`;
+* :mod:`sciml.data.torch_dataset` — :class:`TrajectoryWindowDataset`,
+  :class:`TrajectoryDataset` (imported on first use, so ``import sciml.data`` does not
+  import torch).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from sciml.data.netcdf import open_dataset, save
+from sciml.data.pdebench import read_pdebench, split_by_parameters, write_pdebench
+from sciml.data.schema import (
+    field_dataset,
+    field_variables,
+    parameter_variables,
+    provenance_attrs,
+    validate,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sciml.data.torch_dataset import TrajectoryDataset, TrajectoryWindowDataset
+
+__all__ = [
+    "validate",
+    "field_dataset",
+    "provenance_attrs",
+    "field_variables",
+    "parameter_variables",
+    "save",
+    "open_dataset",
+    "read_pdebench",
+    "write_pdebench",
+    "split_by_parameters",
+    "TrajectoryWindowDataset",
+    "TrajectoryDataset",
+]
+
+_LAZY = {"TrajectoryWindowDataset", "TrajectoryDataset"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module("sciml.data.torch_dataset"), name)
+    raise AttributeError(f"module 'sciml.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY)

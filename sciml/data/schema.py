@@ -1,0 +1,313 @@
+"""The canonical sciml layout for labelled field data, and its validator.
+
+A sciml *field dataset* is an :class:`xarray.Dataset` with
+
+* dimensions named from :data:`FIELD_DIMS` — ``sample`` first, then ``t``, then the
+  spatial dimensions ``x`` [, ``y`` [, ``z``]];
+* one or more field variables (``u`` by default) over ``(sample, t, x[, y[, z]])``;
+* coordinates ``t``, ``x`` (…) that carry CF attributes ``units`` and ``long_name``;
+* per-sample parameters (``nu``, ``beta``, ...) as 1-D data variables along ``sample``, each
+  with ``units`` and ``long_name`` and the attribute ``role = "parameter"``;
+* provenance in ``ds.attrs``: ``generator``, ``generator_version``, ``parameters`` (JSON),
+  ``seed``, ``schema_version``, ``created`` (ISO 8601, UTC) and ``sciml_version``.
+
+:func:`field_dataset` builds such a dataset from arrays; :func:`validate` checks one and
+raises :class:`~sciml.errors.SchemaError` listing *every* problem it found.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from sciml import __version__
+from sciml.errors import SchemaError
+
+#: Version of the on-disk layout written by this module. Bump on incompatible change.
+SCHEMA_VERSION = "1.0"
+
+#: Dimension names of field data, in canonical order.
+FIELD_DIMS: tuple[str, ...] = ("sample", "t", "x", "y", "z")
+
+#: Attributes every field dataset carries for provenance.
+PROVENANCE_ATTRS: tuple[str, ...] = (
+    "generator",
+    "generator_version",
+    "parameters",
+    "seed",
+    "schema_version",
+    "created",
+    "sciml_version",
+)
+
+#: Default CF attributes of the standard coordinates.
+DEFAULT_COORD_ATTRS: dict[str, dict[str, str]] = {
+    "t": {"units": "1", "long_name": "time", "standard_name": "time"},
+    "x": {"units": "1", "long_name": "x position", "axis": "X"},
+    "y": {"units": "1", "long_name": "y position", "axis": "Y"},
+    "z": {"units": "1", "long_name": "z position", "axis": "Z"},
+}
+
+
+def provenance_attrs(
+    *,
+    generator: str,
+    generator_version: str,
+    parameters: Mapping[str, Any],
+    seed: int | Sequence[int] | None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Build the provenance attributes of a dataset.
+
+    Parameters
+    ----------
+    generator : str
+        Name of the simulator (or tool) that produced the data, e.g. ``"burgers1d"``.
+    generator_version : str
+        Version string of that generator.
+    parameters : mapping
+        Everything needed to reproduce the data (simulator configuration and physical
+        parameters); stored as a JSON string so that NetCDF can hold it.
+    seed : int, sequence of int or None
+        Random seed(s) used. ``None`` is recorded as ``-1`` (deterministic generator).
+    extra : mapping, optional
+        Additional attributes (strings or numbers) to record.
+
+    Returns
+    -------
+    dict
+        Attributes ready for ``Dataset.attrs``.
+    """
+    if seed is None:
+        seed_attr: Any = -1
+    elif isinstance(seed, (int, np.integer)):
+        seed_attr = int(seed)
+    else:
+        seed_attr = json.dumps([int(s) for s in seed])
+    attrs: dict[str, Any] = {
+        "generator": str(generator),
+        "generator_version": str(generator_version),
+        "parameters": json.dumps(_jsonable(parameters), sort_keys=True),
+        "seed": seed_attr,
+        "schema_version": SCHEMA_VERSION,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "sciml_version": __version__,
+        "Conventions": "CF-1.8",
+    }
+    if extra:
+        attrs.update({str(k): v for k, v in extra.items()})
+    return attrs
+
+
+def _jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays and tuples into JSON-serialisable Python objects."""
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def field_dataset(
+    fields: Mapping[str, np.ndarray],
+    *,
+    coords: Mapping[str, np.ndarray],
+    parameters: Mapping[str, np.ndarray] | None = None,
+    field_attrs: Mapping[str, Mapping[str, str]] | None = None,
+    coord_attrs: Mapping[str, Mapping[str, str]] | None = None,
+    parameter_attrs: Mapping[str, Mapping[str, str]] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """Assemble a field dataset in the canonical layout.
+
+    Parameters
+    ----------
+    fields : mapping of str to ndarray
+        Field variables, each of shape ``(n_sample, n_t, n_x[, n_y[, n_z]])``.
+    coords : mapping of str to ndarray
+        1-D coordinate values for ``t``, ``x`` (and ``y``, ``z`` when present).
+    parameters : mapping of str to ndarray, optional
+        Per-sample parameters, each of shape ``(n_sample,)``.
+    field_attrs, coord_attrs, parameter_attrs : mapping, optional
+        CF attributes (``units``, ``long_name``) per variable; coordinates default to
+        :data:`DEFAULT_COORD_ATTRS`, parameters to ``units="1"``.
+    attrs : mapping, optional
+        Global attributes, normally from :func:`provenance_attrs`.
+
+    Returns
+    -------
+    xarray.Dataset
+    """
+    if not fields:
+        raise SchemaError("field_dataset needs at least one field variable")
+    first = next(iter(fields.values()))
+    ndim = np.ndim(first)
+    if ndim < 3 or ndim > 5:
+        raise SchemaError(
+            f"field arrays must have 3 to 5 dims (sample, t, x[, y[, z]]); got shape {np.shape(first)}"
+        )
+    dims = FIELD_DIMS[:ndim]
+    coord_attrs = dict(coord_attrs or {})
+    xr_coords = {}
+    for d in dims[1:]:
+        if d not in coords:
+            raise SchemaError(f"coordinate {d!r} is missing; pass coords={{'{d}': values, ...}}")
+        a = dict(DEFAULT_COORD_ATTRS.get(d, {}))
+        a.update(coord_attrs.get(d, {}))
+        xr_coords[d] = xr.Variable((d,), np.asarray(coords[d]), attrs=a)
+    n_sample = np.shape(first)[0]
+    xr_coords["sample"] = xr.Variable(("sample",), np.arange(n_sample, dtype=np.int64),
+                                      attrs={"long_name": "sample index", "units": "1"})
+    data_vars: dict[str, xr.Variable] = {}
+    field_attrs = field_attrs or {}
+    for name, arr in fields.items():
+        a = {"units": "1", "long_name": name, "role": "field"}
+        a.update(field_attrs.get(name, {}))
+        data_vars[name] = xr.Variable(dims, np.asarray(arr), attrs=a)
+    parameter_attrs = parameter_attrs or {}
+    for name, vals in (parameters or {}).items():
+        a = {"units": "1", "long_name": name, "role": "parameter"}
+        a.update(parameter_attrs.get(name, {}))
+        a["role"] = "parameter"
+        data_vars[name] = xr.Variable(("sample",), np.asarray(vals, dtype=np.float64), attrs=a)
+    return xr.Dataset(data_vars, coords=xr_coords, attrs=dict(attrs or {}))
+
+
+def field_variables(ds: xr.Dataset) -> list[str]:
+    """Names of the field variables of ``ds`` (variables with both ``sample`` and ``t``)."""
+    return [str(n) for n, v in ds.data_vars.items() if "sample" in v.dims and "t" in v.dims]
+
+
+def parameter_variables(ds: xr.Dataset) -> list[str]:
+    """Names of the per-sample parameter variables of ``ds``.
+
+    These are the 1-D variables along ``sample``, except bookkeeping variables marked with
+    ``attrs["role"] == "metadata"`` (such as the per-sample ``seed``).
+    """
+    return [
+        str(n)
+        for n, v in ds.data_vars.items()
+        if v.dims == ("sample",) and v.attrs.get("role") != "metadata"
+    ]
+
+
+def spatial_dims(ds: xr.Dataset) -> list[str]:
+    """Spatial dimension names present in ``ds``, in canonical order."""
+    return [d for d in ("x", "y", "z") if d in ds.dims]
+
+
+def validate(
+    ds: xr.Dataset,
+    *,
+    require_provenance: bool = True,
+    check_finite: bool = True,
+    required_fields: Sequence[str] = (),
+    required_parameters: Sequence[str] = (),
+) -> xr.Dataset:
+    """Check that ``ds`` follows the canonical sciml field layout.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The dataset to check. It is not modified.
+    require_provenance : bool, default True
+        Require every attribute of :data:`PROVENANCE_ATTRS`.
+    check_finite : bool, default True
+        Require all field and parameter values to be finite. This loads the data; pass
+        ``False`` for lazily opened files larger than memory.
+    required_fields, required_parameters : sequence of str
+        Variables that must be present (e.g. a model needs ``u`` and ``nu``).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``ds`` itself, so that ``validate`` can be chained.
+
+    Raises
+    ------
+    SchemaError
+        Listing every problem found, one per line.
+    """
+    if not isinstance(ds, xr.Dataset):
+        raise SchemaError(f"expected an xarray.Dataset, got {type(ds).__name__}")
+    problems: list[str] = []
+    unknown = [d for d in ds.dims if d not in FIELD_DIMS]
+    if unknown:
+        problems.append(
+            f"unknown dimension(s) {sorted(map(str, unknown))}; accepted: {list(FIELD_DIMS)}"
+        )
+    if "sample" not in ds.dims:
+        problems.append("dimension 'sample' is missing")
+    if "t" not in ds.dims:
+        problems.append("dimension 't' is missing")
+    if not spatial_dims(ds):
+        problems.append("no spatial dimension; expected at least 'x'")
+    fields = field_variables(ds)
+    if not fields:
+        problems.append("no field variable over ('sample', 't', 'x', ...)")
+    for name in fields:
+        v = ds[name]
+        expected = tuple(d for d in FIELD_DIMS if d in v.dims)
+        if v.dims != expected or len(v.dims) != len(ds[name].dims):
+            problems.append(f"field {name!r} has dims {v.dims}; expected order {expected}")
+        if not np.issubdtype(v.dtype, np.floating):
+            problems.append(f"field {name!r} has dtype {v.dtype}; expected a floating type")
+        if "units" not in v.attrs:
+            problems.append(f"field {name!r} has no 'units' attribute")
+    for d in ("t", "x", "y", "z"):
+        if d not in ds.dims:
+            continue
+        if d not in ds.coords:
+            problems.append(f"coordinate {d!r} is missing")
+            continue
+        c = ds.coords[d]
+        for key in ("units", "long_name"):
+            if key not in c.attrs:
+                problems.append(f"coordinate {d!r} has no {key!r} attribute")
+        values = np.asarray(c.values)
+        if values.size > 1 and not np.all(np.diff(values) > 0):
+            problems.append(f"coordinate {d!r} is not strictly increasing")
+        if not np.all(np.isfinite(values)):
+            problems.append(f"coordinate {d!r} has non-finite values")
+    params = parameter_variables(ds)
+    for name in params:
+        for key in ("units", "long_name"):
+            if key not in ds[name].attrs:
+                problems.append(f"parameter {name!r} has no {key!r} attribute")
+    for name in required_fields:
+        if name not in fields:
+            problems.append(f"required field variable {name!r} is missing; present: {fields}")
+    for name in required_parameters:
+        if name not in params:
+            problems.append(f"required parameter variable {name!r} is missing; present: {params}")
+    if require_provenance:
+        missing = [a for a in PROVENANCE_ATTRS if a not in ds.attrs]
+        if missing:
+            problems.append(f"provenance attribute(s) missing from attrs: {missing}")
+        elif "parameters" in ds.attrs:
+            try:
+                json.loads(ds.attrs["parameters"])
+            except (TypeError, ValueError):
+                problems.append("attrs['parameters'] is not valid JSON")
+    if check_finite and not problems:
+        for name in fields + params:
+            values = np.asarray(ds[name].values)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                samples = np.unique(np.nonzero(bad)[0]).tolist()
+                problems.append(
+                    f"variable {name!r} has {int(bad.sum())} non-finite value(s) "
+                    f"in sample(s) {samples[:10]}{' ...' if len(samples) > 10 else ''}"
+                )
+    if problems:
+        raise SchemaError("dataset does not follow the sciml layout:\n  - " + "\n  - ".join(problems))
+    return ds

@@ -1,0 +1,1 @@
+"""Plots of sciml datasets (matplotlib, written to files)."""

@@ -1,0 +1,1 @@
+"""Workflows: configuration specs, parameter designs, executors, campaigns and the runner."""

@@ -1,0 +1,215 @@
+"""Executors: map a function over tasks, in-process, on a local Dask cluster or on Slurm.
+
+Every executor satisfies :class:`Executor`::
+
+    with make_executor({"kind": "dask", "n_workers": 2}) as ex:
+        for index, result in ex.map(fn, tasks):
+            ...
+
+``map`` yields ``(index, result)`` pairs *as tasks complete* (not necessarily in order), so a
+caller can persist each result at once: a crash then loses only the tasks in flight.
+Functions and tasks must be picklable for the Dask executors (module-level functions,
+plain data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from sciml.errors import ConfigError
+from sciml.progress import progress
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Maps a function over tasks and yields ``(index, result)`` as tasks complete."""
+
+    name: str
+
+    def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], *, desc: str = "") -> Iterator[tuple[int, Any]]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class _ExecutorBase:
+    name = "base"
+    show_progress: bool | None = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:  # pragma: no cover - trivial
+        return None
+
+
+class InProcessExecutor(_ExecutorBase):
+    """Runs tasks one after the other in the calling process (debugging, tests, tiny jobs)."""
+
+    name = "inprocess"
+
+    def __init__(self, *, show_progress: bool | None = None) -> None:
+        self.show_progress = show_progress
+
+    def map(self, fn: Callable[[T], R], tasks: Sequence[T], *, desc: str = "") -> Iterator[tuple[int, R]]:
+        """Apply ``fn`` to each task in order, yielding ``(index, result)``."""
+        with progress(total=len(tasks), desc=desc or "tasks", enabled=self.show_progress) as bar:
+            for i, task in enumerate(tasks):
+                result = fn(task)
+                bar.update(1)
+                yield i, result
+
+
+class DaskExecutor(_ExecutorBase):
+    """Runs tasks on a Dask cluster: a ``LocalCluster`` by default, or an existing scheduler.
+
+    Parameters
+    ----------
+    n_workers : int
+        Worker processes of the local cluster.
+    threads_per_worker : int
+        Threads per worker process.
+    address : str, optional
+        Address of a running scheduler (``tcp://host:8786``); no cluster is started.
+    cluster : object, optional
+        A ready ``distributed`` cluster object (e.g. a ``SLURMCluster``) to connect to.
+    memory_limit : str
+        Per-worker memory limit of the local cluster (Dask syntax, ``"4GiB"``).
+    show_progress : bool or None
+        Progress bar; ``None`` means "when stderr is a TTY".
+    """
+
+    name = "dask"
+
+    def __init__(
+        self,
+        *,
+        n_workers: int = 2,
+        threads_per_worker: int = 1,
+        address: str | None = None,
+        cluster: Any = None,
+        memory_limit: str = "auto",
+        show_progress: bool | None = None,
+    ) -> None:
+        from distributed import Client, LocalCluster
+
+        self.show_progress = show_progress
+        self._own_cluster = None
+        if address is not None:
+            self.client = Client(address)
+        elif cluster is not None:
+            self.client = Client(cluster)
+        else:
+            self._own_cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=threads_per_worker,
+                processes=True,
+                memory_limit=memory_limit,
+                dashboard_address=None,
+            )
+            self.client = Client(self._own_cluster)
+
+    def map(self, fn: Callable[[T], R], tasks: Sequence[T], *, desc: str = "") -> Iterator[tuple[int, R]]:
+        """Submit every task, then yield ``(index, result)`` as each completes.
+
+        A task that raises re-raises its exception here (with the remote traceback); the
+        tasks still running are cancelled.
+        """
+        from distributed import as_completed
+
+        futures = [self.client.submit(fn, task, pure=False) for task in tasks]
+        index = {f.key: i for i, f in enumerate(futures)}
+        try:
+            with progress(total=len(tasks), desc=desc or "tasks", enabled=self.show_progress) as bar:
+                for future in as_completed(futures):
+                    result = future.result()
+                    bar.update(1)
+                    yield index[future.key], result
+        finally:
+            pending = [f for f in futures if not f.done()]
+            if pending:
+                self.client.cancel(pending)
+
+    def close(self) -> None:
+        """Close the client and the cluster it started (if any)."""
+        self.client.close()
+        if self._own_cluster is not None:
+            self._own_cluster.close()
+
+
+def slurm_executor(
+    *,
+    jobs: int = 1,
+    cores: int = 1,
+    memory: str = "2GiB",
+    walltime: str = "00:30:00",
+    queue: str | None = None,
+    account: str | None = None,
+    job_extra_directives: Sequence[str] = (),
+    show_progress: bool | None = None,
+) -> DaskExecutor:
+    """A :class:`DaskExecutor` whose workers are Slurm jobs started by ``dask-jobqueue``.
+
+    Parameters
+    ----------
+    jobs : int
+        Number of Slurm jobs (each one Dask worker process).
+    cores, memory, walltime, queue, account, job_extra_directives
+        Passed to :class:`dask_jobqueue.SLURMCluster`.
+    """
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the Slurm executor needs dask-jobqueue: pip install 'sciml[hpc]'"
+        ) from exc
+    cluster = SLURMCluster(
+        cores=cores,
+        processes=1,
+        memory=memory,
+        walltime=walltime,
+        queue=queue,
+        account=account,
+        job_extra_directives=list(job_extra_directives),
+    )
+    cluster.scale(jobs=jobs)
+    executor = DaskExecutor(cluster=cluster, show_progress=show_progress)
+    executor._own_cluster = cluster
+    return executor
+
+
+EXECUTOR_KINDS = ("inprocess", "dask", "slurm")
+
+
+def make_executor(config: Mapping[str, Any] | None = None) -> _ExecutorBase:
+    """Build an executor from a configuration mapping.
+
+    Parameters
+    ----------
+    config : mapping, optional
+        ``{"kind": "inprocess" | "dask" | "slurm", ...options}``; default
+        ``{"kind": "dask"}`` (a local cluster with two single-threaded workers).
+    """
+    cfg = dict(config or {"kind": "dask"})
+    kind = cfg.pop("kind", "dask")
+    builders: dict[str, Callable[..., _ExecutorBase]] = {
+        "inprocess": InProcessExecutor,
+        "dask": DaskExecutor,
+        "slurm": slurm_executor,
+    }
+    if kind not in builders:
+        raise ConfigError(f"unknown executor kind {kind!r}; accepted: {list(EXECUTOR_KINDS)}")
+    try:
+        return builders[kind](**cfg)
+    except TypeError as exc:
+        raise ConfigError(f"bad options for executor {kind!r}: {exc}") from None
