@@ -156,6 +156,7 @@ def slurm_executor(
     queue: str | None = None,
     account: str | None = None,
     job_extra_directives: Sequence[str] = (),
+    interface: str | None = None,
     show_progress: bool | None = None,
 ) -> DaskExecutor:
     """A :class:`DaskExecutor` whose workers are Slurm jobs started by ``dask-jobqueue``.
@@ -166,6 +167,14 @@ def slurm_executor(
         Number of Slurm jobs (each one Dask worker process).
     cores, memory, walltime, queue, account, job_extra_directives
         Passed to :class:`dask_jobqueue.SLURMCluster`.
+    interface : str, optional
+        Network interface of the scheduler and workers (``"lo"`` on a one-node cluster;
+        default: Dask's choice, the interface that reaches other nodes).
+
+    Notes
+    -----
+    Workers run in Slurm jobs that import functions by name: map functions defined in an
+    installed module (such as :func:`sciml.workflows.campaign.run_task`), not in a script.
     """
     try:
         from dask_jobqueue import SLURMCluster
@@ -181,6 +190,7 @@ def slurm_executor(
         queue=queue,
         account=account,
         job_extra_directives=list(job_extra_directives),
+        interface=interface,
     )
     cluster.scale(jobs=jobs)
     executor = DaskExecutor(cluster=cluster, show_progress=show_progress)

@@ -84,6 +84,7 @@ class SlurmExecutorSpec(StrictModel):
     queue: str | None = None
     account: str | None = None
     job_extra_directives: list[str] = Field(default_factory=list)
+    interface: str | None = None
 
 
 ExecutorSpec = Annotated[
