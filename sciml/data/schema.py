@@ -300,14 +300,34 @@ def validate(
                 problems.append("attrs['parameters'] is not valid JSON")
     if check_finite and not problems:
         for name in fields + params:
-            values = np.asarray(ds[name].values)
-            bad = ~np.isfinite(values)
-            if bad.any():
-                samples = np.unique(np.nonzero(bad)[0]).tolist()
+            samples, count = _nonfinite_samples(ds[name])
+            if count:
                 problems.append(
-                    f"variable {name!r} has {int(bad.sum())} non-finite value(s) "
+                    f"variable {name!r} has {count} non-finite value(s) "
                     f"in sample(s) {samples[:10]}{' ...' if len(samples) > 10 else ''}"
                 )
     if problems:
         raise SchemaError("dataset does not follow the sciml layout:\n  - " + "\n  - ".join(problems))
     return ds
+
+
+def _nonfinite_samples(var: xr.DataArray, *, block_bytes: int = 256 * 2**20) -> tuple[list[int], int]:
+    """Indices along ``sample`` where ``var`` has NaN or inf, and the number of such values.
+
+    Reads bounded blocks of samples.
+
+    Lazily opened and dask-backed variables are read ``block_bytes`` at a time, so that a
+    file larger than memory can be checked.
+    """
+    n = var.sizes["sample"]
+    per_sample = max(1, var.size // max(n, 1)) * var.dtype.itemsize
+    block = max(1, block_bytes // per_sample)
+    out: list[int] = []
+    count = 0
+    for start in range(0, n, block):
+        values = np.asarray(var.isel(sample=slice(start, start + block)).values)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            out.extend((start + np.unique(np.nonzero(bad)[0])).tolist())
+            count += int(bad.sum())
+    return out, count

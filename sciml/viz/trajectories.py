@@ -32,7 +32,8 @@ def plot_trajectories(
     path : path
         Output image (``.png``, ``.pdf``, ``.svg``); written atomically.
     n : int
-        Number of samples when ``samples`` is not given (spread evenly over the dataset).
+        Number of samples when ``samples`` is not given: the first sample of each distinct
+        parameter combination first (up to ``n``), then samples spread over the dataset.
     variable : str, optional
         Field to plot (default: the first field variable).
     samples : list of int, optional
@@ -52,10 +53,9 @@ def plot_trajectories(
     field = ds[variable]
     if field.dims != ("sample", "t", "x"):
         raise ValueError(f"plot_trajectories needs dims ('sample', 't', 'x'); {variable!r} has {field.dims}")
-    n_total = ds.sizes["sample"]
-    if samples is None:
-        samples = sorted(set(np.linspace(0, n_total - 1, min(n, n_total)).round().astype(int).tolist()))
     params = parameter_variables(ds)
+    if samples is None:
+        samples = _spread_samples(ds, params, n)
     t = ds["t"].values
     x = ds["x"].values
     fig, axes = plt.subplots(2, len(samples), figsize=(3.2 * len(samples), 5.6), squeeze=False,
@@ -84,3 +84,21 @@ def plot_trajectories(
         fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
     return path
+
+
+def _spread_samples(ds: xr.Dataset, params: list[str], n: int) -> list[int]:
+    """Up to ``n`` sample indices covering as many distinct parameter values as possible."""
+    n_total = ds.sizes["sample"]
+    chosen: list[int] = []
+    if params:
+        table = np.stack([np.asarray(ds[p].values) for p in params], axis=1)
+        _, first = np.unique(table, axis=0, return_index=True)
+        chosen = sorted(first.tolist())
+        if len(chosen) > n:
+            chosen = [chosen[i] for i in np.linspace(0, len(chosen) - 1, n).round().astype(int)]
+    for i in np.linspace(0, n_total - 1, min(n, n_total)).round().astype(int):
+        if len(chosen) >= min(n, n_total):
+            break
+        if int(i) not in chosen:
+            chosen.append(int(i))
+    return sorted(chosen)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from sciml.data.schema import provenance_attrs
+from sciml.data.schema import provenance_attrs, validate
 from sciml.errors import ConfigError, ParameterError, SimulationError
 from sciml.simulators.base import Simulator
 from sciml.simulators.registry import build_simulator
@@ -224,7 +224,10 @@ def generate(
                 pass
     merged = merge_parts(plan)
     try:
-        save(merged, plan.output)
+        # every part was checked for NaN/inf by its simulator and validated when written:
+        # check the layout here, and let the write stream the data chunk by chunk
+        validate(merged, check_finite=False)
+        save(merged, plan.output, validate=False)
     finally:
         merged.close()
     shutil.rmtree(plan.parts_dir, ignore_errors=True)

@@ -137,3 +137,17 @@ def test_integer_field_rejected():
 def test_not_a_dataset():
     with pytest.raises(SchemaError, match="expected an xarray.Dataset, got DataArray"):
         validate(make_ds()["u"])
+
+
+def test_finite_check_reads_bounded_blocks_and_finds_every_sample():
+    from sciml.data.schema import _nonfinite_samples
+
+    ds = make_ds(n_sample=5)
+    u = ds["u"].values.copy()
+    u[0, 0, 0] = np.nan
+    u[3, 1, 2] = -np.inf
+    u[3, 0, 1] = np.nan
+    ds["u"].values = u
+    one_sample = ds["u"].isel(sample=0).nbytes
+    for block in (1, one_sample, 2 * one_sample, 10**9):
+        assert _nonfinite_samples(ds["u"], block_bytes=block) == ([0, 3], 3)
