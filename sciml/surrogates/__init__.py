@@ -1,0 +1,1 @@
+"""Surrogate models fitted from sciml datasets."""
