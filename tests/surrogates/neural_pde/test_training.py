@@ -1,0 +1,315 @@
+"""Trainer: learning, curriculum rollouts, CAPE warm-up, checkpoints, bit-for-bit resume, faults.
+
+Tiny stand-in solvers (a 3-tap circular Conv1d) and exact advection data (random sines on
+16 cells, shifted one cell per frame) keep every test to a fraction of a second; the
+exact solution of the learning problem is the kernel ``[1, 0, 0]`` (``u_new[i] = u[i-1]``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import pytest
+import torch
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from sciml.errors import ConfigError, SciMLError
+from sciml.surrogates.neural_pde.curriculum import Curriculum
+from sciml.surrogates.neural_pde.training import (
+    CheckpointError,
+    DatasetMismatchError,
+    TrainConfig,
+    Trainer,
+    TrainingDivergedError,
+    _rollout_errors,
+    evaluate,
+    load_checkpoint,
+    load_weights,
+    relative_l2,
+)
+
+N_X, N_T = 16, 6
+
+
+# ----------------------------------------------------------------------------- data
+class Advection(Dataset):
+    """Exact periodic advection: ``u(t, x_i) = u0(x_{i - t})``, items as TrajectoryDataset's."""
+
+    def __init__(self, n: int, *, seed: int, n_params: int = 1, n_vars: int = 1, n_t: int = N_T) -> None:
+        g = torch.Generator().manual_seed(seed)
+        x = torch.arange(N_X) * (2 * math.pi / N_X)
+        amp = torch.randn(n, n_vars, 3, 1, generator=g)
+        phase = 2 * math.pi * torch.rand(n, n_vars, 3, 1, generator=g)
+        k = torch.arange(1, 4).reshape(1, 1, 3, 1)
+        u0 = (amp * torch.sin(k * x + phase)).sum(dim=2)  # (n, n_vars, n_x)
+        self.traj = torch.stack([torch.roll(u0, t, dims=-1) for t in range(n_t)], dim=2)
+        self.params = torch.ones(n, n_params)
+
+    def __len__(self) -> int:
+        return self.traj.shape[0]
+
+    def __getitem__(self, i: int) -> dict:
+        return {"trajectory": self.traj[i], "params": self.params[i], "sample": i}
+
+
+# ----------------------------------------------------------------------------- models
+class TinySolver(nn.Module):
+    """Protocol-conforming 3-tap circular convolution of the history."""
+
+    n_vars, spatial_dims = 1, 1
+
+    def __init__(self, initial_step: int = 1, n_params: int = 0) -> None:
+        super().__init__()
+        self.initial_step, self.n_params = initial_step, n_params
+        self.config = {"initial_step": initial_step, "n_params": n_params}
+        self.conv = nn.Conv1d(initial_step, 1, 3, padding=1, padding_mode="circular", bias=False)
+
+    def forward(self, history: Tensor, params: Tensor | None = None) -> Tensor:
+        return self.conv(history)
+
+
+class OtherSolver(TinySolver):
+    pass
+
+
+class ExplodingSolver(TinySolver):
+    """Returns NaN after ``explode_after`` training-mode calls (counter not in the state)."""
+
+    def __init__(self, explode_after: int) -> None:
+        super().__init__()
+        self.explode_after, self.calls = explode_after, 0
+
+    def forward(self, history: Tensor, params: Tensor | None = None) -> Tensor:
+        out = super().forward(history, params)
+        if self.training:
+            self.calls += 1
+            if self.calls > self.explode_after:
+                out = out * float("nan")
+        return out
+
+
+class TinyCape(TinySolver):
+    """A CAPE stand-in: a parameter-guided estimate (with dropout) feeds the main conv."""
+
+    def __init__(self) -> None:
+        super().__init__(initial_step=1, n_params=1)
+        self.cape = nn.Conv1d(1, 1, 3, padding=1, padding_mode="circular", bias=False)
+        self.scale = nn.Linear(1, 1)
+        self.drop = nn.Dropout(0.2)
+        self.conv = nn.Conv1d(2, 1, 3, padding=1, padding_mode="circular", bias=False)
+
+    def cape_parameters(self):
+        return list(self.cape.parameters()) + list(self.scale.parameters())
+
+    def forward_with_estimate(self, history: Tensor, params: Tensor | None) -> tuple[Tensor, Tensor]:
+        assert params is not None
+        est = self.drop(self.cape(history)) * self.scale(params)[:, :, None]
+        return self.conv(torch.cat([history, est], dim=1)), est
+
+    def forward(self, history: Tensor, params: Tensor | None = None) -> Tensor:
+        return self.forward_with_estimate(history, params)[0]
+
+
+def _model(cls=TinySolver, seed: int = 0, **kw) -> nn.Module:
+    torch.manual_seed(seed)
+    return cls(**kw)
+
+
+def _states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+QUICK = dict(batch_size=4, lr=0.05, weight_decay=0.0, progress=False)
+
+
+# ----------------------------------------------------------------------------- tests
+def test_learns_the_advection_shift(tmp_path) -> None:
+    train, val = Advection(16, seed=1), Advection(8, seed=2)
+    model = _model()
+    before = evaluate(model, val)["nrmse"]
+    cfg = TrainConfig(epochs=15, scheduler_step=8, scheduler_gamma=0.5, seed=3, **{**QUICK, "lr": 0.1})
+    result = Trainer(model, cfg, tmp_path).fit(train, val)
+    after = result.history[-1]["val_nrmse"]
+    assert before > 0.5 and after < 0.03
+    assert result.history[-1]["train_loss"] < 0.1 * result.history[0]["train_loss"]
+    w = model.conv.weight.detach().flatten()
+    assert torch.allclose(w, torch.tensor([1.0, 0.0, 0.0]), atol=0.03)
+    # StepLR: 0.1 for epochs 0-7, 0.05 after
+    assert [h["lr"] for h in result.history] == pytest.approx([0.1] * 8 + [0.05] * 7)
+
+
+def test_rollout_feedback_follows_the_mask() -> None:
+    """Identity 'solver': fed-back predictions freeze the field, teacher forcing resets it."""
+
+    class Identity(TinySolver):
+        def forward(self, history: Tensor, params: Tensor | None = None) -> Tensor:
+            return history
+
+    traj = Advection(3, seed=0).traj
+    errors, _, _ = _rollout_errors(Identity(), traj, None, 4, [True, True, False, False])
+    u = traj
+    expect = [relative_l2(u[:, :, 0], u[:, :, 1]),  # step 0 from the truth
+              relative_l2(u[:, :, 0], u[:, :, 2]),  # its prediction (u0) was fed back
+              relative_l2(u[:, :, 0], u[:, :, 3]),
+              relative_l2(u[:, :, 3], u[:, :, 4])]  # step 2 was teacher forced: u3 appended
+    torch.testing.assert_close(errors, torch.stack(expect, dim=1))
+    # and the trainer logs the share and steps of the tanh ramp
+    assert Curriculum().feedback_mask(Curriculum().share(2, 5), 4) == [True, True, False, False]
+
+
+def test_metrics_jsonl_and_checkpoints(tmp_path) -> None:
+    train, val = Advection(8, seed=1), Advection(4, seed=2)
+    model = _model()
+    cfg = TrainConfig(epochs=4, seed=0, **QUICK)
+    result = Trainer(model, cfg, tmp_path).fit(train, val)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 4
+    rows = [json.loads(line) for line in lines]
+    fields = {"epoch", "train_loss", "val_loss", "val_nrmse", "lr", "self_fed_share", "self_fed_steps",
+              "seconds", "train_seconds", "samples_per_s", "phase"}
+    for epoch, row in enumerate(rows):
+        assert fields <= row.keys()
+        assert row["epoch"] == epoch
+        assert row["self_fed_share"] == pytest.approx(Curriculum().share(epoch, 4), abs=1e-15)
+        assert row["self_fed_steps"] == Curriculum.self_fed_steps(row["self_fed_share"], N_T - 1)
+        assert row["samples_per_s"] > 0 and row["seconds"] >= row["train_seconds"] > 0
+    # weights_only loading, contents, and best.pt = the epoch of lowest val_nrmse
+    raw = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert raw["epoch"] == 3 and raw["model_class"].endswith("TinySolver")
+    assert raw["model_config"] == {"initial_step": 1, "n_params": 0}
+    assert raw["model_attrs"] == {"n_vars": 1, "initial_step": 1, "n_params": 0, "spatial_dims": 1}
+    assert {"optimizer_state", "scheduler_state", "rng", "history", "train_config"} <= raw.keys()
+    assert _states_equal(raw["model_state"], model.state_dict())
+    best = load_checkpoint(tmp_path / "best.pt")
+    best_epoch = min(range(4), key=lambda e: rows[e]["val_nrmse"])
+    assert best["epoch"] == result.best_epoch == best_epoch
+    fresh = _model(seed=99)
+    load_weights(fresh, tmp_path / "best.pt")
+    assert evaluate(fresh, val)["nrmse"] == pytest.approx(rows[best_epoch]["val_nrmse"], rel=1e-6)
+    # an existing run is not overwritten without resume=True
+    with pytest.raises(CheckpointError, match="resume=True"):
+        Trainer(_model(), cfg, tmp_path).fit(train, val)
+
+
+def test_resume_is_bit_for_bit(tmp_path) -> None:
+    train, val = Advection(10, seed=1), Advection(4, seed=2)
+    cfg = TrainConfig(
+        epochs=4, warmup_epochs=1, aux_loss_weight=0.3, input_noise_std=0.01, scheduler_step=2,
+        scheduler_gamma=0.5, grad_clip=1.0, seed=7, batch_size=3, lr=0.02, progress=False,
+    )
+    straight = _model(TinyCape)
+    r1 = Trainer(straight, cfg, tmp_path / "a").fit(train, val)
+
+    first = _model(TinyCape)
+    Trainer(first, cfg, tmp_path / "b").fit(train, val, stop_after_epochs=2)
+    torch.manual_seed(12345)  # disturb the global RNGs: resume must restore them
+    resumed = _model(TinyCape, seed=5)  # different init: resume must overwrite it
+    r2 = Trainer(resumed, cfg, tmp_path / "b").fit(train, val, resume=True)
+
+    assert r2.resumed_from_epoch == 1 and len(r2.history) == 4
+    for (name, p), q in zip(straight.named_parameters(), resumed.parameters()):
+        assert torch.equal(p, q), name
+    strip = ("seconds", "train_seconds", "samples_per_s")
+    assert [{k: v for k, v in h.items() if k not in strip} for h in r1.history] == [
+        {k: v for k, v in h.items() if k not in strip} for h in r2.history
+    ]
+    assert len((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) == 4
+    # resuming a finished run trains nothing
+    done = Trainer(resumed, cfg, tmp_path / "b").fit(train, val, resume=True)
+    assert len(done.history) == 4 and all(torch.equal(p, q) for p, q in zip(straight.parameters(), resumed.parameters()))
+    # a changed hyper-parameter is refused
+    with pytest.raises(CheckpointError, match="lr"):
+        Trainer(_model(TinyCape), cfg.model_copy(update={"lr": 0.1}), tmp_path / "b").fit(train, val, resume=True)
+
+
+def test_warmup_trains_only_the_cape_block(tmp_path) -> None:
+    train, val = Advection(6, seed=1), Advection(3, seed=2)
+    model = _model(TinyCape)
+    main0 = model.conv.weight.detach().clone()
+    cape0 = model.cape.weight.detach().clone()
+    cfg = TrainConfig(epochs=4, warmup_epochs=2, **QUICK)
+    result = Trainer(model, cfg, tmp_path).fit(train, val, stop_after_epochs=2)
+    assert [h["phase"] for h in result.history] == ["warmup", "warmup"]
+    assert [h["self_fed_share"] for h in result.history] == [0.0, 0.0]
+    assert torch.equal(model.conv.weight, main0)
+    assert not torch.equal(model.cape.weight, cape0)
+    assert result.history[1]["train_aux_loss"] < result.history[0]["train_aux_loss"]
+    # a model without a CAPE block skips the warm-up, with a note
+    with pytest.warns(UserWarning, match="warm-up skipped"):
+        r = Trainer(_model(), cfg, tmp_path / "plain").fit(train, val, stop_after_epochs=1)
+    assert r.history[0]["phase"] == "train" and any("warm-up skipped" in n for n in r.notes)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_epoch(tmp_path) -> None:
+    train, val = Advection(8, seed=1), Advection(4, seed=2)
+    cfg = TrainConfig(epochs=4, seed=0, **QUICK)  # 2 batches x 5 steps = 10 calls per epoch
+    with pytest.raises(TrainingDivergedError) as info:
+        Trainer(_model(ExplodingSolver, explode_after=25), cfg, tmp_path / "bad").fit(train, val)
+    msg = str(info.value)
+    assert isinstance(info.value, SciMLError)
+    assert "epoch 2" in msg and "batch 1" in msg and "nan" in msg
+    assert "last good checkpoint (epoch 1)" in msg and str(tmp_path / "bad" / "last.pt") in msg
+    kept = load_checkpoint(tmp_path / "bad" / "last.pt")
+    assert kept["epoch"] == 1
+    good = _model(ExplodingSolver, explode_after=10**9)
+    Trainer(good, cfg, tmp_path / "good").fit(train, val, stop_after_epochs=2)
+    assert _states_equal(kept["model_state"], good.state_dict())
+    assert len((tmp_path / "bad" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_nan_in_first_epoch_says_no_checkpoint(tmp_path) -> None:
+    cfg = TrainConfig(epochs=2, **QUICK)
+    with pytest.raises(TrainingDivergedError, match="no checkpoint was written"):
+        Trainer(_model(ExplodingSolver, explode_after=0), cfg, tmp_path).fit(Advection(4, seed=1))
+
+
+def test_checkpoint_of_another_model_class(tmp_path) -> None:
+    train = Advection(4, seed=1)
+    cfg = TrainConfig(epochs=1, **QUICK)
+    Trainer(_model(), cfg, tmp_path).fit(train)
+    with pytest.raises(CheckpointError, match=r"TinySolver.*OtherSolver"):
+        Trainer(_model(OtherSolver), cfg, tmp_path).fit(train, resume=True)
+    with pytest.raises(CheckpointError, match=r"TinySolver.*OtherSolver"):
+        load_weights(_model(OtherSolver), tmp_path / "best.pt")
+
+
+@pytest.mark.parametrize(
+    ("model_kw", "data_kw", "match"),
+    [
+        ({"n_params": 1}, {"n_params": 2}, r"params of shape \(2,\).*n_params = 1"),
+        ({}, {"n_vars": 2}, r"2 variable\(s\).*n_vars = 1"),
+        ({"initial_step": 6}, {}, r"6 frame\(s\).*initial_step \(6\)"),
+    ],
+)
+def test_dataset_mismatch_fails_before_training(tmp_path, model_kw, data_kw, match) -> None:
+    cfg = TrainConfig(epochs=1, **QUICK)
+    with pytest.raises(DatasetMismatchError, match=match):
+        Trainer(_model(**model_kw), cfg, tmp_path).fit(Advection(4, seed=1, **data_kw))
+    assert not (tmp_path / "last.pt").exists()
+
+
+def test_spatial_dims_mismatch(tmp_path) -> None:
+    class Flat(Dataset):
+        def __len__(self) -> int:
+            return 2
+
+        def __getitem__(self, i: int) -> dict:
+            return {"trajectory": torch.zeros(1, N_T, 4, 4), "params": torch.zeros(0)}
+
+    with pytest.raises(DatasetMismatchError, match="2 spatial dim"):
+        Trainer(_model(), TrainConfig(epochs=1, **QUICK), tmp_path).fit(Flat())
+
+
+def test_config_errors() -> None:
+    with pytest.raises(ConfigError, match="learning_rate"):
+        Trainer(_model(), {"learning_rate": 0.1}, "unused")
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        TrainConfig(epochs=2, warmup_epochs=2)
+    cfg = TrainConfig.model_validate({"curriculum": {"kind": "autoregressive"}})
+    assert cfg.curriculum == Curriculum(kind="autoregressive")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert TrainConfig(device="auto").resolved_device().type in ("cpu", "cuda")
