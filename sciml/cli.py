@@ -30,6 +30,7 @@ app.add_typer(data_app, name="data")
 #: benchmark name -> "module:function"; each function takes ``quick: bool`` and returns a BenchReport.
 BENCHMARKS: dict[str, str] = {
     "solvers": "sciml.bench.solvers:run_solvers_benchmark",
+    "cape": "sciml.bench.cape:run_cape_benchmark",
 }
 
 ExecutorOpt = Annotated[

@@ -102,6 +102,8 @@ class BenchReport:
     results: list[dict[str, Any]] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
     machine: dict[str, Any] = field(default_factory=machine_info)
+    #: Columns of the printed table (default: every key of the rows).
+    table_columns: list[str] | None = None
 
     def add_check(self, name: str, value: float, op: str, target: float) -> Check:
         """Record an acceptance check computed from :attr:`results`."""
@@ -126,7 +128,7 @@ class BenchReport:
     def format_table(self, columns: Sequence[str] | None = None) -> str:
         """Results as a fixed-width text table followed by the checks."""
         lines = [f"benchmark: {self.benchmark} ({self.mode})"]
-        lines.append(format_rows(self.results, columns))
+        lines.append(format_rows(self.results, columns or self.table_columns))
         if self.checks:
             lines.append("")
             lines.append(format_rows(

@@ -50,6 +50,10 @@ class SineSumIC:
         Probabilities of each random modification, in ``[0, 1]``.
     window_width : float
         Width of the ``tanh`` transitions as a fraction of the domain length.
+    offset_range : tuple of float
+        ``(lo, hi)``: a constant ``c`` with ``|c| ~ U(lo, hi)`` and a random sign is added to
+        each sample last (default ``(0, 0)``: none, as in PDEBench). A non-zero mean keeps
+        strongly diffusive trajectories from decaying to zero.
     """
 
     n_waves: int = 2
@@ -59,10 +63,14 @@ class SineSumIC:
     p_sign_flip: float = 0.1
     p_window: float = 0.1
     window_width: float = 0.01
+    offset_range: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         if self.n_waves < 1 or self.k_max < 1:
             raise ValueError("n_waves and k_max must be >= 1")
+        object.__setattr__(self, "offset_range", tuple(float(v) for v in self.offset_range))
+        if len(self.offset_range) != 2 or not 0.0 <= self.offset_range[0] <= self.offset_range[1]:
+            raise ValueError(f"offset_range must be (lo, hi) with 0 <= lo <= hi; got {self.offset_range}")
         for name in ("p_abs", "p_sign_flip", "p_window"):
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
@@ -95,10 +103,16 @@ class SineSumIC:
         xi = x[None, :] - x0
         mask = 0.5 * (np.tanh((xi - x_left[:, None]) / delta) - np.tanh((xi - x_right[:, None]) / delta))
         u[window] *= mask[window]
+        lo, hi = self.offset_range
+        if hi > 0:
+            offset = rng.uniform(lo, hi, size=n_samples) * rng.choice([-1.0, 1.0], size=n_samples)
+            u += offset[:, None]
         return u
 
     def config(self) -> dict[str, Any]:
-        return {"kind": "sine_sum", **asdict(self)}
+        cfg = {"kind": "sine_sum", **asdict(self)}
+        cfg["offset_range"] = list(self.offset_range)
+        return cfg
 
 
 @dataclass(frozen=True)

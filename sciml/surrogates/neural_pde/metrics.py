@@ -15,8 +15,12 @@ the first ``skip_initial`` frames, usually the ``initial_step`` frames given to 
 key            definition
 =============  =============================================================================
 ``rmse``       ``mean_{b,v,t} sqrt(mean_x e^2)``  -- RMS over space per frame, then averaged
-``nrmse``      ``mean_{b,v,t} ||e_{bvt}||_x / (||true_{bvt}||_x + eps)`` -- per-frame relative
-               L2 error (ratio of the spatial L2 norms), averaged over frames and samples
+``nrmse``      ``mean_{b,v} ||e_{bv}||_{t,x} / (||true_{bv}||_{t,x} + eps)`` -- per-sample
+               relative L2 error of the whole rollout (norms over time and space), averaged
+               over samples and variables. Robust when the truth decays to ~0 (high
+               viscosity), where per-frame ratios explode.
+``nrmse_frame`` ``mean_{b,v,t} ||e_{bvt}||_x / (||true_{bvt}||_x + eps)`` -- PDEBench's
+               per-frame relative L2 error, averaged over frames and samples
 ``crmse``      ``mean_{v,t} sqrt(mean_b (mean_x e)^2)`` -- error of the conserved quantity
                (spatial mean), RMS over samples, averaged over variables and time
 ``max_error``  ``max_{b,v,t,x} |e|``
@@ -77,6 +81,7 @@ __all__ = [
     "frmse",
     "max_error",
     "nrmse",
+    "nrmse_frame",
     "rmse",
 ]
 
@@ -88,6 +93,7 @@ FOURIER_BANDS: tuple[int, int] = (4, 12)
 METRIC_KEYS: tuple[str, ...] = (
     "rmse",
     "nrmse",
+    "nrmse_frame",
     "crmse",
     "max_error",
     "brmse",
@@ -232,6 +238,7 @@ class MetricAccumulator:
         self._shape: tuple[int, ...] | None = None  # (n_vars, n_t, *space) of the first batch
         self._sum_rmse: Tensor | None = None  # (V, T): sum_b sqrt(mean_x e^2)
         self._sum_nrmse: Tensor | None = None  # (V, T): sum_b ||e||_x / (||true||_x + eps)
+        self._sum_nrmse_traj: Tensor | None = None  # (V,): sum_b ||e||_{t,x} / (||true||_{t,x} + eps)
         self._sum_cons_sq: Tensor | None = None  # (V, T): sum_b (mean_x e)^2
         self._sum_brmse: Tensor | None = None  # (V, T): sum_b sqrt(mean_{boundary} e^2)
         self._sum_shell: Tensor | None = None  # (V, T, S): sum_b E_{bvts}
@@ -279,6 +286,8 @@ class MetricAccumulator:
         err_rms = torch.sqrt(torch.mean(e**2, dim=sdims))  # (B, V, T)
         true_rms = torch.sqrt(torch.mean(y**2, dim=sdims))
         ratio = err_rms / (true_rms + self.eps)
+        traj_ratio = torch.sqrt(torch.mean(e**2, dim=(2, *sdims))) / (
+            torch.sqrt(torch.mean(y**2, dim=(2, *sdims))) + self.eps)  # (B, V)
         cons = torch.mean(e, dim=sdims)  # (B, V, T)
         flat = e.reshape(b, v, t, -1)
         bd = torch.sqrt(torch.mean(flat[..., self._bmask.reshape(-1)] ** 2, dim=-1))
@@ -292,6 +301,7 @@ class MetricAccumulator:
         sums = {
             "_sum_rmse": err_rms.sum(0),
             "_sum_nrmse": ratio.sum(0),
+            "_sum_nrmse_traj": traj_ratio.sum(0),
             "_sum_cons_sq": cons.square().sum(0),
             "_sum_brmse": bd.sum(0),
             "_sum_shell": energy.sum(0),
@@ -327,7 +337,8 @@ class MetricAccumulator:
         lo, hi = self.bands
         out = {
             "rmse": float((self._sum_rmse / n).mean()),
-            "nrmse": float((self._sum_nrmse / n).mean()),
+            "nrmse": float((self._sum_nrmse_traj / n).mean()),
+            "nrmse_frame": float((self._sum_nrmse / n).mean()),
             "crmse": float(torch.sqrt(self._sum_cons_sq / n).mean()),
             "max_error": float(self._max_abs),
             "brmse": float((self._sum_brmse / n).mean()),
@@ -345,7 +356,7 @@ class MetricAccumulator:
         metric : {"nrmse", "rmse"}, default "nrmse"
             ``nrmse``: ``mean_{b,v} ||e_{bvt}||_x / (||true_{bvt}||_x + eps)``;
             ``rmse``: ``mean_{b,v} sqrt(mean_x e_{bvt}^2)``. Their time averages are the
-            ``nrmse`` and ``rmse`` of :meth:`compute`.
+            ``nrmse_frame`` and ``rmse`` of :meth:`compute`.
 
         Returns
         -------
@@ -395,11 +406,19 @@ def rmse(pred: Tensor, true: Tensor, *, skip_initial: int = 0) -> float:
 
 
 def nrmse(pred: Tensor, true: Tensor, *, skip_initial: int = 0, eps: float = 1e-20) -> float:
-    """``mean_{b,v,t} ||pred - true||_x / (||true||_x + eps)`` (per-frame relative L2 error).
+    """``mean_{b,v} ||pred - true||_{t,x} / (||true||_{t,x} + eps)`` (per-sample relative L2).
+
+    Inputs have shape ``(batch, n_vars, n_t, *space)``; norms are over time and space.
+    """
+    return compute_metrics(pred, true, skip_initial=skip_initial, eps=eps)["nrmse"]
+
+
+def nrmse_frame(pred: Tensor, true: Tensor, *, skip_initial: int = 0, eps: float = 1e-20) -> float:
+    """``mean_{b,v,t} ||pred - true||_x / (||true||_x + eps)`` (PDEBench's per-frame nRMSE).
 
     Inputs have shape ``(batch, n_vars, n_t, *space)``; norms are over space only.
     """
-    return compute_metrics(pred, true, skip_initial=skip_initial, eps=eps)["nrmse"]
+    return compute_metrics(pred, true, skip_initial=skip_initial, eps=eps)["nrmse_frame"]
 
 
 def crmse(pred: Tensor, true: Tensor, *, skip_initial: int = 0) -> float:

@@ -126,6 +126,10 @@ class TrainConfig(BaseModel):
         epochs after the warm-up.
     input_noise_std : float
         Standard deviation of Gaussian noise added to every input history in training.
+    relative_floor : float
+        Training loss reference norms are at least this fraction of the norm of each
+        sample's first frame (0: pure relative L2), so that trajectories decaying to ~0 do
+        not dominate the loss.
     aux_loss_weight : float
         Weight of the CAPE-estimate loss (CAPE models only).
     warmup_epochs : int
@@ -160,6 +164,7 @@ class TrainConfig(BaseModel):
     scheduler_step: PositiveInt = 100
     scheduler_gamma: float = Field(default=0.5, gt=0.0, le=1.0)
     input_noise_std: NonNegativeFloat = 0.0
+    relative_floor: NonNegativeFloat = 0.0
     aux_loss_weight: NonNegativeFloat = 0.1
     warmup_epochs: NonNegativeInt = 0
     curriculum: Curriculum = Field(default_factory=Curriculum)
@@ -259,22 +264,27 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- losses
-def relative_l2(pred: Tensor, true: Tensor) -> Tensor:
-    """Per-sample relative L2 error ``||pred - true||_2 / ||true||_2``.
+def relative_l2(pred: Tensor, true: Tensor, floor: Tensor | float = 0.0) -> Tensor:
+    """Per-sample relative L2 error ``||pred - true||_2 / max(||true||_2, floor)``.
 
     Parameters
     ----------
     pred, true : Tensor, shape ``(batch, ...)``
+    floor : float or Tensor of shape ``(batch,)``
+        Smallest reference norm. Trajectories that decay to ~0 (strong diffusion) would
+        otherwise make relative errors explode and dominate a loss; the trainer passes
+        ``relative_floor`` times the norm of each sample's first frame.
 
     Returns
     -------
     Tensor, shape ``(batch,)``
-        Norms over every axis but the first; a zero ``true`` is guarded by the smallest
+        Norms over every axis but the first; a zero reference is guarded by the smallest
         positive float of the dtype (so its error is huge, not NaN).
     """
     diff = (pred - true).flatten(1).norm(dim=1)
-    ref = true.flatten(1).norm(dim=1).clamp_min(torch.finfo(true.dtype).tiny)
-    return diff / ref
+    ref = torch.maximum(true.flatten(1).norm(dim=1), torch.as_tensor(floor, dtype=true.dtype,
+                                                                      device=true.device))
+    return diff / ref.clamp_min(torch.finfo(true.dtype).tiny)
 
 
 def _rollout_errors(
@@ -288,6 +298,7 @@ def _rollout_errors(
     noise_generator: torch.Generator | None = None,
     with_estimate: bool = False,
     keep_predictions: bool = False,
+    relative_floor: float = 0.0,
 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
     """Roll ``model`` out on ``traj`` and return per-sample, per-step relative errors.
 
@@ -297,6 +308,8 @@ def _rollout_errors(
     params : Tensor, shape ``(batch, n_params)``, or None
     feedback : sequence of bool, length ``n_steps``
         Whether step ``j``'s prediction (True) or the true frame (False) joins the history.
+    relative_floor : float
+        Reference norms are at least this fraction of the sample's first-frame norm.
 
     Returns
     -------
@@ -311,6 +324,7 @@ def _rollout_errors(
     b, v = traj.shape[:2]
     space = tuple(traj.shape[3:])
     frames = [traj[:, :, i] for i in range(k)]
+    floor = relative_floor * traj[:, :, 0].flatten(1).norm(dim=1) if relative_floor > 0 else 0.0
     errors: list[Tensor] = []
     aux: list[Tensor] = []
     preds: list[Tensor] = []
@@ -331,9 +345,9 @@ def _rollout_errors(
                 f"(batch, n_vars, *space) = {(b, v, *space)}"
             )
         true = traj[:, :, k + j]
-        errors.append(relative_l2(pred, true))
+        errors.append(relative_l2(pred, true, floor))
         if est is not None:
-            aux.append(relative_l2(est, true))
+            aux.append(relative_l2(est, true, floor))
         if keep_predictions:
             preds.append(pred)
         frames.append(pred if feedback[j] else true)
@@ -892,6 +906,7 @@ class Trainer:
                     errors, aux, _ = _rollout_errors(
                         model, traj, params, train_steps, feedback,
                         noise_std=cfg.input_noise_std, noise_generator=noise_gen, with_estimate=with_estimate,
+                        relative_floor=cfg.relative_floor,
                     )
                     main = errors.mean()
                     aux_loss = aux.mean() if aux is not None else None

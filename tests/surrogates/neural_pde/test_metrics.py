@@ -50,7 +50,9 @@ def _hand_case() -> tuple[torch.Tensor, torch.Tensor]:
 #   (1,0)   [1,1,-1,-1]    1       5/2     2/5    0        sqrt((1+1)/2) = 1
 #   (1,1)   [0,4,0,0]      2       2       1      1        0
 # rmse  = (1 + 0 + 1 + 2) / 4 = 1
-# nrmse = (1 + 0 + 0.4 + 1) / 4 = 0.6 ; per time: t0 (1 + 0.4)/2 = 0.7, t1 (0 + 1)/2 = 0.5
+# nrmse_frame = (1 + 0 + 0.4 + 1) / 4 = 0.6 ; per time: t0 (1 + 0.4)/2 = 0.7, t1 (0 + 1)/2 = 0.5
+# nrmse (whole trajectory per sample): sample 0 sum e^2 = 4, sum y^2 = 4 + 16 = 20 -> sqrt(1/5);
+#   sample 1 sum e^2 = 4 + 16 = 20, sum y^2 = 9 + 16 + 16 = 41 -> sqrt(20/41); mean of the two
 # crmse = mean_t sqrt(mean_b mean(e)^2): t0 sqrt((1 + 0)/2), t1 sqrt((0 + 1)/2) -> 1/sqrt(2)
 # max   = 4
 # brmse = (1 + 0 + 1 + 0) / 4 = 0.5
@@ -60,7 +62,8 @@ def _hand_case() -> tuple[torch.Tensor, torch.Tensor]:
 #   low = (4 * sqrt(2)/2 + 1/2) / 6 = (2 sqrt(2) + 1/2) / 6 ; mid, high: no shells -> NaN
 HAND = {
     "rmse": 1.0,
-    "nrmse": 0.6,
+    "nrmse": (math.sqrt(1 / 5) + math.sqrt(20 / 41)) / 2,
+    "nrmse_frame": 0.6,
     "crmse": 1 / math.sqrt(2),
     "max_error": 4.0,
     "brmse": 0.5,
@@ -79,7 +82,7 @@ def test_hand_computed_values():
     torch.testing.assert_close(acc.error_vs_time(), torch.tensor([0.7, 0.5], dtype=F64))
     torch.testing.assert_close(acc.error_vs_time("rmse"), torch.tensor([1.0, 1.0], dtype=F64))
     # error curve averages back to the scalar metric
-    assert float(acc.error_vs_time().mean()) == pytest.approx(out["nrmse"])
+    assert float(acc.error_vs_time().mean()) == pytest.approx(out["nrmse_frame"])
 
 
 def test_hand_computed_skip_initial():
@@ -196,7 +199,7 @@ def _pdebench_reference_1d(pred: torch.Tensor, true: torch.Tensor) -> dict[str, 
     spec = torch.sqrt(torch.mean(torch.fft.rfft(e, dim=2).abs() ** 2, dim=0)) / nx  # (v, k, t)
     return {
         "rmse": float(err.mean()),
-        "nrmse": float((err / norm).mean()),
+        "nrmse_frame": float((err / norm).mean()),
         "crmse": float(csv.mean()),
         "brmse": float(bd.mean()),
         "frmse_low": float(spec[:, :4].mean()),

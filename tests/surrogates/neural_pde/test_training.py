@@ -313,3 +313,14 @@ def test_config_errors() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert TrainConfig(device="auto").resolved_device().type in ("cpu", "cuda")
+
+
+def test_relative_l2_floor_bounds_the_reference_norm():
+    from sciml.surrogates.neural_pde.training import relative_l2
+
+    true = torch.tensor([[3.0, 4.0], [1e-9, 0.0]])
+    pred = true + torch.tensor([[0.3, 0.4], [0.1, 0.0]])
+    # no floor: 0.5/5 = 0.1 and 0.1/1e-9 = 1e8
+    torch.testing.assert_close(relative_l2(pred, true), torch.tensor([0.1, 1e8]), rtol=1e-5, atol=0)
+    # floor of 1 per sample: the first is unchanged (||true|| = 5 > 1), the second is 0.1 / 1
+    torch.testing.assert_close(relative_l2(pred, true, torch.tensor([1.0, 1.0])), torch.tensor([0.1, 0.1]))
