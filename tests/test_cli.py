@@ -34,10 +34,23 @@ def test_quickstart_workflow_runs_and_writes_outputs(tmp_path, capsys):
     assert summary["dims"] == {"sample": 24, "t": 41, "x": 128}
     assert summary["parameters"]["nu"]["values"] == [0.01, 0.1, 1.0]
     assert (qs / "trajectories.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the small CAPE model was trained (checkpoint loads with weights_only) and evaluated
+    import math
+
+    import torch
+
+    ckpt = torch.load(qs / "cape" / "best.pt", weights_only=True)
+    assert ckpt["model_class"].endswith("CAPE")
+    evaluation = json.loads((qs / "cape_test.json").read_text())
+    for key in ("rmse", "nrmse", "crmse", "max_error", "brmse", "frmse_low"):
+        assert math.isfinite(evaluation[key]) and evaluation[key] >= 0
+    assert len(evaluation["error_vs_time"]["t"]) == 20  # 21 frames (t_stride 2), first one given
+    for name in ("cape_test_rollouts.png", "cape_test_error_vs_time.png"):
+        assert (qs / name).read_bytes()[:4] == b"\x89PNG"
     # a second run reuses the dataset instead of regenerating it
     code, out, err = run_cli(["run", str(ROOT / "workflows" / "quickstart.yaml"),
                               "--output-dir", str(qs), "--executor", "inprocess"], capsys)
-    assert code == 0 and "is up to date; skipped" in out
+    assert code == 0 and "is up to date; skipped" in out and "(resuming)" in out
 
 
 def test_data_generate_and_info(tmp_path, capsys):

@@ -24,9 +24,11 @@ from sciml.data.atomic import atomic_write_text
 from sciml.errors import ConfigError
 from sciml.workflows.spec import (
     DatasetRecipe,
+    EvaluateNeuralPDEStep,
     GenerateStep,
     PlotTrajectoriesStep,
     SummaryStep,
+    TrainNeuralPDEStep,
     WorkflowSpec,
     load_config,
 )
@@ -44,6 +46,7 @@ class WorkflowContext:
     datasets: dict[str, Path] = field(default_factory=dict)
     artefacts: dict[str, Path] = field(default_factory=dict)
     recipes: dict[int, DatasetRecipe] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
     log: Callable[[str], None] = print
 
 
@@ -63,8 +66,19 @@ def prepare(ctx: WorkflowContext) -> None:
     """Validate every step of the workflow without doing any work."""
     from sciml.workflows.campaign import plan_campaign
 
+    from sciml.workflows.neural_pde_steps import check_train_config
+
     produced: set[str] = set()
+    trained: set[str] = set()
     for i, step in enumerate(ctx.spec.steps):
+        if isinstance(step, EvaluateNeuralPDEStep) and step.model not in trained:
+            raise ConfigError(
+                f"{ctx.source}: field steps.{i}.model: {step.model!r} is not trained by an earlier "
+                f"step; available: {sorted(trained)}"
+            )
+        if isinstance(step, TrainNeuralPDEStep):
+            check_train_config(step, f"{ctx.source}: field steps.{i}")
+            trained.add(step.name)
         if isinstance(step, GenerateStep):
             recipe = _recipe_for(step, i, ctx)
             plan_campaign(recipe, source=str(step.recipe or f"{ctx.source}: steps.{i}.inline"),
@@ -135,11 +149,25 @@ def _run_summary(step: SummaryStep, index: int, ctx: WorkflowContext) -> None:
     ctx.artefacts[f"summary:{step.file}"] = json_path
 
 
+def _run_train(step: TrainNeuralPDEStep, index: int, ctx: WorkflowContext) -> None:
+    from sciml.workflows.neural_pde_steps import run_train
+
+    run_train(step, index, ctx)
+
+
+def _run_evaluate(step: EvaluateNeuralPDEStep, index: int, ctx: WorkflowContext) -> None:
+    from sciml.workflows.neural_pde_steps import run_evaluate
+
+    run_evaluate(step, index, ctx)
+
+
 #: Step kind -> function(step, index, ctx). Later modules register more kinds here.
 STEP_RUNNERS: dict[str, Callable[[Any, int, WorkflowContext], None]] = {
     "generate": _run_generate,
     "plot_trajectories": _run_plot,
     "summary": _run_summary,
+    "train_neural_pde": _run_train,
+    "evaluate_neural_pde": _run_evaluate,
 }
 
 

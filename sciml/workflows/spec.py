@@ -152,7 +152,54 @@ class SummaryStep(StrictModel):
     file: str = "summary"
 
 
-Step = Annotated[Union[GenerateStep, PlotTrajectoriesStep, SummaryStep], Field(discriminator="kind")]
+class NeuralPDEModelSpec(StrictModel):
+    """An autoregressive neural PDE solver for 1D data (see ``sciml.surrogates.neural_pde``).
+
+    ``kind``: ``cape_fno`` (CAPE block + FNO), ``fno`` (parameter-blind), ``conditional_fno``
+    (parameters as constant channels) or ``fno_2step`` (two history frames).
+    """
+
+    kind: Literal["cape_fno", "fno", "conditional_fno", "fno_2step"] = "cape_fno"
+    width: PositiveInt = 24
+    modes: PositiveInt = 12
+    n_layers: PositiveInt = 4
+    cape_hidden: PositiveInt = 16
+    cape_modes: PositiveInt = 8
+    param_scale: float = Field(default=1.0, gt=0)
+
+
+class TrainNeuralPDEStep(StrictModel):
+    """Train a neural PDE solver on a dataset produced by an earlier step.
+
+    ``train`` holds :class:`sciml.surrogates.neural_pde.training.TrainConfig` fields; the
+    last ``val_fraction`` of the samples (after a seeded shuffle) are held out for validation.
+    """
+
+    kind: Literal["train_neural_pde"] = "train_neural_pde"
+    name: str = "model"
+    dataset: str = "data"
+    model: NeuralPDEModelSpec = Field(default_factory=NeuralPDEModelSpec)
+    train: dict[str, Any] = Field(default_factory=dict)
+    parameters: list[str] | None = None
+    x_factor: PositiveInt = 1
+    t_stride: PositiveInt = 1
+    val_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
+
+
+class EvaluateNeuralPDEStep(StrictModel):
+    """Roll a trained model out on a dataset: PDEBench metrics, rollout and error plots."""
+
+    kind: Literal["evaluate_neural_pde"] = "evaluate_neural_pde"
+    model: str = "model"
+    dataset: str = "data"
+    n_plot: PositiveInt = 3
+    file: str = "evaluation"
+
+
+Step = Annotated[
+    Union[GenerateStep, PlotTrajectoriesStep, SummaryStep, TrainNeuralPDEStep, EvaluateNeuralPDEStep],
+    Field(discriminator="kind"),
+]
 
 
 class WorkflowSpec(StrictModel):

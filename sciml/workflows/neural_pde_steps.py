@@ -1,0 +1,99 @@
+"""Workflow steps that train and evaluate neural PDE solvers (``train_neural_pde``,
+``evaluate_neural_pde``); registered in :data:`sciml.workflows.runner.STEP_RUNNERS`."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sciml.data.atomic import atomic_write_text
+from sciml.workflows.spec import EvaluateNeuralPDEStep, TrainNeuralPDEStep
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sciml.workflows.runner import WorkflowContext
+
+
+def check_train_config(step: TrainNeuralPDEStep, where: str) -> None:
+    """Validate the step's ``train`` fields against ``TrainConfig`` (before any work)."""
+    from sciml.surrogates.neural_pde.training import TrainConfig
+    from sciml.workflows.spec import validate_config
+
+    validate_config(dict(step.train), TrainConfig, source=f"{where}.train")
+
+
+def _load(step_dataset: str, ctx: WorkflowContext, *, parameters, x_factor: int, t_stride: int):
+    from sciml.data.netcdf import open_dataset
+    from sciml.surrogates.neural_pde.data import InMemoryTrajectories
+
+    with open_dataset(ctx.datasets[step_dataset]) as ds:
+        return InMemoryTrajectories(ds, parameters=parameters, x_factor=x_factor, t_stride=t_stride)
+
+
+def run_train(step: TrainNeuralPDEStep, index: int, ctx: WorkflowContext) -> None:
+    """Train (or resume training of) the step's model; keeps ``best.pt`` and ``last.pt``."""
+    from torch.utils.data import Subset
+
+    from sciml.surrogates.neural_pde.factory import build_solver
+    from sciml.surrogates.neural_pde.training import Trainer, TrainConfig
+
+    data = _load(step.dataset, ctx, parameters=step.parameters, x_factor=step.x_factor, t_stride=step.t_stride)
+    config = TrainConfig(**step.train)
+    order = np.random.default_rng(config.seed).permutation(len(data))
+    n_val = int(round(step.val_fraction * len(data)))
+    train = Subset(data, order[n_val:].tolist())
+    val = Subset(data, order[:n_val].tolist()) if n_val else None
+    model = build_solver(step.model.kind, n_vars=data.n_vars, n_params=data.n_params,
+                         **step.model.model_dump(exclude={"kind"}))
+    run_dir = ctx.output_dir / step.name
+    resume = (run_dir / "last.pt").exists()
+    ctx.log(f"[{step.name}] training {step.model.kind} on {len(train)} trajectories"
+            f"{' (resuming)' if resume else ''} -> {run_dir}")
+    result = Trainer(model, config, run_dir).fit(train, val, resume=resume)
+    ctx.models[step.name] = {
+        "checkpoint": result.best_checkpoint, "spec": step.model, "n_vars": data.n_vars,
+        "n_params": data.n_params, "parameters": data.parameter_names,
+        "x_factor": step.x_factor, "t_stride": step.t_stride,
+    }
+    ctx.artefacts[step.name] = result.best_checkpoint
+    ctx.log(f"[{step.name}] best epoch {result.best_epoch}: validation nRMSE {result.best_metric:.4g}")
+
+
+def run_evaluate(step: EvaluateNeuralPDEStep, index: int, ctx: WorkflowContext) -> None:
+    """Full autoregressive rollouts on a dataset: metrics JSON, rollout and error plots."""
+    import torch
+
+    from sciml.surrogates.neural_pde.factory import build_solver
+    from sciml.surrogates.neural_pde.metrics import MetricAccumulator
+    from sciml.surrogates.neural_pde.protocol import rollout
+    from sciml.surrogates.neural_pde.training import load_weights
+    from sciml.viz.rollouts import plot_error_vs_time, plot_rollouts
+
+    info = ctx.models[step.model]
+    data = _load(step.dataset, ctx, parameters=info["parameters"], x_factor=info["x_factor"],
+                 t_stride=info["t_stride"])
+    spec = info["spec"]
+    model = build_solver(spec.kind, n_vars=info["n_vars"], n_params=info["n_params"],
+                         **spec.model_dump(exclude={"kind"}))
+    load_weights(model, info["checkpoint"])
+    model.eval()
+    k = model.initial_step
+    with torch.no_grad():
+        traj = data.trajectories
+        pred = rollout(model, traj[:, :, :k], traj.shape[2] - k, data.params if model.n_params else None)
+    acc = MetricAccumulator(skip_initial=k).update(pred, traj)
+    metrics: dict[str, Any] = acc.compute()
+    curve = acc.error_vs_time().numpy()
+    metrics["error_vs_time"] = {"t": data.t[k:].tolist(), "nrmse_frame": curve.tolist()}
+    out = ctx.output_dir
+    atomic_write_text(out / f"{step.file}.json", json.dumps(metrics, indent=2) + "\n")
+    picks = np.linspace(0, len(data) - 1, min(step.n_plot, len(data))).round().astype(int)
+    labels = [", ".join(f"{n}={float(v):.3g}" for n, v in zip(data.parameter_names, data.params[i].tolist()))
+              for i in picks]
+    plot_rollouts(traj[picks, 0].numpy(), pred[picks, 0].numpy(), out / f"{step.file}_rollouts.png",
+                  x=data.x, t=data.t, labels=labels)
+    plot_error_vs_time(data.t, {step.model: curve}, out / f"{step.file}_error_vs_time.png")
+    ctx.artefacts[f"evaluation:{step.file}"] = out / f"{step.file}.json"
+    ctx.log(f"[evaluate] {step.model} on {step.dataset}: nRMSE {metrics['nrmse']:.4g}, "
+            f"RMSE {metrics['rmse']:.4g}, max error {metrics['max_error']:.4g}")
