@@ -96,3 +96,13 @@ def test_workflow_step_kind_and_fields(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, text, "w.yaml"), WorkflowSpec)
     assert "field steps.1.plot_trajectories.m: unknown field 'm'; accepted fields: ['dataset', 'file', 'kind', 'n']" in str(err.value)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "models").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_model_configs_are_valid_and_build(path):
+    from sciml.surrogates.neural_pde.factory import build_solver
+    from sciml.workflows.spec import NeuralPDEModelSpec
+
+    spec = load_config(path, NeuralPDEModelSpec)
+    model = build_solver(spec.kind, n_vars=1, n_params=1, **spec.model_dump(exclude={"kind"}))
+    assert sum(p.numel() for p in model.parameters()) > 1000
