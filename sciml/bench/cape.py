@@ -149,25 +149,21 @@ def build_models(s: CapeBenchSettings, *, seed: int, pde: str = "burgers") -> di
     ``sign(p) log1p(|p| / scale)`` with ``scale = s.param_scale[pde]``, so that viscosities
     spanning three decades are spread out rather than squeezed near zero.
     """
-    from sciml.surrogates.neural_pde import CAPE, FNO, UNet, ConditionalSolver, count_parameters, match_width
-
-    def fno(width: int, *, initial_step: int = 1, extra: int = 0) -> FNO:
-        return FNO(1, initial_step, width=width, modes=s.fno_modes, n_layers=s.fno_layers,
-                   extra_in_channels=extra)
+    from sciml.surrogates.neural_pde import CAPE, UNet, ConditionalSolver, count_parameters, match_width
+    from sciml.surrogates.neural_pde.factory import build_solver
 
     scale = s.param_scale.get(pde, 1.0)
+
+    def fno(kind: str, width: int) -> nn.Module:
+        return build_solver(kind, width=width, modes=s.fno_modes, n_layers=s.fno_layers,
+                            cape_hidden=s.cape_hidden, cape_modes=s.cape_modes, param_scale=scale)
+
     torch.manual_seed(seed)
-    models: dict[str, nn.Module] = {}
-    models["CAPE-FNO"] = CAPE(fno(s.fno_width, extra=1), n_params=1, hidden=s.cape_hidden, modes=s.cape_modes,
-                              param_scale=scale)
+    models: dict[str, nn.Module] = {"CAPE-FNO": fno("cape_fno", s.fno_width)}
     target = count_parameters(models["CAPE-FNO"])
-    torch.manual_seed(seed)
-    models["FNO"] = match_width(lambda w: fno(w), target)[1]
-    torch.manual_seed(seed)
-    models["FNO-conditional"] = match_width(
-        lambda w: ConditionalSolver(fno(w, extra=1), n_params=1, param_scale=scale), target)[1]
-    torch.manual_seed(seed)
-    models["FNO-2step"] = match_width(lambda w: fno(w, initial_step=2), target)[1]
+    for name, kind in (("FNO", "fno"), ("FNO-conditional", "conditional_fno"), ("FNO-2step", "fno_2step")):
+        torch.manual_seed(seed)
+        models[name] = match_width(lambda w, kind=kind: fno(kind, w), target)[1]
     if s.unet:
         torch.manual_seed(seed)
         models["CAPE-UNet"] = CAPE(UNet(1, 1, init_features=16, extra_in_channels=1), n_params=1,

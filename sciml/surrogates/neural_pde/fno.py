@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sciml.surrogates.neural_pde.protocol import check_solver_inputs
+from sciml.surrogates.neural_pde.protocol import check_int_args, check_solver_inputs
 from sciml.surrogates.neural_pde.spectral import SpectralConv1d, SpectralConv2d
 
 __all__ = ["FNO", "grid_channels"]
@@ -123,12 +123,9 @@ class FNO(nn.Module):
         super().__init__()
         if spatial_dims not in (1, 2):
             raise ValueError(f"FNO: spatial_dims must be 1 or 2; got {spatial_dims}")
-        for name, value, low in (("n_vars", n_vars, 1), ("initial_step", initial_step, 1),
-                                 ("width", width, 1), ("n_layers", n_layers, 1),
-                                 ("extra_in_channels", extra_in_channels, 0),
-                                 ("proj_hidden", proj_hidden, 1)):
-            if int(value) != value or value < low:
-                raise ValueError(f"FNO: {name} must be an integer >= {low}; got {value!r}")
+        check_int_args("FNO", n_vars=(n_vars, 1), initial_step=(initial_step, 1), width=(width, 1),
+                       n_layers=(n_layers, 1), extra_in_channels=(extra_in_channels, 0),
+                       proj_hidden=(proj_hidden, 1))
         self.n_vars = n_vars
         self.initial_step = initial_step
         self.spatial_dims = spatial_dims

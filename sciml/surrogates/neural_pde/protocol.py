@@ -69,6 +69,16 @@ def check_solver_inputs(solver: NeuralPDESolver, history: Tensor, params: Tensor
             )
 
 
+def check_int_args(owner: str, **specs: tuple[object, int]) -> None:
+    """Raise ``ValueError`` unless each ``name=(value, low)`` is an integer ``>= low``.
+
+    Used by the model constructors for their size arguments.
+    """
+    for name, (value, low) in specs.items():
+        if int(value) != value or value < low:
+            raise ValueError(f"{owner}: {name} must be an integer >= {low}; got {value!r}")
+
+
 def rollout(
     solver: NeuralPDESolver,
     initial: Tensor,

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sciml.surrogates.neural_pde.fno import check_extra
-from sciml.surrogates.neural_pde.protocol import check_solver_inputs
+from sciml.surrogates.neural_pde.protocol import check_int_args, check_solver_inputs
 
 __all__ = ["UNet"]
 
@@ -108,11 +108,9 @@ class UNet(nn.Module):
         super().__init__()
         if spatial_dims not in (1, 2):
             raise ValueError(f"UNet: spatial_dims must be 1 or 2; got {spatial_dims}")
-        for name, value, low in (("n_vars", n_vars, 1), ("initial_step", initial_step, 1),
-                                 ("init_features", init_features, 1), ("depth", depth, 1),
-                                 ("extra_in_channels", extra_in_channels, 0)):
-            if int(value) != value or value < low:
-                raise ValueError(f"UNet: {name} must be an integer >= {low}; got {value!r}")
+        check_int_args("UNet", n_vars=(n_vars, 1), initial_step=(initial_step, 1),
+                       init_features=(init_features, 1), depth=(depth, 1),
+                       extra_in_channels=(extra_in_channels, 0))
         _norm(norm, 1, spatial_dims)  # validates `norm`
         self.n_vars = n_vars
         self.initial_step = initial_step
