@@ -133,8 +133,12 @@ class TrainConfig(BaseModel):
     aux_loss_weight : float
         Weight of the CAPE-estimate loss (CAPE models only).
     warmup_epochs : int
-        First epochs that train only ``model.cape_parameters()`` on the CAPE-estimate
-        loss; skipped (with a warning) for models without a CAPE block.
+        First epochs that train only ``model.cape_parameters()`` on the relative L2 error of
+        ``model.estimate(history, params)`` over teacher-forced one-step pairs (every
+        ``(history, next frame)`` pair of a batch's trajectories, shuffled, ``batch_size``
+        pairs per optimizer step; the base model never runs). Skipped (with a warning) for
+        models without a CAPE block (``cape_parameters``, ``estimate``,
+        ``forward_with_estimate``).
     curriculum : Curriculum
         Teacher forcing → autoregressive schedule (a dict such as ``{"kind": "tanh"}``
         is accepted).
@@ -749,7 +753,7 @@ class Trainer:
 
     def _cape_parameters(self) -> list[nn.Parameter] | None:
         fn = getattr(self.model, "cape_parameters", None)
-        if not callable(fn) or not self._has_estimate():
+        if not callable(fn) or not self._has_estimate() or not callable(getattr(self.model, "estimate", None)):
             return None
         params = [p for p in fn() if p.requires_grad]
         return params or None
@@ -822,7 +826,7 @@ class Trainer:
         warmup = cfg.warmup_epochs
         if warmup > 0 and cape_params is None:
             notes.append(
-                f"warm-up skipped: {name} has no CAPE block (cape_parameters() and "
+                f"warm-up skipped: {name} has no CAPE block (cape_parameters(), estimate() and "
                 f"forward_with_estimate()); all {cfg.epochs} epochs train the whole model"
             )
             warmup = 0
@@ -903,6 +907,19 @@ class Trainer:
             try:
                 for b, batch in enumerate(bar):
                     traj, params = _batch_tensors(batch, model, k + train_steps, self.device, dtype)
+                    if warm:
+                        value, nb_pairs, mean_aux = self._warmup_batch(
+                            traj, params, train_steps, opt, trained, noise_gen, _epoch_seed(cfg.seed, epoch, 3) + b
+                        )
+                        if not math.isfinite(value):
+                            raise self._diverged(
+                                f"the warm-up loss is {value} at epoch {epoch} (0-based), batch {b}"
+                            )
+                        nb = traj.shape[0]
+                        seen += nb
+                        sum_aux += mean_aux * nb
+                        bar.set_postfix(aux=f"{mean_aux:.4g}", refresh=False)
+                        continue
                     errors, aux, _ = _rollout_errors(
                         model, traj, params, train_steps, feedback,
                         noise_std=cfg.input_noise_std, noise_generator=noise_gen, with_estimate=with_estimate,
@@ -947,8 +964,11 @@ class Trainer:
                     raise self._diverged(
                         f"the validation loss is {val['loss']} (nRMSE {val['nrmse']}) after epoch {epoch} (0-based)"
                     )
-            train_loss = sum_loss / max(seen, 1)
-            metric = val["nrmse"] if val is not None else train_loss
+            train_loss = None if warm else sum_loss / max(seen, 1)
+            if val is not None:
+                metric = val["nrmse"]
+            else:  # no validation set: the warm-up (estimate only) cannot be the best epoch
+                metric = math.inf if train_loss is None else train_loss
             seconds = time.perf_counter() - t_epoch
             record = {
                 "epoch": epoch,
@@ -992,6 +1012,59 @@ class Trainer:
         )
 
     # -- internals ---------------------------------------------------------------------
+    def _warmup_batch(
+        self,
+        traj: Tensor,
+        params: Tensor | None,
+        n_steps: int,
+        opt: torch.optim.Optimizer,
+        trained: Sequence[nn.Parameter],
+        noise_gen: torch.Generator,
+        shuffle_seed: int,
+    ) -> tuple[float, int, float]:
+        """One warm-up batch: train the CAPE block alone on teacher-forced one-step pairs.
+
+        Every ``(history, next frame)`` pair of the batch's trajectories is formed from true
+        frames (no rollout, no base model), the pairs are shuffled and split into chunks of
+        ``batch_size`` pairs, and each chunk is one optimizer step on the relative L2 error
+        of ``model.estimate``. The warm-up is thus cheap (the base never runs) and takes
+        ``n_steps`` times more optimizer steps per epoch than the main phase.
+
+        Returns ``(last chunk's loss, number of pairs, mean loss over the chunks)``.
+        """
+        cfg = self.config
+        model = self.model
+        k = int(model.initial_step)
+        b, v = traj.shape[:2]
+        space = tuple(traj.shape[3:])
+        histories = torch.stack([traj[:, :, j:j + k] for j in range(n_steps)], dim=1)  # (b, s, v, k, *space)
+        histories = histories.transpose(2, 3).reshape(b * n_steps, k * v, *space)
+        targets = torch.stack([traj[:, :, j + k] for j in range(n_steps)], dim=1).reshape(b * n_steps, v, *space)
+        floor = cfg.relative_floor * traj[:, :, 0].flatten(1).norm(dim=1) if cfg.relative_floor > 0 else None
+        floors = floor.repeat_interleave(n_steps) if floor is not None else None
+        pair_params = params.repeat_interleave(n_steps, dim=0) if params is not None else None
+        order = torch.randperm(b * n_steps, generator=torch.Generator().manual_seed(shuffle_seed))
+        order = order.to(traj.device)
+        losses: list[float] = []
+        for start in range(0, b * n_steps, cfg.batch_size):
+            idx = order[start:start + cfg.batch_size]
+            history = histories[idx]
+            if cfg.input_noise_std > 0:
+                noise = torch.randn(history.shape, generator=noise_gen, device=history.device, dtype=history.dtype)
+                history = history + cfg.input_noise_std * noise
+            est = model.estimate(history, pair_params[idx] if pair_params is not None else None)
+            loss = relative_l2(est, targets[idx], floors[idx] if floors is not None else 0.0).mean()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                return value, b * n_steps, value
+            model.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(trained, cfg.grad_clip)
+            opt.step()
+            losses.append(value)
+        return losses[-1], b * n_steps, float(np.mean(losses))
+
     def _diverged(self, what: str) -> TrainingDivergedError:
         if self.last_path.exists():
             try:

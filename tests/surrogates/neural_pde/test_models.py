@@ -59,7 +59,20 @@ SIZES = {1: [(64,), (128,), (50,)], 2: [(32, 32), (64, 64), (20, 12)]}
 
 def _build(name: str, sd: int, v: int = 2, k: int = 2, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    return FACTORIES[name][0](sd, v, k).eval()
+    model = FACTORIES[name][0](sd, v, k).eval()
+    for module in model.modules():  # CAPE's output starts at zero (estimate = persistence):
+        if isinstance(module, CAPE):  # give it weights so that the parameter path is live
+            nn.init.normal_(module.out.weight, std=0.1)
+    return model
+
+
+def test_untrained_cape_estimate_is_persistence() -> None:
+    """A new CAPE block estimates the next frame as the last history frame, for any params."""
+    torch.manual_seed(0)
+    model = CAPE(FNO(2, 2, extra_in_channels=2, width=8, modes=4, n_layers=1), n_params=N_PARAMS)
+    history = torch.randn(3, 4, 40)
+    _, est = model.forward_with_estimate(history, torch.randn(3, N_PARAMS))
+    assert torch.equal(est, history[:, 2:])
 
 
 # --------------------------------------------------------------------------- protocol
@@ -348,3 +361,24 @@ def test_state_dict_round_trip_weights_only(name: str, sd: int) -> None:
     with torch.no_grad():
         assert not torch.equal(_build(name, sd, seed=1)(history, params), model(history, params))
         assert torch.equal(fresh(history, params), model(history, params))
+
+
+@pytest.mark.parametrize("sd", [1, 2])
+def test_cape_estimate_equals_its_module_by_module_definition(sd: int) -> None:
+    """The fused fast paths (1x1 convs as one product, rolled depth-wise stencil) compute
+    z = a_pw*pointwise(h) + a_dw*depthwise(h) + a_sc*spectral(h) + skip(h) exactly."""
+    torch.manual_seed(1)
+    base = FNO(2, 2, extra_in_channels=2, width=8, modes=4, n_layers=1, spatial_dims=sd)
+    model = CAPE(base, n_params=N_PARAMS, hidden=6, modes=3, kernel_size=5).double()
+    nn.init.normal_(model.out.weight, std=0.3)
+    space = (40,) if sd == 1 else (12, 10)
+    history = torch.randn(3, 4, *space, dtype=torch.float64)
+    params = torch.randn(3, N_PARAMS, dtype=torch.float64)
+    p = model.transform(params)
+    shape = (3, 6) + (1,) * sd
+    h = model.lift(history)
+    z = (model.scale_pointwise(p).reshape(shape) * model.pointwise(h)
+         + model.scale_depthwise(p).reshape(shape) * model.depthwise(h)
+         + model.scale_spectral(p).reshape(shape) * model.spectral(h) + model.skip(h))
+    expected = history[:, 2:] + model.out(torch.nn.functional.gelu(z))
+    torch.testing.assert_close(model.estimate(history, params), expected, rtol=1e-12, atol=1e-12)

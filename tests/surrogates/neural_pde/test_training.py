@@ -104,9 +104,12 @@ class TinyCape(TinySolver):
     def cape_parameters(self):
         return list(self.cape.parameters()) + list(self.scale.parameters())
 
+    def estimate(self, history: Tensor, params: Tensor) -> Tensor:
+        return self.drop(self.cape(history)) * self.scale(params)[:, :, None]
+
     def forward_with_estimate(self, history: Tensor, params: Tensor | None) -> tuple[Tensor, Tensor]:
         assert params is not None
-        est = self.drop(self.cape(history)) * self.scale(params)[:, :, None]
+        est = self.estimate(history, params)
         return self.conv(torch.cat([history, est], dim=1)), est
 
     def forward(self, history: Tensor, params: Tensor | None = None) -> Tensor:
