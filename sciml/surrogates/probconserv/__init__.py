@@ -1,0 +1,89 @@
+"""ProbConserv (Hansen et al., ICML 2023): probabilistic predictions that respect conservation laws.
+
+Step 2 of ProbConserv conditions any Gaussian (or Gaussian-mixture) prediction on the
+integral form of a conservation law, ``G u(t) = b(t)``:
+:func:`conservation_update` / :class:`ConservationLayer` (and
+:func:`conservation_update_samples` for latent-sample models). ``G`` and ``b`` are built by
+the helpers of :mod:`sciml.surrogates.probconserv.constraints`. The base probabilistic model
+is an :class:`AttentiveNeuralProcess` over ``(t, x)`` (:mod:`~sciml.surrogates.probconserv.anp`),
+trained by :class:`ANPTrainer`; the problems (heat, porous medium, Stefan, advection, Burgers)
+with exact solutions and conserved quantities are in :mod:`~sciml.surrogates.probconserv.problems`.
+"""
+
+from sciml.surrogates.probconserv.anp import ANPOutput, ANPPrediction, AttentiveNeuralProcess
+from sciml.surrogates.probconserv.constraints import (
+    cell_volume_weights,
+    cell_volume_weights_2d,
+    conserved_quantity_for,
+    conserved_quantity_numeric,
+    constraint_matrix,
+    constraint_matrix_for,
+    flatten_field,
+    heat_mass,
+    pme_mass,
+    stack_constraints,
+    stefan_mass,
+    trapezoid_weights,
+    unflatten_field,
+)
+from sciml.surrogates.probconserv.problems import (
+    PROBLEMS,
+    ConservationProblem,
+    ProblemBatch,
+    evaluation_slice,
+    get_problem,
+    grid_points,
+)
+from sciml.surrogates.probconserv.training import (
+    ANPTrainConfig,
+    ANPTrainer,
+    ANPTrainResult,
+    pde_residual_penalty,
+)
+from sciml.surrogates.probconserv.update import (
+    JITTER_LEVELS,
+    ConservationInputError,
+    ConservationJitterWarning,
+    ConservationLayer,
+    ConservedPrediction,
+    NotPositiveDefiniteError,
+    conservation_update,
+    conservation_update_samples,
+)
+
+__all__ = [
+    "ANPOutput",
+    "ANPPrediction",
+    "ANPTrainConfig",
+    "ANPTrainResult",
+    "ANPTrainer",
+    "AttentiveNeuralProcess",
+    "ConservationProblem",
+    "PROBLEMS",
+    "ProblemBatch",
+    "evaluation_slice",
+    "get_problem",
+    "grid_points",
+    "pde_residual_penalty",
+    "JITTER_LEVELS",
+    "ConservationInputError",
+    "ConservationJitterWarning",
+    "ConservationLayer",
+    "ConservedPrediction",
+    "NotPositiveDefiniteError",
+    "cell_volume_weights",
+    "cell_volume_weights_2d",
+    "conservation_update",
+    "conservation_update_samples",
+    "conserved_quantity_for",
+    "conserved_quantity_numeric",
+    "constraint_matrix",
+    "constraint_matrix_for",
+    "flatten_field",
+    "heat_mass",
+    "pme_mass",
+    "stack_constraints",
+    "stefan_mass",
+    "trapezoid_weights",
+    "unflatten_field",
+]

@@ -1,0 +1,742 @@
+"""ELBO training of the attentive neural process (plain ANP and the SoftC baseline), resumable bit-for-bit.
+
+:class:`ANPTrainer` fits an :class:`~sciml.surrogates.probconserv.anp.AttentiveNeuralProcess`
+(or any module with the same ``forward`` signature returning ``loss``, ``nll``, ``kl`` and
+``mean``) on batches of tasks drawn by a user function ``sample_batch_fn(step, generator)``.
+Every step draws a fresh batch (ProbConserv trains on an unlimited stream of random
+context/target splits of simulated solutions), so there are steps, not epochs.
+
+Objective
+---------
+``loss = nll + kl`` (the ANP's negative ELBO per target point, see
+:mod:`sciml.surrogates.probconserv.anp`) plus, for the SoftC baseline
+(``softc_weight > 0``), ``softc_weight * mean(residual^2)`` where ``residual`` is a
+user-supplied PDE residual evaluated on the ANP's predicted mean at the target points
+(:func:`pde_residual_penalty`; ProbConserv's "SoftC-ANP", a PINN-style soft constraint).
+
+Batches
+-------
+Any object with tensor attributes (or a mapping with keys) ``context_x (B, Nc, 2)``,
+``context_y (B, Nc, 1)``, ``target_x (B, Nt, 2)``, ``target_y (B, Nt, 1)`` and optionally
+``params (B, P)`` (:class:`TaskBatch` is a ready-made one). ``B`` must equal
+``config.batch_size``.
+
+Files in ``run_dir``
+--------------------
+``last.pt``       full state after the last checkpointed step (atomic; every
+                  ``checkpoint_every`` steps and at the end of :meth:`ANPTrainer.fit`)
+``metrics.json``  ``{"steps_completed": n, "history": [record, ...]}``, one record per logged
+                  step (rewritten atomically with each checkpoint); a record holds ``step``
+                  (1-based count of completed steps); ``loss`` (the objective minimised,
+                  ``nll + kl + softc_weight * softc``), ``nll``, ``kl`` and ``softc`` (the
+                  unweighted penalty; ``None`` without SoftC), each the mean over the steps
+                  since the previous record; ``grad_norm`` (before clipping, at the logged
+                  step); ``seconds`` (wall time since the previous record)
+
+Checkpoints hold only tensors and primitive containers and are read with
+``torch.load(..., weights_only=True)`` (:func:`load_checkpoint`).
+
+Reproducibility
+---------------
+The batch of step ``k`` is drawn with a generator seeded from ``(seed, k, 0)`` and the
+latent noise with one seeded from ``(seed, k, 1)``; a fresh :meth:`ANPTrainer.fit` also seeds
+torch, NumPy and :mod:`random` (dropout uses the global torch RNG). ``fit(..., resume=True)``
+restores weights, Adam state, RNG states and the metric window from ``last.pt``, so an
+interrupted run ends with the same weights as an uninterrupted one (bit-for-bit on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+)
+from torch import Tensor, nn
+
+from sciml.data.atomic import atomic_path, atomic_write_text
+from sciml.errors import ConfigError, FileFormatError, SciMLError
+from sciml.progress import progress
+from sciml.surrogates.neural_pde.training import (
+    CheckpointError,
+    TrainingDivergedError,
+    _json_number,
+    _primitive,
+    _rng_state,
+    _set_rng_state,
+)
+from sciml.surrogates.probconserv.anp import ANPInputError
+
+__all__ = [
+    "ANPTrainConfig",
+    "ANPTrainResult",
+    "ANPTrainer",
+    "BatchError",
+    "CheckpointError",
+    "PDEResidual",
+    "TaskBatch",
+    "TaskBatchLike",
+    "TrainingDivergedError",
+    "load_checkpoint",
+    "load_weights",
+    "mean_derivatives",
+    "pde_residual_penalty",
+]
+
+CHECKPOINT_FORMAT = "sciml.probconserv.anp.checkpoint"
+CHECKPOINT_VERSION = 1
+#: Config fields that may change between an interrupted run and its resumption.
+_RESUMABLE_CHANGES = frozenset({"steps", "progress", "checkpoint_every"})
+_BATCH_FIELDS = ("context_x", "context_y", "target_x", "target_y")
+
+#: ``pde_residual(u, u_t, u_x, u_xx, params) -> residual``: tensors ``(B, Nt, 1)`` (``params``
+#: ``(B, P)`` or None); the residual broadcasts to ``(B, Nt, 1)`` (or any shape: its squares
+#: are averaged).
+PDEResidual = Callable[[Tensor, Tensor, Tensor, Tensor, Tensor | None], Tensor]
+
+
+class BatchError(SciMLError, ValueError):
+    """A training batch lacks a field or its tensors do not fit the configuration."""
+
+
+# --------------------------------------------------------------------------- batches
+@runtime_checkable
+class TaskBatchLike(Protocol):
+    """What a training batch provides (attribute access; mappings with these keys work too)."""
+
+    context_x: Tensor
+    context_y: Tensor
+    target_x: Tensor
+    target_y: Tensor
+
+
+@dataclass(frozen=True)
+class TaskBatch:
+    """A batch of ``B`` tasks (context/target splits of solutions ``u(t, x)``).
+
+    Attributes
+    ----------
+    context_x : Tensor, shape ``(B, Nc, 2)``
+        Context points ``(t, x)``.
+    context_y : Tensor, shape ``(B, Nc, 1)``
+        ``u`` at the context points.
+    target_x : Tensor, shape ``(B, Nt, 2)``
+        Target points ``(t, x)``.
+    target_y : Tensor, shape ``(B, Nt, 1)``
+        ``u`` at the target points.
+    params : Tensor or None, shape ``(B, P)``
+        PDE parameters of each task (e.g. the diffusivity), for SoftC residuals.
+    """
+
+    context_x: Tensor
+    context_y: Tensor
+    target_x: Tensor
+    target_y: Tensor
+    params: Tensor | None = None
+
+
+def _field(batch: Any, name: str, required: bool = True) -> Any:
+    if isinstance(batch, Mapping):
+        value = batch.get(name)
+    else:
+        value = getattr(batch, name, None)
+    if value is None and required:
+        raise BatchError(
+            f"the batch ({type(batch).__name__}) has no {name!r}; a batch needs tensors "
+            f"{list(_BATCH_FIELDS)} (and optionally 'params')"
+        )
+    return value
+
+
+def _as_task_batch(batch: Any, device: torch.device, dtype: torch.dtype) -> TaskBatch:
+    """The batch's tensors as a :class:`TaskBatch` on ``device`` with floating dtype ``dtype``."""
+    values: dict[str, Tensor | None] = {}
+    for name in (*_BATCH_FIELDS, "params"):
+        value = _field(batch, name, required=name != "params")
+        if value is None:
+            values[name] = None
+            continue
+        if not isinstance(value, Tensor):
+            try:
+                value = torch.as_tensor(value)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise BatchError(f"batch field {name!r} is not a tensor of numbers: {exc}") from exc
+        values[name] = value.to(device=device, dtype=dtype)
+    return TaskBatch(**values)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- SoftC
+def mean_derivatives(u: Tensor, points: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(u_t, u_x, u_xx)`` of a pointwise field ``u`` at ``points = (t, x)``, differentiably.
+
+    Parameters
+    ----------
+    u : Tensor, shape ``(B, N, 1)``
+        Values ``u(points)`` computed from ``points`` (which requires grad), each value
+        depending on its own point only (as the ANP's mean does; otherwise the results are
+        sums of cross-derivatives).
+    points : Tensor, shape ``(B, N, 2)``
+        Inputs, column 0 = ``t``, column 1 = ``x``.
+
+    Returns
+    -------
+    tuple of Tensor, each ``(B, N, 1)``
+        ``du/dt``, ``du/dx`` and ``d2u/dx2``, with ``create_graph=True`` (so a loss built
+        from them can be back-propagated to the model's parameters). A derivative that does
+        not depend on ``points`` at all (e.g. ``u_xx`` of a piecewise-linear ReLU network) is
+        returned as zeros.
+    """
+    (grad,) = torch.autograd.grad(u, points, torch.ones_like(u), create_graph=True, allow_unused=True)
+    if grad is None:
+        zeros = torch.zeros_like(u)
+        return zeros, zeros, zeros
+    u_t, u_x = grad[..., 0:1], grad[..., 1:2]
+    if not u_x.requires_grad:
+        return u_t, u_x, torch.zeros_like(u_x)
+    (grad2,) = torch.autograd.grad(u_x, points, torch.ones_like(u_x), create_graph=True, allow_unused=True)
+    u_xx = torch.zeros_like(u_x) if grad2 is None else grad2[..., 1:2]
+    return u_t, u_x, u_xx
+
+
+def pde_residual_penalty(
+    model: nn.Module,
+    batch: Any,
+    pde_residual: PDEResidual,
+    *,
+    generator: torch.Generator | None = None,
+    return_output: bool = False,
+) -> Tensor | tuple[Tensor, Any]:
+    """SoftC penalty ``mean(pde_residual(u, u_t, u_x, u_xx, params)^2)`` of the model's mean.
+
+    The model is run as in training, ``model(context_x, context_y, target_x, target_y,
+    generator=generator)`` (the latent drawn from ``q(z | C ∪ T)`` when ``target_y`` is
+    present, as in the ProbConserv reference), with a copy of ``batch.target_x`` that requires
+    grad; ``u`` is the output's ``mean`` and its derivatives come from :func:`mean_derivatives`.
+
+    Parameters
+    ----------
+    model : nn.Module
+        An :class:`~sciml.surrogates.probconserv.anp.AttentiveNeuralProcess` or a stand-in whose
+        ``forward(context_x, context_y, target_x, target_y=None, *, generator=None)`` returns an
+        object with ``mean`` ``(B, Nt, 1)``.
+    batch : TaskBatchLike or mapping
+        ``context_x``, ``context_y``, ``target_x`` (``(B, Nt, 2)``, columns ``(t, x)``),
+        optionally ``target_y`` and ``params`` ``(B, P)``.
+    pde_residual : callable
+        ``pde_residual(u, u_t, u_x, u_xx, params) -> Tensor`` (see :data:`PDEResidual`); e.g.
+        for the heat equation ``u_t = k u_xx`` with ``k = params[:, 0]``:
+        ``lambda u, u_t, u_x, u_xx, p: u_t - p[:, None, :1] * u_xx``.
+    generator : torch.Generator, optional
+        Latent noise of the forward pass.
+    return_output : bool
+        Also return the model's output (the trainer reuses it for the ELBO).
+
+    Returns
+    -------
+    Tensor (scalar), or (Tensor, output)
+        The penalty (units of ``residual^2``), differentiable with respect to the model's
+        parameters.
+    """
+    context_x = _field(batch, "context_x")
+    context_y = _field(batch, "context_y")
+    target_x = _field(batch, "target_x")
+    target_y = _field(batch, "target_y", required=False)
+    params = _field(batch, "params", required=False)
+    if not isinstance(target_x, Tensor) or target_x.ndim != 3 or target_x.shape[-1] != 2:
+        shape = tuple(target_x.shape) if isinstance(target_x, Tensor) else type(target_x).__name__
+        raise BatchError(f"SoftC needs target_x of shape (B, Nt, 2) with columns (t, x); got {shape}")
+    dtype = next((p.dtype for p in model.parameters()), target_x.dtype)
+    if not target_x.is_floating_point():
+        raise BatchError(f"target_x must be floating point; got {target_x.dtype}")
+    points = target_x.detach().to(dtype).clone().requires_grad_(True)
+    out = model(context_x, context_y, points, target_y, generator=generator)
+    u = out.mean
+    if u.shape[:2] != points.shape[:2]:
+        raise BatchError(f"the model's mean has shape {tuple(u.shape)}; expected (B, Nt, 1) = "
+                         f"({points.shape[0]}, {points.shape[1]}, 1)")
+    u_t, u_x, u_xx = mean_derivatives(u, points)
+    residual = pde_residual(u, u_t, u_x, u_xx, params)
+    if not isinstance(residual, Tensor):
+        raise BatchError(f"pde_residual must return a Tensor; got {type(residual).__name__}")
+    penalty = (residual**2).mean()
+    return (penalty, out) if return_output else penalty
+
+
+# --------------------------------------------------------------------------- config
+class ANPTrainConfig(BaseModel):
+    """Hyper-parameters of :class:`ANPTrainer` (unknown fields are errors).
+
+    Parameters
+    ----------
+    steps : int
+        Optimiser steps (one fresh batch each).
+    batch_size : int
+        Tasks per batch; ``sample_batch_fn`` must return batches of this size.
+    lr : float
+        Adam learning rate (1e-4 in the ProbConserv reference).
+    seed : int
+        Seed of the per-step data and latent generators and (fresh runs) the global RNGs.
+    checkpoint_every : int
+        Write ``last.pt`` (and ``metrics.json``) every this many steps (and at the end).
+    log_every : int
+        One ``metrics.json`` record every this many steps (and at the last step).
+    softc_weight : float
+        Weight of the SoftC PDE-residual penalty (0: plain ANP; > 0 needs ``pde_residual``).
+    grad_clip : float or None
+        Clip the global gradient norm to this value.
+    progress : bool or None
+        Show a progress bar (``None``: when stderr is a terminal).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: PositiveInt = 10_000
+    batch_size: PositiveInt = 16
+    lr: PositiveFloat = 1e-4
+    seed: NonNegativeInt = 0
+    checkpoint_every: PositiveInt = 500
+    log_every: PositiveInt = 10
+    softc_weight: NonNegativeFloat = 0.0
+    grad_clip: PositiveFloat | None = None
+    progress: bool | None = None
+
+
+def _as_config(config: ANPTrainConfig | Mapping[str, Any] | None) -> ANPTrainConfig:
+    if config is None:
+        return ANPTrainConfig()
+    if isinstance(config, ANPTrainConfig):
+        return config
+    if isinstance(config, Mapping):
+        try:
+            return ANPTrainConfig.model_validate(dict(config))
+        except ValidationError as exc:
+            raise ConfigError(f"invalid ANP training configuration:\n{exc}") from exc
+    raise ConfigError(f"config must be an ANPTrainConfig or a mapping; got {type(config).__name__}")
+
+
+@dataclass
+class ANPTrainResult:
+    """What :meth:`ANPTrainer.fit` returns.
+
+    Attributes
+    ----------
+    history : list of dict
+        The records of ``metrics.json`` (this and earlier calls of the run).
+    steps_completed : int
+        Optimiser steps done so far in the run.
+    run_dir, last_checkpoint : Path
+    resumed_from_step : int or None
+        Steps completed before this call when it resumed a run.
+    """
+
+    history: list[dict[str, Any]]
+    steps_completed: int
+    run_dir: Path
+    last_checkpoint: Path
+    resumed_from_step: int | None = None
+
+    @property
+    def final_loss(self) -> float:
+        """``loss`` of the last record (NaN without records)."""
+        return float(self.history[-1]["loss"]) if self.history else math.nan
+
+
+# --------------------------------------------------------------------------- checkpoints
+def _class_name(model: nn.Module) -> str:
+    cls = type(model)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _model_config(model: nn.Module) -> dict[str, Any] | None:
+    fn = getattr(model, "get_config", None)
+    if not callable(fn):
+        return None
+    out = _primitive(fn())
+    return out if isinstance(out, dict) else {"value": out}
+
+
+def _save(obj: dict[str, Any], path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :class:`ANPTrainer` (``torch.load(..., weights_only=True)``).
+
+    Returns
+    -------
+    dict
+        ``format``, ``format_version``, ``model_class`` (``module.QualName``), ``model_config``
+        (dict or None), ``model_state``, ``steps_completed``, ``train_config``,
+        ``optimizer_state``, ``rng``, ``window`` (metric sums since the last record),
+        ``history``, ``torch_version``.
+
+    Raises
+    ------
+    FileFormatError
+        The file is missing, unreadable, or not an ANP checkpoint of this format version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileFormatError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, foreign pickle, ...
+        raise FileFormatError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise FileFormatError(
+            f"{path}: not a sciml ANP checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})"
+        )
+    if ckpt.get("format_version") != CHECKPOINT_VERSION:
+        raise FileFormatError(
+            f"{path}: checkpoint format version {ckpt.get('format_version')!r}; this sciml reads "
+            f"version {CHECKPOINT_VERSION}"
+        )
+    return ckpt
+
+
+def _check_model(ckpt: Mapping[str, Any], model: nn.Module, path: Path) -> None:
+    have = _class_name(model)
+    if ckpt["model_class"] != have:
+        raise CheckpointError(
+            f"checkpoint {path} holds a {ckpt['model_class']} model, but the model given is a {have}"
+        )
+    saved, now = ckpt.get("model_config"), _model_config(model)
+    if saved is not None and now is not None and saved != now:
+        diffs = [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
+                 if saved.get(k) != now.get(k)]
+        raise CheckpointError(f"checkpoint {path} was written for another configuration of {have} ("
+                              + "; ".join(diffs) + ")")
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit the model given: {exc}") from exc
+
+
+def load_weights(model: nn.Module, path: str | Path) -> dict[str, Any]:
+    """Load the weights of ANP checkpoint ``path`` into ``model`` (in place); return the checkpoint.
+
+    Raises
+    ------
+    CheckpointError
+        The checkpoint holds another model class or configuration, or weights of another shape.
+    FileFormatError
+        As :func:`load_checkpoint`.
+    """
+    path = Path(path)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    ckpt = load_checkpoint(path, map_location=device)
+    _check_model(ckpt, model, path)
+    return ckpt
+
+
+def _step_seed(seed: int, step: int, stream: int) -> int:
+    """A 63-bit seed for stream ``stream`` (0: data, 1: latent noise) of step ``step`` (0-based)."""
+    return int(np.random.SeedSequence([seed, step, stream]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+# --------------------------------------------------------------------------- trainer
+_WINDOW_KEYS = ("loss", "nll", "kl", "softc")
+
+
+class ANPTrainer:
+    """Fit an attentive neural process by maximising the ELBO (optionally with a SoftC penalty).
+
+    Parameters
+    ----------
+    model : nn.Module
+        An :class:`~sciml.surrogates.probconserv.anp.AttentiveNeuralProcess` (or a module with its
+        ``forward`` signature and outputs ``loss``, ``nll``, ``kl``, ``mean``), trained in place
+        on the device of its parameters.
+    config : ANPTrainConfig or mapping, optional
+        Hyper-parameters (default ``ANPTrainConfig()``).
+    run_dir : str or path
+        Folder for ``last.pt`` and ``metrics.json`` (created if needed).
+    pde_residual : callable, optional
+        SoftC residual ``pde_residual(u, u_t, u_x, u_xx, params) -> Tensor`` (see
+        :func:`pde_residual_penalty`); required when ``config.softc_weight > 0``.
+
+    Examples
+    --------
+    >>> trainer = ANPTrainer(anp, ANPTrainConfig(steps=20_000, batch_size=16), "runs/anp")  # doctest: +SKIP
+    >>> result = trainer.fit(problem.sample_batch, resume=True)                            # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: ANPTrainConfig | Mapping[str, Any] | None,
+        run_dir: str | Path,
+        *,
+        pde_residual: PDEResidual | None = None,
+    ) -> None:
+        self.config = _as_config(config)
+        if not isinstance(model, nn.Module):
+            raise ConfigError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+        if not any(True for _ in model.parameters()):
+            raise ConfigError(f"{type(model).__name__} has no parameters to train")
+        if self.config.softc_weight > 0 and pde_residual is None:
+            raise ConfigError(
+                f"softc_weight = {self.config.softc_weight} > 0 needs a pde_residual function "
+                f"(u, u_t, u_x, u_xx, params) -> residual"
+            )
+        if pde_residual is not None and not callable(pde_residual):
+            raise ConfigError(f"pde_residual must be callable; got {type(pde_residual).__name__}")
+        self.model = model
+        self.pde_residual = pde_residual
+        self.run_dir = Path(run_dir)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's parameters (and so the training) are."""
+        return next(self.model.parameters()).device
+
+    @property
+    def last_path(self) -> Path:
+        """``run_dir/last.pt``."""
+        return self.run_dir / "last.pt"
+
+    @property
+    def metrics_path(self) -> Path:
+        """``run_dir/metrics.json``."""
+        return self.run_dir / "metrics.json"
+
+    # -- public API --------------------------------------------------------------------
+    def fit(
+        self,
+        sample_batch_fn: Callable[[int, torch.Generator], Any],
+        *,
+        resume: bool = False,
+        stop_after_steps: int | None = None,
+    ) -> ANPTrainResult:
+        """Train for ``config.steps`` steps (or the remaining ones when resuming).
+
+        Parameters
+        ----------
+        sample_batch_fn : callable
+            ``sample_batch_fn(step, generator) -> batch`` with ``step`` the 0-based step index
+            and ``generator`` a CPU :class:`torch.Generator` seeded from ``(seed, step)``: draw
+            all randomness of the batch from it, so that every step's batch is reproducible.
+        resume : bool
+            Continue from ``run_dir/last.pt`` when it exists (a fresh run otherwise). Without
+            ``resume`` an existing ``last.pt`` is an error, so that no run is overwritten.
+        stop_after_steps : int, optional
+            Do at most this many steps in this call, then checkpoint and return (a later
+            ``fit(..., resume=True)`` continues exactly where this one stopped).
+
+        Returns
+        -------
+        ANPTrainResult
+
+        Raises
+        ------
+        BatchError
+            A batch lacks a field, or has another batch size than ``config.batch_size``.
+        ANPInputError
+            A batch's tensors have wrong shapes or NaN/inf values (the message names the step).
+        CheckpointError
+            ``last.pt`` exists while ``resume`` is False, or belongs to another model class,
+            model configuration or training configuration.
+        TrainingDivergedError
+            The loss or a weight became NaN/inf; ``last.pt`` keeps the last good checkpoint.
+        """
+        if stop_after_steps is not None and (isinstance(stop_after_steps, bool)
+                                             or not isinstance(stop_after_steps, int) or stop_after_steps < 0):
+            raise ConfigError(f"stop_after_steps must be an integer >= 0; got {stop_after_steps!r}")
+        if not callable(sample_batch_fn):
+            raise ConfigError(f"sample_batch_fn must be callable; got {type(sample_batch_fn).__name__}")
+        cfg = self.config
+        model = self.model
+        device = self.device
+        dtype = next(model.parameters()).dtype
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+        history: list[dict[str, Any]] = []
+        window = self._empty_window()
+        start = 0
+        resumed_from: int | None = None
+        if self.last_path.exists():
+            if not resume:
+                raise CheckpointError(
+                    f"{self.last_path} exists: pass resume=True to continue that run, or choose another run_dir"
+                )
+            ckpt = load_checkpoint(self.last_path, map_location=device)
+            _check_model(ckpt, model, self.last_path)
+            self._check_resumable(ckpt)
+            optimizer.load_state_dict(ckpt["optimizer_state"])
+            _set_rng_state(ckpt["rng"])
+            history = [dict(h) for h in ckpt["history"]]
+            window = {k: (float(v) if v is not None else None) for k, v in ckpt["window"].items()}
+            start = resumed_from = int(ckpt["steps_completed"])
+        else:
+            torch.manual_seed(cfg.seed)
+            np.random.seed(cfg.seed % 2**32)
+            random.seed(cfg.seed)
+
+        end = cfg.steps if stop_after_steps is None else min(cfg.steps, start + stop_after_steps)
+        softc = cfg.softc_weight > 0
+        t_window = time.perf_counter()
+        bar = progress(range(start, end), enabled=cfg.progress, total=end - start, initial=0,
+                       desc="ANP training", unit="step", leave=False)
+        done = start
+        try:
+            for step in bar:
+                data_gen = torch.Generator().manual_seed(_step_seed(cfg.seed, step, 0))
+                latent_gen = torch.Generator(device=device).manual_seed(_step_seed(cfg.seed, step, 1))
+                batch = self._batch(sample_batch_fn(step, data_gen), step, device, dtype)
+                model.train()
+                try:
+                    if softc:
+                        assert self.pde_residual is not None
+                        penalty, out = pde_residual_penalty(
+                            model, batch, self.pde_residual, generator=latent_gen, return_output=True
+                        )
+                    else:
+                        penalty = None
+                        out = model(batch.context_x, batch.context_y, batch.target_x, batch.target_y,
+                                    generator=latent_gen)
+                except ANPInputError as exc:
+                    raise ANPInputError(f"batch of step {step} (0-based): {exc}") from exc
+                loss = out.loss if penalty is None else out.loss + cfg.softc_weight * penalty
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise self._diverged(f"the training loss is {value} at step {step} (0-based)")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                max_norm = cfg.grad_clip if cfg.grad_clip is not None else math.inf
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
+                optimizer.step()
+                done = step + 1
+
+                window["count"] += 1
+                window["loss"] += value
+                window["nll"] += float(out.nll.detach())
+                window["kl"] += float(out.kl.detach())
+                if penalty is not None:
+                    window["softc"] = (window["softc"] or 0.0) + float(penalty.detach())
+                bar.set_postfix(loss=f"{value:.4g}", refresh=False)
+                if done % cfg.log_every == 0 or done == cfg.steps:
+                    now = time.perf_counter()
+                    history.append(self._record(done, window, grad_norm, now - t_window))
+                    window, t_window = self._empty_window(), now
+                if done % cfg.checkpoint_every == 0 and done < end:
+                    self._checkpoint(done, optimizer, history, window)
+        finally:
+            bar.close()
+        if end > start or resumed_from is None:
+            self._checkpoint(done, optimizer, history, window)
+        else:
+            self._write_metrics(done, history)
+        return ANPTrainResult(
+            history=history,
+            steps_completed=done,
+            run_dir=self.run_dir,
+            last_checkpoint=self.last_path,
+            resumed_from_step=resumed_from,
+        )
+
+    # -- internals ---------------------------------------------------------------------
+    @staticmethod
+    def _empty_window() -> dict[str, Any]:
+        return {"count": 0.0, "loss": 0.0, "nll": 0.0, "kl": 0.0, "softc": None}
+
+    @staticmethod
+    def _record(step: int, window: Mapping[str, Any], grad_norm: float, seconds: float) -> dict[str, Any]:
+        n = max(window["count"], 1.0)
+        return {
+            "step": step,
+            "loss": window["loss"] / n,
+            "nll": window["nll"] / n,
+            "kl": window["kl"] / n,
+            "softc": window["softc"] / n if window["softc"] is not None else None,
+            "grad_norm": grad_norm,
+            "seconds": seconds,
+        }
+
+    def _batch(self, raw: Any, step: int, device: torch.device, dtype: torch.dtype) -> TaskBatch:
+        try:
+            batch = _as_task_batch(raw, device, dtype)
+        except BatchError as exc:
+            raise BatchError(f"batch of step {step} (0-based): {exc}") from exc
+        b = batch.context_x.shape[0] if batch.context_x.ndim > 0 else None
+        if b != self.config.batch_size:
+            raise BatchError(
+                f"batch of step {step} (0-based) has context_x of shape {tuple(batch.context_x.shape)}, "
+                f"i.e. {b} task(s), but config.batch_size = {self.config.batch_size}"
+            )
+        return batch
+
+    def _checkpoint(
+        self, steps_completed: int, optimizer: torch.optim.Optimizer, history: list[dict[str, Any]],
+        window: Mapping[str, Any],
+    ) -> None:
+        model = self.model
+        bad = [n for n, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad:
+            raise self._diverged(f"parameter(s) {bad[:5]} became NaN/inf by step {steps_completed}")
+        ckpt = {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_VERSION,
+            "model_class": _class_name(model),
+            "model_config": _model_config(model),
+            "model_state": model.state_dict(),
+            "steps_completed": int(steps_completed),
+            "train_config": self.config.model_dump(mode="json"),
+            "optimizer_state": optimizer.state_dict(),
+            "rng": _rng_state(),
+            "window": dict(window),
+            "history": [dict(h) for h in history],
+            "torch_version": str(torch.__version__),
+        }
+        _save(ckpt, self.last_path)
+        self._write_metrics(steps_completed, history)
+
+    def _write_metrics(self, steps_completed: int, history: list[dict[str, Any]]) -> None:
+        rows = [{k: _json_number(v) for k, v in h.items()} for h in history]
+        text = json.dumps({"steps_completed": steps_completed, "history": rows}, allow_nan=False, indent=1)
+        atomic_write_text(self.metrics_path, text + "\n")
+
+    def _diverged(self, what: str) -> TrainingDivergedError:
+        if self.last_path.exists():
+            try:
+                steps = load_checkpoint(self.last_path)["steps_completed"]
+                kept = f"the last good checkpoint (after {steps} steps) is kept at {self.last_path}"
+            except SciMLError:
+                kept = f"the last checkpoint is kept at {self.last_path}"
+        else:
+            kept = f"no checkpoint was written yet ({self.last_path} does not exist)"
+        return TrainingDivergedError(
+            f"training of {type(self.model).__name__} diverged: {what}; training stopped and {kept}. "
+            f"Try a smaller lr, grad_clip, a smaller softc_weight, or check the data for extreme values."
+        )
+
+    def _check_resumable(self, ckpt: Mapping[str, Any]) -> None:
+        saved = ckpt.get("train_config") or {}
+        now = self.config.model_dump(mode="json")
+        diffs = [
+            f"{key}: {saved.get(key)!r} -> {now.get(key)!r}"
+            for key in sorted(set(saved) | set(now))
+            if key not in _RESUMABLE_CHANGES and saved.get(key) != now.get(key)
+        ]
+        if diffs:
+            raise CheckpointError(
+                f"cannot resume {self.last_path} with a different training configuration ("
+                + "; ".join(diffs)
+                + "); use the original configuration or another run_dir"
+            )
