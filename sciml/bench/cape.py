@@ -81,6 +81,7 @@ class CapeBenchSettings:
     aux_loss_weight: float = 0.1
     warmup_epochs: int = 0
     workers: int = 1
+    clamp_params: bool = True
     relative_floor: float = 0.01
     timing_steps: int = 10
     pdes: tuple[str, ...] = ("burgers", "advection")
@@ -153,16 +154,21 @@ def build_models(s: CapeBenchSettings, *, seed: int, pde: str = "burgers") -> di
 
     Parameters enter CAPE and the conditional models through the same transform
     ``sign(p) log1p(|p| / scale)`` with ``scale = s.param_scale[pde]``, so that viscosities
-    spanning three decades are spread out rather than squeezed near zero.
+    spanning three decades are spread out rather than squeezed near zero; with
+    ``s.clamp_params`` both clamp parameters to the trained range first (unseen values
+    outside it are treated as the nearest trained one).
     """
     from sciml.surrogates.neural_pde import CAPE, UNet, ConditionalSolver, count_parameters, match_width
     from sciml.surrogates.neural_pde.factory import build_solver
 
     scale = s.param_scale.get(pde, 1.0)
+    trained = BURGERS_TRAIN if pde == "burgers" else ADVECTION_TRAIN
+    bounds = (min(trained), max(trained)) if s.clamp_params else None
 
     def fno(kind: str, width: int) -> nn.Module:
         return build_solver(kind, width=width, modes=s.fno_modes, n_layers=s.fno_layers,
-                            cape_hidden=s.cape_hidden, cape_modes=s.cape_modes, param_scale=scale)
+                            cape_hidden=s.cape_hidden, cape_modes=s.cape_modes, param_scale=scale,
+                            param_bounds=bounds)
 
     torch.manual_seed(seed)
     models: dict[str, nn.Module] = {"CAPE-FNO": fno("cape_fno", s.fno_width)}
@@ -173,14 +179,15 @@ def build_models(s: CapeBenchSettings, *, seed: int, pde: str = "burgers") -> di
     if s.unet:
         torch.manual_seed(seed)
         models["CAPE-UNet"] = CAPE(UNet(1, 1, init_features=16, extra_in_channels=1), n_params=1,
-                                   hidden=s.cape_hidden, modes=s.cape_modes, param_scale=scale)
+                                   hidden=s.cape_hidden, modes=s.cape_modes, param_scale=scale,
+                                   param_bounds=bounds)
         target_u = count_parameters(models["CAPE-UNet"])
         torch.manual_seed(seed)
         models["UNet"] = match_width(lambda w: UNet(1, 1, init_features=w), target_u)[1]
         torch.manual_seed(seed)
         models["UNet-conditional"] = match_width(
             lambda w: ConditionalSolver(UNet(1, 1, init_features=w, extra_in_channels=1), n_params=1,
-                                        param_scale=scale), target_u)[1]
+                                        param_scale=scale, param_bounds=bounds), target_u)[1]
     return models
 
 

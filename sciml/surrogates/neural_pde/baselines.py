@@ -31,7 +31,7 @@ class ConditionalSolver(nn.Module):
         ``FNO(n_vars=1, initial_step=1, extra_in_channels=1)``.
     n_params : int
         Number of PDE parameters.
-    param_transform, param_scale
+    param_transform, param_scale, param_bounds
         Applied to the parameters before broadcasting (see
         :class:`~sciml.surrogates.neural_pde.cape.ParameterTransform`; the same default as CAPE,
         so both see identically scaled parameters).
@@ -44,7 +44,8 @@ class ConditionalSolver(nn.Module):
     """
 
     def __init__(self, base: nn.Module, n_params: int, *, param_transform: Transform = "symlog",
-                 param_scale: float | Sequence[float] = 1.0) -> None:
+                 param_scale: float | Sequence[float] = 1.0,
+                 param_bounds: tuple[float, float] | Sequence[tuple[float, float]] | None = None) -> None:
         super().__init__()
         if int(n_params) != n_params or n_params < 1:
             raise ValueError(f"ConditionalSolver: n_params must be an integer >= 1; got "
@@ -55,7 +56,7 @@ class ConditionalSolver(nn.Module):
         self.initial_step: int = base.initial_step
         self.spatial_dims: int = base.spatial_dims
         self.n_params = int(n_params)
-        self.transform = ParameterTransform(self.n_params, param_transform, param_scale)
+        self.transform = ParameterTransform(self.n_params, param_transform, param_scale, param_bounds)
 
     def forward(self, history: Tensor, params: Tensor | None = None) -> Tensor:
         """Predict the next frame, ``(batch, n_vars, *space)``; ``params`` is required."""

@@ -29,6 +29,7 @@ Differences from the reference implementation (written from the paper, not from 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
@@ -60,6 +61,14 @@ class ParameterTransform(nn.Module):
         The transform.
     scale : float or sequence of float
         Positive per-parameter scale (stored as a buffer, so it is saved with the model).
+    bounds : (lo, hi) or sequence of (lo, hi), optional
+        Clamp the raw parameters to ``[lo, hi]`` before transforming them (per parameter;
+        ``None``: no clamping). Set it to the range the model was trained on so that unseen
+        values *outside* it are treated as the nearest trained value: a learned parameter
+        embedding extrapolates unpredictably (measured in ``sciml bench cape``: CAPE rollouts
+        at advection speeds 0.1 and 7, outside the trained [0.2, 4], grew without bound),
+        while the physics of most families saturates (Burgers at nu = 4 decays as at nu = 2).
+        Stored as buffers (saved with the model).
 
     Shapes
     ------
@@ -67,7 +76,8 @@ class ParameterTransform(nn.Module):
     """
 
     def __init__(self, n_params: int, kind: Transform = "symlog",
-                 scale: float | Sequence[float] = 1.0) -> None:
+                 scale: float | Sequence[float] = 1.0,
+                 bounds: tuple[float, float] | Sequence[tuple[float, float]] | None = None) -> None:
         super().__init__()
         if kind not in ("symlog", "identity"):
             raise ValueError(
@@ -83,12 +93,30 @@ class ParameterTransform(nn.Module):
             )
         self.kind = kind
         self.register_buffer("scale", s)
+        lo = torch.full((n_params,), -math.inf, dtype=s.dtype)
+        hi = torch.full((n_params,), math.inf, dtype=s.dtype)
+        if bounds is not None:
+            pairs = [bounds] if (len(bounds) == 2 and not isinstance(bounds[0], (tuple, list))) else list(bounds)
+            if len(pairs) == 1:
+                pairs = pairs * n_params
+            if len(pairs) != n_params or any(len(b) != 2 or not float(b[0]) <= float(b[1]) for b in pairs):
+                raise ValueError(
+                    f"ParameterTransform: bounds must be one (lo, hi) pair with lo <= hi or "
+                    f"{n_params} such pairs; got {bounds!r}"
+                )
+            lo = torch.tensor([float(b[0]) for b in pairs], dtype=s.dtype)
+            hi = torch.tensor([float(b[1]) for b in pairs], dtype=s.dtype)
+        self.register_buffer("lower", lo)
+        self.register_buffer("upper", hi)
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind!r}"
+        bounded = bool(torch.isfinite(self.lower).any() or torch.isfinite(self.upper).any())
+        return f"kind={self.kind!r}" + (f", bounds={list(zip(self.lower.tolist(), self.upper.tolist()))}"
+                                         if bounded else "")
 
     def forward(self, params: Tensor) -> Tensor:
         """Transform ``params`` of shape ``(batch, n_params)``."""
+        params = torch.clamp(params, self.lower.to(params.dtype), self.upper.to(params.dtype))
         p = params / self.scale.to(params.dtype)
         if self.kind == "identity":
             return p
@@ -167,6 +195,8 @@ class CAPE(nn.Module):
         See :class:`ParameterTransform`.
     param_scale : float or sequence of float
         See :class:`ParameterTransform`.
+    param_bounds : (lo, hi) or sequence of (lo, hi), optional
+        Clamp parameters to the trained range; see :class:`ParameterTransform`.
     norm : {'none', 'group'}
         Normalisation of the summed hidden features. ``'none'`` (default) keeps the estimate
         equivariant to the amplitude of the input (a linear PDE step stays learnable exactly);
@@ -192,6 +222,7 @@ class CAPE(nn.Module):
         mlp_hidden: int | None = None,
         param_transform: Transform = "symlog",
         param_scale: float | Sequence[float] = 1.0,
+        param_bounds: tuple[float, float] | Sequence[tuple[float, float]] | None = None,
         norm: Literal["none", "group"] = "none",
         padding_mode: str = "circular",
     ) -> None:
@@ -217,7 +248,7 @@ class CAPE(nn.Module):
         conv = nn.Conv1d if sd == 1 else nn.Conv2d
         spectral = SpectralConv1d if sd == 1 else SpectralConv2d
         mlp_hidden = max(4, hidden // 2) if mlp_hidden is None else mlp_hidden
-        self.transform = ParameterTransform(n_params, param_transform, param_scale)
+        self.transform = ParameterTransform(n_params, param_transform, param_scale, param_bounds)
         self.scale_pointwise = _ScaleMLP(n_params, mlp_hidden, hidden)
         self.scale_depthwise = _ScaleMLP(n_params, mlp_hidden, hidden)
         self.scale_spectral = _ScaleMLP(n_params, mlp_hidden, hidden)

@@ -25,6 +25,7 @@ def build_solver(
     cape_hidden: int = 16,
     cape_modes: int = 8,
     param_scale: float = 1.0,
+    param_bounds: tuple[float, float] | None = None,
     spatial_dims: int = 1,
 ) -> nn.Module:
     """Construct a solver of the given kind.
@@ -42,6 +43,8 @@ def build_solver(
         CAPE block size.
     param_scale : float
         Scale of the parameter transform ``sign(p) log1p(|p| / scale)``.
+    param_bounds : (lo, hi), optional
+        Clamp the parameters to this (trained) range before the transform.
 
     Returns
     -------
@@ -55,10 +58,11 @@ def build_solver(
     common: dict[str, Any] = {"width": width, "modes": modes, "n_layers": n_layers, "spatial_dims": spatial_dims}
     if kind == "cape_fno":
         return CAPE(FNO(n_vars, 1, extra_in_channels=n_vars, **common), n_params=n_params,
-                    hidden=cape_hidden, modes=cape_modes, param_scale=param_scale)
+                    hidden=cape_hidden, modes=cape_modes, param_scale=param_scale,
+                    param_bounds=param_bounds)
     if kind == "conditional_fno":
         return ConditionalSolver(FNO(n_vars, 1, extra_in_channels=n_params, **common), n_params=n_params,
-                                 param_scale=param_scale)
+                                 param_scale=param_scale, param_bounds=param_bounds)
     if kind == "fno_2step":
         return FNO(n_vars, 2, **common)
     return FNO(n_vars, 1, **common)

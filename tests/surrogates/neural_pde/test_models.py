@@ -170,6 +170,27 @@ def test_parameter_transform_is_odd_and_logarithmic() -> None:
         ParameterTransform(1, scale=-1.0)
 
 
+def test_parameter_bounds_clamp_to_the_trained_range() -> None:
+    t = ParameterTransform(2, "symlog", scale=1e-3, bounds=[(0.002, 2.0), (-1.0, 1.0)]).double()
+    p = torch.tensor([[0.001, -5.0], [4.0, 0.5], [0.3, 1.0]], dtype=torch.float64)
+    clamped = torch.tensor([[0.002, -1.0], [2.0, 0.5], [0.3, 1.0]], dtype=torch.float64)
+    torch.testing.assert_close(t(p), ParameterTransform(2, "symlog", scale=1e-3).double()(clamped),
+                               atol=0, rtol=1e-6)  # bounds are float32 buffers by default
+    one = ParameterTransform(2, "identity", bounds=(0.0, 1.0))  # one pair for every parameter
+    torch.testing.assert_close(one(torch.tensor([[-1.0, 3.0]])), torch.tensor([[0.0, 1.0]]))
+    assert "bounds" in repr(one) and "bounds" not in repr(ParameterTransform(1))
+    # saved with the model: a clamped CAPE reloads with its bounds
+    model = CAPE(FNO(1, 1, extra_in_channels=1, width=8, modes=4, n_layers=1), n_params=1,
+                 param_bounds=(0.2, 4.0))
+    fresh = CAPE(FNO(1, 1, extra_in_channels=1, width=8, modes=4, n_layers=1), n_params=1,
+                 param_bounds=(0.0, 1.0))
+    fresh.load_state_dict(model.state_dict())
+    assert fresh.transform.upper.item() == 4.0
+    for bad in [(1.0, 0.0), [(0.0, 1.0)] * 3, (0.0, 1.0, 2.0)]:
+        with pytest.raises(ValueError, match="bounds must be"):
+            ParameterTransform(2, bounds=bad)
+
+
 def test_cape_accepts_parameters_of_any_sign() -> None:
     model = _build("cape_fno", 1)
     history = torch.randn(2, 4, 32)
