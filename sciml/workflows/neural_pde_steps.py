@@ -33,6 +33,7 @@ def _load(step_dataset: str, ctx: WorkflowContext, *, parameters, x_factor: int,
 
 def run_train(step: TrainNeuralPDEStep, index: int, ctx: WorkflowContext) -> None:
     """Train (or resume training of) the step's model; keeps ``best.pt`` and ``last.pt``."""
+    import torch
     from torch.utils.data import Subset
 
     from sciml.surrogates.neural_pde.factory import build_solver
@@ -44,8 +45,12 @@ def run_train(step: TrainNeuralPDEStep, index: int, ctx: WorkflowContext) -> Non
     n_val = int(round(step.val_fraction * len(data)))
     train = Subset(data, order[n_val:].tolist())
     val = Subset(data, order[:n_val].tolist()) if n_val else None
-    model = build_solver(step.model.kind, n_vars=data.n_vars, n_params=data.n_params,
-                         **step.model.model_dump(exclude={"kind"}))
+    bounds = None
+    if step.model.clamp_params and data.n_params > 0:
+        p = data.params[torch.as_tensor(order[n_val:])] if n_val < len(data) else data.params
+        bounds = list(zip(p.min(dim=0).values.tolist(), p.max(dim=0).values.tolist(), strict=True))
+    model = build_solver(step.model.kind, n_vars=data.n_vars, n_params=data.n_params, param_bounds=bounds,
+                         **step.model.model_dump(exclude={"kind", "clamp_params"}))
     run_dir = ctx.output_dir / step.name
     resume = (run_dir / "last.pt").exists()
     ctx.log(f"[{step.name}] training {step.model.kind} on {len(train)} trajectories"
@@ -75,8 +80,8 @@ def run_evaluate(step: EvaluateNeuralPDEStep, index: int, ctx: WorkflowContext) 
                  t_stride=info["t_stride"])
     spec = info["spec"]
     model = build_solver(spec.kind, n_vars=info["n_vars"], n_params=info["n_params"],
-                         **spec.model_dump(exclude={"kind"}))
-    load_weights(model, info["checkpoint"])
+                         **spec.model_dump(exclude={"kind", "clamp_params"}))
+    load_weights(model, info["checkpoint"])  # includes the parameter bounds (buffers)
     model.eval()
     k = model.initial_step
     with torch.no_grad():

@@ -157,6 +157,9 @@ class NeuralPDEModelSpec(StrictModel):
 
     ``kind``: ``cape_fno`` (CAPE block + FNO), ``fno`` (parameter-blind), ``conditional_fno``
     (parameters as constant channels) or ``fno_2step`` (two history frames).
+    ``clamp_params``: parameter-aware models clamp parameters to the range of the training
+    data (unseen values outside it are treated as the nearest trained value; a learned
+    parameter embedding extrapolates unpredictably). The bounds are saved with the model.
     """
 
     kind: Literal["cape_fno", "fno", "conditional_fno", "fno_2step"] = "cape_fno"
@@ -166,6 +169,7 @@ class NeuralPDEModelSpec(StrictModel):
     cape_hidden: PositiveInt = 16
     cape_modes: PositiveInt = 8
     param_scale: float = Field(default=1.0, gt=0)
+    clamp_params: bool = True
 
 
 class TrainNeuralPDEStep(StrictModel):

@@ -45,3 +45,20 @@ def test_unknown_model_kind_lists_the_accepted_ones(tmp_path):
     with pytest.raises(ConfigError) as err:
         run_workflow(p, output_dir=tmp_path / "out", executor={"kind": "inprocess"}, log=lambda m: None)
     assert "'cape_fno'" in str(err.value) and "'conditional_fno'" in str(err.value)
+
+
+@pytest.mark.slow
+def test_trained_model_clamps_parameters_to_the_training_range(tmp_path):
+    """clamp_params (default): the saved model carries the training data's parameter range."""
+    import torch
+
+    p = write(tmp_path, "  - kind: train_neural_pde\n    dataset: d\n    name: m\n    x_factor: 4\n"
+                        "    t_stride: 4\n    val_fraction: 0.0\n"
+                        "    model: {kind: cape_fno, width: 8, modes: 4, n_layers: 1, cape_hidden: 4,"
+                        " cape_modes: 4}\n"
+                        "    train: {epochs: 1, batch_size: 8}\n")
+    run_workflow(p, output_dir=tmp_path / "out", executor={"kind": "inprocess"}, log=lambda m: None)
+    state = torch.load(tmp_path / "out" / "m" / "best.pt", weights_only=True)["model_state"]
+    # burgers_small.yaml: nu in {0.01, 0.1, 1.0}
+    assert state["transform.lower"].tolist() == pytest.approx([0.01])
+    assert state["transform.upper"].tolist() == pytest.approx([1.0])

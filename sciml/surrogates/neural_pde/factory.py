@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from torch import nn
@@ -25,7 +26,7 @@ def build_solver(
     cape_hidden: int = 16,
     cape_modes: int = 8,
     param_scale: float = 1.0,
-    param_bounds: tuple[float, float] | None = None,
+    param_bounds: tuple[float, float] | Sequence[tuple[float, float]] | None = None,
     spatial_dims: int = 1,
 ) -> nn.Module:
     """Construct a solver of the given kind.
@@ -43,7 +44,7 @@ def build_solver(
         CAPE block size.
     param_scale : float
         Scale of the parameter transform ``sign(p) log1p(|p| / scale)``.
-    param_bounds : (lo, hi), optional
+    param_bounds : (lo, hi) or one (lo, hi) per parameter, optional
         Clamp the parameters to this (trained) range before the transform.
 
     Returns

@@ -1,0 +1,998 @@
+"""Multi-fidelity Gaussian-process surrogates for Bayesian optimisation (BoTorch / GPyTorch).
+
+All functions take plain float64 tensors. The training inputs ``X`` have shape ``(n, d + 1)``:
+``d`` design columns and one **fidelity column** (the last one unless told otherwise) that is
+already rescaled to ``[0, 1]`` with ``1`` = the target fidelity. The training outputs ``Y`` have
+shape ``(n, 1)`` and are **maximised** (negate a minimisation problem before fitting). Known
+observation noise is given as variances in the units of ``Y`` (a float for all points or an
+``(n, 1)`` tensor).
+
+==========================  ===================================================================
+kind (:func:`model_for`)    model
+==========================  ===================================================================
+``"mfgp"``                  :func:`fit_multifidelity_gp`: BoTorch ``SingleTaskMultiFidelityGP``
+                            (continuous fidelity, linear-truncated or downsampling kernel)
+``"ar1"``                   :func:`fit_ar1_gp`: :class:`AR1MultiFidelityGP`, the Kennedy--O'Hagan
+                            linear autoregressive model for ordered discrete levels
+``"multitask"``             :func:`fit_multitask_gp`: BoTorch ``MultiTaskGP`` for unordered
+                            information sources (intrinsic coregionalisation)
+``"singletask"``            :func:`fit_singletask_gp`: plain ``SingleTaskGP`` on the
+                            target-fidelity rows only (the single-fidelity baseline)
+==========================  ===================================================================
+
+Every returned model is a BoTorch ``Model`` in eval mode whose ``posterior`` accepts
+``(n, d + 1)`` or q-batch ``(b, q, d + 1)`` inputs (fidelity column included, so that a
+``FixedFeatureAcquisitionFunction`` at the target fidelity works for every kind), and that
+un-standardises its outputs (``Standardize(m=1)`` outcome transform).
+
+Fitting maximises the exact marginal log likelihood (plus BoTorch's default hyperparameter
+priors) with ``botorch.fit.fit_gpytorch_mll``. When a fit fails it is retried with the
+strategies of :data:`FIT_STRATEGIES`, in order:
+
+1. ``lbfgs``: scipy L-BFGS-B from the default initial hyperparameters (BoTorch already
+   re-draws the hyperparameters from their priors and retries up to 5 times inside this);
+2. ``lbfgs-jitter``: L-BFGS-B from hyperparameters drawn from their priors, with the Cholesky
+   jitter raised to ``1e-6``;
+3. ``adam``: ``fit_gpytorch_mll_torch`` (Adam, at most 400 steps) from hyperparameters drawn
+   from their priors, with the Cholesky jitter raised to ``1e-4``.
+
+An attempt fails when it raises (``ModelFittingError``, ``NotPSDError``, ``NanError``, a
+Cholesky ``RuntimeError`` ...) or leaves a non-finite hyperparameter or marginal likelihood.
+When every attempt fails, :class:`ModelFitError` lists each attempt and its error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gpytorch
+import numpy as np
+import torch
+from botorch.exceptions.errors import ModelFittingError
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import MultiTaskGP, SingleTaskGP, SingleTaskMultiFidelityGP
+from botorch.models.model import Model
+from botorch.models.transforms.input import (
+    ChainedInputTransform,
+    FilterFeatures,
+    InputTransform,
+    Normalize,
+)
+from botorch.models.transforms.outcome import OutcomeTransform, Standardize
+from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from botorch.optim.fit import fit_gpytorch_mll_torch
+from botorch.optim.utils import sample_all_priors
+from botorch.utils.types import DEFAULT, _DefaultType
+from gpytorch.kernels import Kernel, ScaleKernel
+from gpytorch.means import Mean
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from linear_operator import to_dense
+from linear_operator.utils.errors import NanError, NotPSDError
+from torch import Tensor
+
+from sciml.errors import SciMLError
+
+__all__ = [
+    "FIT_STRATEGIES",
+    "MODEL_KINDS",
+    "AR1Kernel",
+    "AR1MultiFidelityGP",
+    "FitStrategy",
+    "LevelConstantMean",
+    "ModelFitError",
+    "ModelInputError",
+    "fit_ar1_gp",
+    "fit_multifidelity_gp",
+    "fit_multitask_gp",
+    "fit_singletask_gp",
+    "model_for",
+]
+
+MODEL_KINDS: tuple[str, ...] = ("mfgp", "ar1", "multitask", "singletask")
+"""The model kinds accepted by :func:`model_for`."""
+
+_DTYPE = torch.float64
+_LEVEL_TOL = 1e-6  # tolerance when matching a fidelity value to a discrete level / task value
+
+
+class ModelInputError(SciMLError, ValueError):
+    """Training data or model options are invalid (shapes, NaN, fidelity outside [0, 1] ...)."""
+
+
+class ModelFitError(SciMLError, RuntimeError):
+    """Every hyperparameter-fitting attempt failed; the message lists each attempt's error."""
+
+
+# --------------------------------------------------------------------------------------------
+# input checking
+# --------------------------------------------------------------------------------------------
+
+
+def _as_tensor(a: Any, name: str) -> Tensor:
+    if isinstance(a, Tensor):
+        t = a.detach().to(_DTYPE)
+    else:
+        try:
+            t = torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=_DTYPE)
+        except (TypeError, ValueError) as exc:
+            raise ModelInputError(f"{name} must be an array of numbers: {exc}") from exc
+    return t
+
+
+def _bad_rows(t: Tensor) -> list[int]:
+    bad = ~torch.isfinite(t).reshape(t.shape[0], -1).all(dim=-1)
+    return torch.nonzero(bad).flatten().tolist()
+
+
+def _check_xy(
+    X: Any, Y: Any, noise: float | Tensor | None = None, *, min_cols: int = 2
+) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Validate and convert training data.
+
+    Returns
+    -------
+    X : Tensor, shape (n, D), float64
+    Y : Tensor, shape (n, 1), float64
+    Yvar : Tensor, shape (n, 1), float64, or None
+    """
+    X = _as_tensor(X, "X")
+    Y = _as_tensor(Y, "Y")
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise ModelInputError(f"X must have shape (n, d + 1) with n >= 1, got {tuple(X.shape)}")
+    if X.shape[1] < min_cols:
+        raise ModelInputError(
+            f"X must have at least {min_cols} columns "
+            f"({'design columns and a fidelity column' if min_cols > 1 else 'design columns'}),"
+            f" got shape {tuple(X.shape)}"
+        )
+    if Y.ndim == 1:
+        Y = Y.unsqueeze(-1)
+    if Y.ndim != 2 or Y.shape[1] != 1:
+        raise ModelInputError(f"Y must have shape (n, 1) (one objective), got {tuple(Y.shape)}")
+    if Y.shape[0] != X.shape[0]:
+        raise ModelInputError(
+            f"X and Y must have the same number of rows, got {X.shape[0]} and {Y.shape[0]}"
+        )
+    if bad := _bad_rows(X):
+        raise ModelInputError(f"X contains NaN or infinite values in rows {bad[:10]}")
+    if bad := _bad_rows(Y):
+        raise ModelInputError(
+            f"Y contains NaN or infinite values in rows {bad[:10]}; drop or repair failed "
+            "evaluations before fitting"
+        )
+    Yvar = None
+    if noise is not None:
+        nv = _as_tensor(noise, "noise")
+        try:
+            Yvar = torch.broadcast_to(nv.reshape(-1, 1) if nv.ndim else nv, Y.shape).clone()
+        except RuntimeError as exc:
+            raise ModelInputError(
+                f"noise must be a float or have shape (n, 1) = {tuple(Y.shape)}, "
+                f"got shape {tuple(nv.shape)}"
+            ) from exc
+        if not torch.isfinite(Yvar).all() or (Yvar < 0).any():
+            raise ModelInputError("noise variances must be finite and >= 0")
+    return X, Y, Yvar
+
+
+def _column(index: int, n_cols: int, name: str) -> int:
+    if not isinstance(index, (int, np.integer)) or isinstance(index, bool):
+        raise ModelInputError(f"{name} must be an integer column index, got {index!r}")
+    if not -n_cols <= index < n_cols:
+        raise ModelInputError(f"{name}={index} is out of range for X with {n_cols} columns")
+    return int(index) % n_cols
+
+
+def _check_unit_fidelity(X: Tensor, col: int) -> None:
+    s = X[:, col]
+    lo, hi = float(s.min()), float(s.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ModelInputError(
+            f"the fidelity column {col} of X must lie in [0, 1] (1 = target fidelity), got "
+            f"values in [{lo:g}, {hi:g}]; rescale it first, e.g. "
+            "(s - s_min) / (s_target - s_min)"
+        )
+
+
+def _check_bounds(bounds: Any, n_cols: int) -> Tensor | None:
+    if bounds is None:
+        return None
+    b = _as_tensor(bounds, "bounds")
+    if b.shape != (2, n_cols):
+        raise ModelInputError(
+            f"bounds must have shape (2, {n_cols}) (rows lower, upper over all columns of X, "
+            f"the fidelity/task column is ignored), got {tuple(b.shape)}"
+        )
+    if not torch.isfinite(b).all() or (b[1] <= b[0]).any():
+        raise ModelInputError("bounds must be finite with upper > lower in every column")
+    return b
+
+
+def _design_normalize(n_cols: int, fidelity_col: int, bounds: Tensor | None) -> Normalize:
+    """Normalize the design columns to [0, 1], leaving the fidelity/task column untouched."""
+    design = [i for i in range(n_cols) if i != fidelity_col]
+    return Normalize(d=n_cols, indices=design, bounds=bounds)
+
+
+# --------------------------------------------------------------------------------------------
+# robust fitting
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FitStrategy:
+    """One way of maximising the marginal likelihood (see the module docstring).
+
+    Attributes
+    ----------
+    name : str
+        Short name used in :class:`ModelFitError` messages.
+    description : str
+        What the strategy does.
+    optimizer : str
+        ``"scipy"`` (L-BFGS-B, BoTorch's default) or ``"torch"`` (``fit_gpytorch_mll_torch``).
+    jitter : float or None
+        Cholesky jitter (float64) during fitting; None keeps GPyTorch's default.
+    resample : bool
+        Start from hyperparameters drawn from their priors instead of the defaults.
+    """
+
+    name: str
+    description: str
+    optimizer: str = "scipy"
+    jitter: float | None = None
+    resample: bool = False
+
+
+FIT_STRATEGIES: tuple[FitStrategy, ...] = (
+    FitStrategy("lbfgs", "scipy L-BFGS-B from the default initial hyperparameters"),
+    FitStrategy(
+        "lbfgs-jitter",
+        "scipy L-BFGS-B from prior-sampled hyperparameters, Cholesky jitter 1e-6",
+        jitter=1e-6,
+        resample=True,
+    ),
+    FitStrategy(
+        "adam",
+        "fit_gpytorch_mll_torch (Adam, <= 400 steps) from prior-sampled hyperparameters, "
+        "Cholesky jitter 1e-4",
+        optimizer="torch",
+        jitter=1e-4,
+        resample=True,
+    ),
+)
+"""Fallback sequence used by every ``fit_*`` function of this module."""
+
+# Errors that mean "this fitting attempt failed" (anything else is a bug and propagates).
+_FIT_ERRORS: tuple[type[BaseException], ...] = (
+    ModelFittingError,
+    NotPSDError,
+    NanError,
+    RuntimeError,
+    ValueError,
+    ArithmeticError,
+)
+
+
+def _mll_value(mll: ExactMarginalLogLikelihood) -> float:
+    """Marginal log likelihood (per observation, plus log priors) at the current parameters."""
+    model = mll.model
+    mll.train()
+    with torch.no_grad():
+        out = model(*model.train_inputs)
+        inputs = (model.transform_inputs(X=t) for t in model.train_inputs)
+        value = float(mll(out, model.train_targets, *inputs).sum())
+    mll.eval()
+    return value
+
+
+def _run_strategy(mll: ExactMarginalLogLikelihood, strategy: FitStrategy) -> None:
+    jitter = (
+        gpytorch.settings.cholesky_jitter(float_value=strategy.jitter, double_value=strategy.jitter)
+        if strategy.jitter is not None
+        else contextlib.nullcontext()
+    )
+    with jitter:
+        if strategy.optimizer == "torch":
+            fit_gpytorch_mll(
+                mll, optimizer=fit_gpytorch_mll_torch, optimizer_kwargs={"step_limit": 400}
+            )
+        else:
+            fit_gpytorch_mll(mll)
+
+
+def _fit_with_fallbacks(
+    model: Model,
+    *,
+    seed: int,
+    n_restarts: int = 1,
+    randomize: Callable[[Model], None] | None = None,
+    what: str = "GP",
+) -> Model:
+    """Fit ``model`` in place with :data:`FIT_STRATEGIES`, keeping the best of ``n_restarts``.
+
+    Restart 0 of the first strategy starts from the model's initial hyperparameters; every other
+    attempt starts from ``randomize(model)`` (default: draw from the hyperparameter priors). The
+    first strategy with at least one successful restart wins; its restart with the highest
+    marginal likelihood is kept.
+    """
+    if n_restarts < 1:
+        raise ModelInputError(f"n_restarts must be >= 1, got {n_restarts}")
+    randomize = randomize or sample_all_priors
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    initial = copy.deepcopy(model.state_dict())
+    errors: list[str] = []
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for strategy in FIT_STRATEGIES:
+            best: tuple[float, dict[str, Tensor]] | None = None
+            for restart in range(n_restarts):
+                model.load_state_dict(initial)
+                mll.train()
+                try:
+                    if strategy.resample or restart > 0:
+                        with torch.no_grad():
+                            randomize(model)
+                    _run_strategy(mll, strategy)
+                    if not all(torch.isfinite(p).all() for p in model.parameters()):
+                        raise ValueError("fit left non-finite hyperparameters")
+                    value = _mll_value(mll)
+                    if not math.isfinite(value):
+                        raise ValueError(f"non-finite marginal log likelihood {value}")
+                except _FIT_ERRORS as exc:
+                    errors.append(
+                        f"{strategy.name} (restart {restart}): {type(exc).__name__}: {exc}"
+                    )
+                    continue
+                if best is None or value > best[0]:
+                    best = (value, copy.deepcopy(model.state_dict()))
+            if best is not None:
+                model.load_state_dict(best[1])
+                model.eval()
+                return model
+    model.load_state_dict(initial)
+    tried = "\n".join(f"  - {e}" for e in errors)
+    raise ModelFitError(
+        f"could not fit the {what} hyperparameters; tried, in order:\n{tried}\n"
+        "check the data (duplicated inputs with different outputs, outliers, constant Y) or "
+        "pass a known noise level"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# SingleTaskMultiFidelityGP
+# --------------------------------------------------------------------------------------------
+
+
+def fit_multifidelity_gp(
+    X: Tensor,
+    Y: Tensor,
+    *,
+    data_fidelity_dim: int = -1,
+    linear_truncated: bool = True,
+    noise: float | Tensor | None = None,
+    bounds: Tensor | None = None,
+    seed: int = 0,
+) -> SingleTaskMultiFidelityGP:
+    """Fit BoTorch's ``SingleTaskMultiFidelityGP`` with a continuous data-fidelity column.
+
+    Parameters
+    ----------
+    X : Tensor, shape (n, d + 1)
+        Training inputs; column ``data_fidelity_dim`` is the fidelity in ``[0, 1]`` (1 = target).
+    Y : Tensor, shape (n, 1)
+        Training outputs (maximised).
+    data_fidelity_dim : int
+        Index of the fidelity column (negative indices allowed).
+    linear_truncated : bool
+        True: ``LinearTruncatedFidelityKernel``; False: ``DownsamplingKernel`` on the fidelity
+        (both assume 1 = target fidelity).
+    noise : float or Tensor of shape (n, 1), optional
+        Known observation-noise variances in units of ``Y``; None infers one homoscedastic noise.
+    bounds : Tensor, shape (2, d + 1), optional
+        Design-space bounds used to normalise the design columns (the fidelity entries are
+        ignored); None normalises with the training-data range.
+    seed : int
+        Seed of the random restarts.
+
+    Returns
+    -------
+    SingleTaskMultiFidelityGP
+        Fitted, in eval mode, with ``Normalize`` (design columns only: the fidelity column must
+        stay in its own [0, 1] scale for the fidelity kernel) and ``Standardize(m=1)``.
+
+    Raises
+    ------
+    ModelInputError
+        Bad shapes, NaN/inf, fidelity outside [0, 1].
+    ModelFitError
+        Every strategy of :data:`FIT_STRATEGIES` failed.
+    """
+    X, Y, Yvar = _check_xy(X, Y, noise)
+    col = _column(data_fidelity_dim, X.shape[1], "data_fidelity_dim")
+    _check_unit_fidelity(X, col)
+    b = _check_bounds(bounds, X.shape[1])
+    model = SingleTaskMultiFidelityGP(
+        X,
+        Y,
+        train_Yvar=Yvar,
+        data_fidelities=[col],
+        linear_truncated=linear_truncated,
+        input_transform=_design_normalize(X.shape[1], col, b),
+        outcome_transform=Standardize(m=1),
+    )
+    return _fit_with_fallbacks(model, seed=seed, what="multi-fidelity GP")
+
+
+# --------------------------------------------------------------------------------------------
+# AR(1) Kennedy-O'Hagan model
+# --------------------------------------------------------------------------------------------
+
+
+def _level_index(s: Tensor, n_levels: int) -> Tensor:
+    """Map fidelity values ``l / (L - 1)`` to integer levels ``l`` (long tensor, same shape)."""
+    s = s.detach()
+    if n_levels == 1:
+        if (s - 1.0).abs().max() > _LEVEL_TOL:
+            raise ModelInputError("with n_levels=1 the fidelity column must be 1 everywhere")
+        return torch.zeros(s.shape, dtype=torch.long, device=s.device)
+    scaled = s * (n_levels - 1)
+    idx = scaled.round()
+    off = (scaled - idx).abs() > _LEVEL_TOL * (n_levels - 1)
+    if off.any() or (idx < 0).any() or (idx > n_levels - 1).any():
+        grid = ", ".join(f"{i / (n_levels - 1):g}" for i in range(n_levels))
+        bad = s[off | (idx < 0) | (idx > n_levels - 1)].flatten()[:5].tolist()
+        raise ModelInputError(
+            f"fidelity values {bad} are not on the grid of the {n_levels} AR(1) levels "
+            f"{{{grid}}} (level l is encoded as l / (L - 1), 1 = target)"
+        )
+    return idx.long()
+
+
+def _infer_n_levels(s: Tensor, n_levels: int | None) -> int:
+    if n_levels is not None:
+        if not isinstance(n_levels, (int, np.integer)) or n_levels < 1:
+            raise ModelInputError(f"n_levels must be a positive integer, got {n_levels!r}")
+        _level_index(s, int(n_levels))
+        return int(n_levels)
+    values = torch.unique(s)
+    L = len(values)
+    grid = torch.linspace(0.0, 1.0, L, dtype=_DTYPE) if L > 1 else torch.ones(1, dtype=_DTYPE)
+    if (values - grid).abs().max() > _LEVEL_TOL:
+        raise ModelInputError(
+            f"cannot infer the AR(1) levels from the fidelity values {values.tolist()[:10]}: "
+            f"they are not the equally spaced grid l / (L - 1); pass n_levels explicitly"
+        )
+    return L
+
+
+class AR1Kernel(Kernel):
+    """Joint covariance of the AR(1) (Kennedy--O'Hagan) multi-fidelity model.
+
+    With ``f_0 = delta_0`` and ``f_l(x) = rho_{l-1} f_{l-1}(x) + delta_l(x)`` for independent
+    zero-mean GPs ``delta_k ~ GP(0, k_k)``::
+
+        cov(f_l(x), f_m(x')) = sum_{k <= min(l, m)} A[l, k] A[m, k] k_k(x, x'),
+        A[l, k] = prod_{j=k}^{l-1} rho_j   (A[l, l] = 1, A[l, k] = 0 for k > l).
+
+    Each ``k_k`` is ``ScaleKernel(Matern(nu) | RBF)`` with ARD lengthscales over the design
+    columns and BoTorch's dimension-scaled lengthscale prior.
+
+    Parameters
+    ----------
+    n_levels : int
+        Number of ordered levels ``L``; the fidelity column holds ``l / (L - 1)``.
+    n_cols : int
+        Number of input columns ``d + 1``.
+    fidelity_dim : int
+        Index (non-negative) of the level column.
+    kernel : {"matern", "rbf"}
+        Family of the ``k_k``.
+    nu : float
+        Matern smoothness (0.5, 1.5 or 2.5).
+
+    Attributes
+    ----------
+    rho : torch.nn.Parameter, shape (L - 1,)
+        Unconstrained autoregressive coefficients ``rho_0 .. rho_{L-2}`` (initialised to 1).
+    deltas : torch.nn.ModuleList of L ScaleKernel
+        ``deltas[0]`` is the base kernel ``k_0``, ``deltas[k]`` the discrepancy kernel ``k_k``.
+    """
+
+    def __init__(
+        self,
+        n_levels: int,
+        n_cols: int,
+        fidelity_dim: int,
+        kernel: str = "matern",
+        nu: float = 2.5,
+    ) -> None:
+        super().__init__()
+        if kernel not in ("matern", "rbf"):
+            raise ModelInputError(f"kernel must be 'matern' or 'rbf', got {kernel!r}")
+        self.n_levels = int(n_levels)
+        self.fidelity_dim = int(fidelity_dim)
+        self.design_dims = [i for i in range(n_cols) if i != self.fidelity_dim]
+        d = len(self.design_dims)
+        deltas = []
+        for _ in range(self.n_levels):
+            base = get_covar_module_with_dim_scaled_prior(
+                ard_num_dims=d, use_rbf_kernel=kernel == "rbf"
+            )
+            if kernel == "matern":
+                base.nu = nu
+            deltas.append(ScaleKernel(base))
+        self.deltas = torch.nn.ModuleList(deltas)
+        self.register_parameter("rho", torch.nn.Parameter(torch.ones(self.n_levels - 1)))
+
+    def scaling_matrix(self) -> Tensor:
+        """Return ``A`` of shape ``(L, L)`` with ``A[l, k] = prod_{j=k}^{l-1} rho_j`` (k <= l)."""
+        L = self.n_levels
+        one = torch.ones((), dtype=self.rho.dtype, device=self.rho.device)
+        zero = torch.zeros_like(one)
+        rows = []
+        for level in range(L):
+            row: list[Tensor] = [zero] * L
+            row[level] = one
+            for k in range(level - 1, -1, -1):
+                row[k] = self.rho[k] * row[k + 1]
+            rows.append(torch.stack(row))
+        return torch.stack(rows)
+
+    def forward(
+        self, x1: Tensor, x2: Tensor, diag: bool = False, last_dim_is_batch: bool = False, **params
+    ) -> Tensor:
+        if last_dim_is_batch:
+            raise NotImplementedError("AR1Kernel does not support last_dim_is_batch")
+        l1 = _level_index(x1[..., self.fidelity_dim], self.n_levels)
+        l2 = _level_index(x2[..., self.fidelity_dim], self.n_levels)
+        z1, z2 = x1[..., self.design_dims], x2[..., self.design_dims]
+        A = self.scaling_matrix()
+        a1, a2 = A[l1], A[l2]  # (..., n, L), (..., m, L)
+        out: Tensor | None = None
+        for k, delta in enumerate(self.deltas):
+            kk = to_dense(delta.forward(z1, z2, diag=diag))
+            if diag:
+                term = a1[..., k] * a2[..., k] * kk
+            else:
+                term = a1[..., :, k].unsqueeze(-1) * a2[..., :, k].unsqueeze(-2) * kk
+            out = term if out is None else out + term
+        assert out is not None
+        return out
+
+
+class LevelConstantMean(Mean):
+    """One constant mean per level: ``m(x, l) = constants[l]``.
+
+    For the AR(1) model with constant means ``mu_k`` of ``delta_k`` the mean of ``f_l`` is
+    ``sum_k A[l, k] mu_k``; since ``A`` is unit lower-triangular this is a one-to-one
+    re-parametrisation, so free per-level constants are equivalent and simpler to fit.
+    """
+
+    def __init__(self, n_levels: int, fidelity_dim: int) -> None:
+        super().__init__()
+        self.n_levels = int(n_levels)
+        self.fidelity_dim = int(fidelity_dim)
+        self.register_parameter("constants", torch.nn.Parameter(torch.zeros(self.n_levels)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.constants[_level_index(x[..., self.fidelity_dim], self.n_levels)]
+
+
+class AR1MultiFidelityGP(SingleTaskGP):
+    """Kennedy--O'Hagan linear autoregressive multi-fidelity GP as an exact joint BoTorch GP.
+
+    Ordered discrete levels ``l = 0 .. L-1`` (``L - 1`` = target) are encoded in the fidelity
+    column as ``l / (L - 1)``, i.e. the same ``[0, 1]`` convention as the rest of
+    :mod:`sciml.bo` (two levels: 0 = low, 1 = target; integer level ``l`` -> ``l / (L - 1)``).
+    The model is ``f_l(x) = rho_{l-1} f_{l-1}(x) + delta_l(x)`` with independent GPs
+    ``delta_l`` (see :class:`AR1Kernel`), per-level constant means (:class:`LevelConstantMean`)
+    and Gaussian observation noise (inferred, or known variances ``train_Yvar``). All
+    observations are modelled jointly, so ``posterior`` is the exact Gaussian conditional at
+    any level, for inputs ``(n, d + 1)`` or q-batches ``(b, q, d + 1)``.
+
+    Parameters
+    ----------
+    train_X : Tensor, shape (n, d + 1)
+        Training inputs with the level column.
+    train_Y : Tensor, shape (n, 1)
+        Training outputs.
+    train_Yvar : Tensor, shape (n, 1), optional
+        Known noise variances.
+    n_levels : int, optional
+        Number of levels ``L``; None infers it from the distinct fidelity values, which must
+        then be exactly the grid ``{0, 1/(L-1), ..., 1}``.
+    fidelity_dim : int
+        Index of the level column (negative allowed).
+    kernel : {"matern", "rbf"}
+        Family of the level kernels.
+    nu : float
+        Matern smoothness.
+    bounds : Tensor, shape (2, d + 1), optional
+        Design bounds for the default input normalisation (level entries ignored).
+    input_transform : InputTransform or None
+        Default: ``Normalize`` of the design columns (the level column is left untouched).
+        Any custom transform must leave the level column unchanged.
+    outcome_transform : OutcomeTransform or None
+        Default ``Standardize(m=1)``: Y is standardised over all levels jointly and the
+        posterior is un-standardised.
+
+    Notes
+    -----
+    Fit with :func:`fit_ar1_gp`; a freshly constructed model has ``rho = 1`` and default
+    kernel hyperparameters.
+    """
+
+    def __init__(
+        self,
+        train_X: Tensor,
+        train_Y: Tensor,
+        train_Yvar: Tensor | None = None,
+        *,
+        n_levels: int | None = None,
+        fidelity_dim: int = -1,
+        kernel: str = "matern",
+        nu: float = 2.5,
+        bounds: Tensor | None = None,
+        input_transform: InputTransform | _DefaultType | None = DEFAULT,
+        outcome_transform: OutcomeTransform | _DefaultType | None = DEFAULT,
+    ) -> None:
+        X, Y, Yvar = _check_xy(train_X, train_Y, train_Yvar)
+        col = _column(fidelity_dim, X.shape[1], "fidelity_dim")
+        _check_unit_fidelity(X, col)
+        L = _infer_n_levels(X[:, col], n_levels)
+        if input_transform is DEFAULT:
+            input_transform = _design_normalize(X.shape[1], col, _check_bounds(bounds, X.shape[1]))
+        if outcome_transform is DEFAULT:
+            outcome_transform = Standardize(m=1)
+        super().__init__(
+            X,
+            Y,
+            train_Yvar=Yvar,
+            covar_module=AR1Kernel(L, X.shape[1], col, kernel=kernel, nu=nu),
+            mean_module=LevelConstantMean(L, col),
+            input_transform=input_transform,
+            outcome_transform=outcome_transform,
+        )
+        self.n_levels = L
+        self.fidelity_dim = col
+
+    @property
+    def rho(self) -> Tensor:
+        """Fitted autoregressive coefficients, shape ``(L - 1,)`` (a detached copy)."""
+        return self.covar_module.rho.detach().clone()
+
+    @property
+    def level_values(self) -> Tensor:
+        """Fidelity-column value of each level, shape ``(L,)``: ``l / (L - 1)``."""
+        if self.n_levels == 1:
+            return torch.ones(1, dtype=_DTYPE)
+        return torch.linspace(0.0, 1.0, self.n_levels, dtype=_DTYPE)
+
+
+def _ar1_randomizer(model: Model) -> None:
+    """Random restart initialisation: priors for lengthscales/noise, random rho/scales/means."""
+    sample_all_priors(model)
+    kern: AR1Kernel = model.covar_module
+    kern.rho.copy_(1.0 + torch.randn_like(kern.rho))
+    for k, delta in enumerate(kern.deltas):
+        lo, hi = (0.3, 1.5) if k == 0 else (0.01, 0.5)
+        delta.outputscale = torch.empty((), dtype=_DTYPE).uniform_(lo, hi)
+    model.mean_module.constants.copy_(0.5 * torch.randn_like(model.mean_module.constants))
+
+
+def fit_ar1_gp(
+    X: Tensor,
+    Y: Tensor,
+    *,
+    fidelity_dim: int = -1,
+    n_levels: int | None = None,
+    noise: float | Tensor | None = None,
+    kernel: str = "matern",
+    nu: float = 2.5,
+    bounds: Tensor | None = None,
+    n_restarts: int = 4,
+    seed: int = 0,
+) -> AR1MultiFidelityGP:
+    """Build an :class:`AR1MultiFidelityGP` and fit all hyperparameters jointly.
+
+    ``rho``, the level kernels' lengthscales and outputscales, the per-level means and the noise
+    maximise the exact marginal likelihood (plus BoTorch's lengthscale/noise priors) with
+    L-BFGS-B from ``n_restarts`` seeded starting points (the defaults with ``rho = 1``, then
+    random ``rho ~ N(1, 1)``, outputscales, means and prior-drawn lengthscales/noise); the best
+    restart is kept. If every restart fails the :data:`FIT_STRATEGIES` fallbacks are tried.
+
+    Parameters
+    ----------
+    X : Tensor, shape (n, d + 1)
+        Inputs; the fidelity column holds ``l / (L - 1)`` for level ``l`` (1 = target).
+    Y : Tensor, shape (n, 1)
+        Outputs (maximised).
+    fidelity_dim, n_levels, kernel, nu, bounds
+        See :class:`AR1MultiFidelityGP`.
+    noise : float or Tensor of shape (n, 1), optional
+        Known noise variances in units of ``Y``.
+    n_restarts : int
+        Number of optimisation starting points.
+    seed : int
+        Seed of the random starting points.
+
+    Returns
+    -------
+    AR1MultiFidelityGP
+        Fitted model in eval mode; ``model.rho`` holds the fitted coefficients.
+    """
+    X, Y, Yvar = _check_xy(X, Y, noise)
+    model = AR1MultiFidelityGP(
+        X, Y, Yvar, n_levels=n_levels, fidelity_dim=fidelity_dim, kernel=kernel, nu=nu,
+        bounds=bounds,
+    )
+    return _fit_with_fallbacks(
+        model, seed=seed, n_restarts=n_restarts, randomize=_ar1_randomizer, what="AR(1) GP"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# MultiTaskGP for unordered sources
+# --------------------------------------------------------------------------------------------
+
+
+class _TaskValueToIndex(InputTransform):
+    """Replace the task column's raw values (e.g. fidelities 0, 0.5, 1) by indices 0..T-1."""
+
+    def __init__(self, task_col: int, values: Tensor) -> None:
+        super().__init__()
+        self.transform_on_train = True
+        self.transform_on_eval = True
+        self.transform_on_fantasize = True
+        self.task_col = int(task_col)
+        self.register_buffer("values", values.clone())
+
+    def transform(self, X: Tensor) -> Tensor:
+        col = X[..., self.task_col]
+        dist = (col.unsqueeze(-1) - self.values).abs()
+        best, idx = dist.min(dim=-1)
+        if (best > _LEVEL_TOL).any():
+            bad = col[best > _LEVEL_TOL].flatten()[:5].tolist()
+            raise ModelInputError(
+                f"task values {bad} are not among the training task values "
+                f"{self.values.tolist()}"
+            )
+        X = X.clone()
+        X[..., self.task_col] = idx.to(X.dtype)
+        return X
+
+    def equals(self, other: InputTransform) -> bool:
+        return (
+            isinstance(other, _TaskValueToIndex)
+            and other.task_col == self.task_col
+            and torch.equal(other.values, self.values)
+        )
+
+
+class _SourceMultiTaskGP(MultiTaskGP):
+    """``MultiTaskGP`` whose task column holds raw source values mapped by an input transform.
+
+    ``posterior`` of inputs without the task column predicts the target source.
+    """
+
+    _target_value: float
+
+    def posterior(self, X: Tensor, output_indices: list[int] | None = None, **kwargs: Any):
+        if X.shape[-1] == self.num_non_task_features:
+            if output_indices is not None:
+                raise ModelInputError(
+                    "output_indices is not supported: include the task column in X instead"
+                )
+            tf = self._task_feature
+            col = torch.full_like(X[..., :1], self._target_value)
+            X = torch.cat([X[..., :tf], col, X[..., tf:]], dim=-1)
+        return super().posterior(X, output_indices=output_indices, **kwargs)
+
+
+def fit_multitask_gp(
+    X: Tensor,
+    Y: Tensor,
+    task_column: int = -1,
+    *,
+    target_task: float | None = None,
+    noise: float | Tensor | None = None,
+    rank: int | None = None,
+    bounds: Tensor | None = None,
+    seed: int = 0,
+) -> MultiTaskGP:
+    """Fit BoTorch's ``MultiTaskGP`` (ICM kernel) for unordered information sources.
+
+    Each distinct value of the task column is one source; the values may be integer task
+    indices ``0, 1, ...`` or any discrete codes such as rescaled fidelities ``0, 0.5, 1``. They
+    are mapped to task indices by an input transform, so ``posterior`` takes the same raw
+    values (an input whose value is not a training value is an error). The model's output task
+    is the target source.
+
+    Parameters
+    ----------
+    X : Tensor, shape (n, d + 1)
+        Inputs with the task column.
+    Y : Tensor, shape (n, 1)
+        Outputs (maximised).
+    task_column : int
+        Index of the task column (negative allowed).
+    target_task : float, optional
+        Raw task value of the target source; default: the largest value (the target fidelity
+        1 under the fidelity convention, or the highest task index).
+    noise : float or Tensor of shape (n, 1), optional
+        Known noise variances; None infers one noise level per task.
+    rank : int, optional
+        Rank of the task covariance; default the number of tasks.
+    bounds : Tensor, shape (2, d + 1), optional
+        Design bounds for normalisation (task entries ignored).
+    seed : int
+        Seed of the random restarts.
+
+    Returns
+    -------
+    MultiTaskGP
+        Fitted model in eval mode with ``Standardize(m=1)``; ``posterior(X)`` accepts
+        ``(..., d + 1)`` inputs with raw task values, or ``(..., d)`` inputs for the target.
+    """
+    X, Y, Yvar = _check_xy(X, Y, noise)
+    col = _column(task_column, X.shape[1], "task_column")
+    values = torch.unique(X[:, col])
+    if len(values) > 1 and float(torch.diff(values).min()) <= 2 * _LEVEL_TOL:
+        raise ModelInputError(
+            f"task values must be distinct codes at least {2 * _LEVEL_TOL:g} apart, "
+            f"got {values.tolist()[:10]}"
+        )
+    if target_task is None:
+        target_value = float(values.max())
+    else:
+        matches = ((values - float(target_task)).abs() <= _LEVEL_TOL).nonzero().flatten()
+        if len(matches) == 0:
+            raise ModelInputError(
+                f"target_task={target_task!r} has no training data; task values are "
+                f"{values.tolist()}"
+            )
+        target_value = float(values[matches[0]])
+    target_index = int(((values - target_value).abs() <= _LEVEL_TOL).nonzero()[0, 0])
+    tf = ChainedInputTransform(
+        tasks=_TaskValueToIndex(col, values),
+        normalize=_design_normalize(X.shape[1], col, _check_bounds(bounds, X.shape[1])),
+    )
+    model = _SourceMultiTaskGP(
+        X,
+        Y,
+        task_feature=col,
+        train_Yvar=Yvar,
+        output_tasks=[target_index],
+        rank=rank,
+        input_transform=tf,
+        outcome_transform=Standardize(m=1),
+        validate_task_values=False,  # raw values are validated by _TaskValueToIndex
+    )
+    model._target_value = target_value
+    return _fit_with_fallbacks(model, seed=seed, what="multi-task GP")
+
+
+# --------------------------------------------------------------------------------------------
+# single-fidelity baseline
+# --------------------------------------------------------------------------------------------
+
+
+def fit_singletask_gp(
+    X: Tensor,
+    Y: Tensor,
+    *,
+    fidelity_dim: int | None = -1,
+    target_fidelity: float = 1.0,
+    noise: float | Tensor | None = None,
+    bounds: Tensor | None = None,
+    seed: int = 0,
+) -> SingleTaskGP:
+    """Fit a plain ``SingleTaskGP`` on the target-fidelity rows only (single-fidelity baseline).
+
+    Parameters
+    ----------
+    X : Tensor, shape (n, d + 1) or (n, d)
+        Inputs; with ``fidelity_dim=None`` all columns are design columns and all rows are used.
+    Y : Tensor, shape (n, 1)
+        Outputs (maximised).
+    fidelity_dim : int or None
+        Fidelity column; only rows with ``X[:, fidelity_dim] == target_fidelity`` are used and
+        the column is dropped inside the model by a ``FilterFeatures`` input transform, so
+        ``posterior`` still takes ``(..., d + 1)`` inputs (and ignores their fidelity value).
+    target_fidelity : float
+        Fidelity value of the target rows.
+    noise : float or Tensor of shape (n, 1), optional
+        Known noise variances for all ``n`` rows (subset with the rows).
+    bounds : Tensor, shape (2, n_cols), optional
+        Bounds for normalisation over all columns of ``X`` (fidelity entries ignored).
+    seed : int
+        Seed of the random restarts.
+
+    Returns
+    -------
+    SingleTaskGP
+        Fitted model in eval mode with ``Normalize`` and ``Standardize(m=1)``.
+    """
+    X, Y, Yvar = _check_xy(X, Y, noise, min_cols=1 if fidelity_dim is None else 2)
+    b = _check_bounds(bounds, X.shape[1])
+    if fidelity_dim is None:
+        tf: InputTransform = Normalize(d=X.shape[1], bounds=b)
+    else:
+        col = _column(fidelity_dim, X.shape[1], "fidelity_dim")
+        rows = (X[:, col] - target_fidelity).abs() <= _LEVEL_TOL
+        if not rows.any():
+            raise ModelInputError(
+                f"no training rows at the target fidelity {target_fidelity:g} (column {col}); "
+                "the single-fidelity baseline needs target-fidelity data"
+            )
+        X, Y = X[rows], Y[rows]
+        Yvar = None if Yvar is None else Yvar[rows]
+        design = [i for i in range(X.shape[1]) if i != col]
+        tf = ChainedInputTransform(
+            drop_fidelity=FilterFeatures(torch.tensor(design, dtype=torch.long)),
+            normalize=Normalize(d=len(design), bounds=None if b is None else b[:, design]),
+        )
+    model = SingleTaskGP(
+        X, Y, train_Yvar=Yvar, input_transform=tf, outcome_transform=Standardize(m=1)
+    )
+    return _fit_with_fallbacks(model, seed=seed, what="single-task GP")
+
+
+# --------------------------------------------------------------------------------------------
+# factory
+# --------------------------------------------------------------------------------------------
+
+
+def model_for(
+    kind: str,
+    X: Tensor,
+    Y: Tensor,
+    *,
+    fidelity_dim: int = -1,
+    noise: float | Tensor | None = None,
+    seed: int = 0,
+    **kw: Any,
+) -> Model:
+    """Fit a surrogate of the given kind (see :data:`MODEL_KINDS` and the module table).
+
+    Parameters
+    ----------
+    kind : {"mfgp", "ar1", "multitask", "singletask"}
+        Model kind.
+    X : Tensor, shape (n, d + 1)
+        Inputs with the fidelity (level / task) column at ``fidelity_dim``.
+    Y : Tensor, shape (n, 1)
+        Outputs (maximised).
+    fidelity_dim : int
+        Passed as ``data_fidelity_dim`` / ``fidelity_dim`` / ``task_column``.
+    noise : float or Tensor of shape (n, 1), optional
+        Known noise variances.
+    seed : int
+        Seed of the random restarts.
+    **kw
+        Further keyword arguments of the kind's ``fit_*`` function.
+
+    Returns
+    -------
+    botorch.models.model.Model
+        Fitted model whose ``posterior`` takes ``(..., d + 1)`` inputs.
+    """
+    if kind == "mfgp":
+        return fit_multifidelity_gp(
+            X, Y, data_fidelity_dim=fidelity_dim, noise=noise, seed=seed, **kw
+        )
+    if kind == "ar1":
+        return fit_ar1_gp(X, Y, fidelity_dim=fidelity_dim, noise=noise, seed=seed, **kw)
+    if kind == "multitask":
+        return fit_multitask_gp(X, Y, task_column=fidelity_dim, noise=noise, seed=seed, **kw)
+    if kind == "singletask":
+        return fit_singletask_gp(X, Y, fidelity_dim=fidelity_dim, noise=noise, seed=seed, **kw)
+    raise ModelInputError(
+        f"unknown model kind {kind!r}; accepted kinds: {', '.join(MODEL_KINDS)}"
+    )

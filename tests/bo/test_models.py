@@ -1,0 +1,378 @@
+"""Multi-fidelity GP surrogates: dense-Gaussian reference for AR(1), rho recovery, BoTorch use."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from botorch.acquisition import FixedFeatureAcquisitionFunction, qLogNoisyExpectedImprovement
+from botorch.exceptions.errors import ModelFittingError
+from botorch.models import MultiTaskGP, SingleTaskGP, SingleTaskMultiFidelityGP
+from botorch.optim import optimize_acqf
+from botorch.sampling import SobolQMCNormalSampler
+from botorch.test_functions.multi_fidelity import AugmentedBranin
+
+import sciml.bo.models as models
+from sciml.bo.models import (
+    FIT_STRATEGIES,
+    MODEL_KINDS,
+    AR1MultiFidelityGP,
+    ModelFitError,
+    ModelInputError,
+    fit_ar1_gp,
+    fit_multifidelity_gp,
+    fit_multitask_gp,
+    fit_singletask_gp,
+    model_for,
+)
+from sciml.errors import SciMLError
+
+DT = torch.float64
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny matrices: intra-op threads only add OpenMP contention on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# --------------------------------------------------------------------------------------------
+# dense-Gaussian reference for the AR(1) posterior
+# --------------------------------------------------------------------------------------------
+
+
+def _matern52(a: np.ndarray, b: np.ndarray, ls: np.ndarray, scale: float) -> np.ndarray:
+    r = np.sqrt((((a[:, None, :] - b[None, :, :]) / ls) ** 2).sum(-1))
+    s5 = math.sqrt(5.0) * r
+    return scale * (1.0 + s5 + s5**2 / 3.0) * np.exp(-s5)
+
+
+def _ar1_cov(za, la, zb, lb, rho, ls, scales) -> np.ndarray:
+    """cov(f_la, f_lb) = sum_{k<=min(la,lb)} (prod_{j=k}^{la-1} rho_j)(prod_{j=k}^{lb-1} rho_j) k_k
+
+    Written independently of the model: plain loops over the formula, numpy only.
+    """
+    out = np.zeros((len(za), len(zb)))
+    for i in range(len(za)):
+        for j in range(len(zb)):
+            for k in range(min(la[i], lb[j]) + 1):
+                ca = np.prod(rho[k : la[i]])
+                cb = np.prod(rho[k : lb[j]])
+                kk = _matern52(za[i : i + 1], zb[j : j + 1], ls[k], scales[k])[0, 0]
+                out[i, j] += ca * cb * kk
+    return out
+
+
+def _reference_posterior(z, lev, y, zt, lt, rho, ls, scales, means, noise):
+    K = _ar1_cov(z, lev, z, lev, rho, ls, scales) + noise * np.eye(len(z))
+    Ks = _ar1_cov(z, lev, zt, lt, rho, ls, scales)
+    Kss = _ar1_cov(zt, lt, zt, lt, rho, ls, scales)
+    resid = y - means[lev]
+    mean = means[lt] + Ks.T @ np.linalg.solve(K, resid)
+    cov = Kss - Ks.T @ np.linalg.solve(K, Ks)
+    return mean, cov
+
+
+def _set_hypers(model: AR1MultiFidelityGP, rho, ls, scales, means, noise) -> None:
+    kern = model.covar_module
+    with torch.no_grad():
+        kern.rho.copy_(torch.as_tensor(rho, dtype=DT))
+        for k, delta in enumerate(kern.deltas):
+            delta.base_kernel.lengthscale = torch.as_tensor(ls[k], dtype=DT).reshape(1, -1)
+            delta.outputscale = torch.tensor(scales[k], dtype=DT)
+        model.mean_module.constants.copy_(torch.as_tensor(means, dtype=DT))
+        model.likelihood.noise = torch.tensor([noise], dtype=DT)
+    model.eval()
+
+
+def _three_level_data():
+    rng = np.random.default_rng(3)
+    n_per = [8, 5, 3]
+    z = rng.uniform(size=(sum(n_per), 2))
+    lev = np.repeat(np.arange(3), n_per)
+    y = np.sin(3 * z[:, 0]) + z[:, 1] ** 2 + 0.3 * lev
+    zt = rng.uniform(size=(6, 2))
+    lt = np.array([0, 1, 2, 2, 1, 0])
+    return z, lev, y, zt, lt
+
+
+HYPERS = dict(
+    rho=np.array([1.7, -0.6]),
+    ls=[np.array([0.3, 0.5]), np.array([0.7, 0.2]), np.array([0.4, 0.9])],
+    scales=[1.3, 0.2, 0.05],
+    means=np.array([0.3, -0.2, 0.5]),
+    noise=0.01,
+)
+
+
+def _xcat(z: np.ndarray, lev: np.ndarray, n_levels: int) -> torch.Tensor:
+    return torch.as_tensor(np.column_stack([z, lev / (n_levels - 1)]), dtype=DT)
+
+
+def test_ar1_posterior_matches_dense_gaussian_reference():
+    z, lev, y, zt, lt = _three_level_data()
+    model = AR1MultiFidelityGP(
+        _xcat(z, lev, 3), torch.as_tensor(y[:, None]), input_transform=None, outcome_transform=None
+    )
+    assert model.n_levels == 3 and model.fidelity_dim == 2
+    _set_hypers(model, **HYPERS)
+    mean_ref, cov_ref = _reference_posterior(z, lev, y, zt, lt, **HYPERS)
+
+    post = model.posterior(_xcat(zt, lt, 3))
+    assert post.mean.shape == (6, 1)
+    np.testing.assert_allclose(_np(post.mean).squeeze(-1), mean_ref, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(_np(post.variance).squeeze(-1), np.diag(cov_ref), rtol=0, atol=1e-8)
+    cov = _np(post.distribution.covariance_matrix)
+    np.testing.assert_allclose(cov, cov_ref, rtol=0, atol=1e-8)
+    # the level-0 rows of the reference differ from the level-2 rows: levels really matter
+    assert abs(mean_ref[0] - mean_ref[2]) > 1e-2
+    np.testing.assert_allclose(_np(model.rho), HYPERS["rho"])
+
+
+def test_ar1_posterior_with_transforms_and_q_batches():
+    """Default Normalize + Standardize: reference on normalised X / standardised Y, then undone."""
+    z, lev, y, zt, lt = _three_level_data()
+    model = AR1MultiFidelityGP(_xcat(z, lev, 3), torch.as_tensor(y[:, None]))
+    _set_hypers(model, **HYPERS)
+    lo, hi = z.min(0), z.max(0)
+    ym, ys = y.mean(), y.std(ddof=1)
+    mean_ref, cov_ref = _reference_posterior(
+        (z - lo) / (hi - lo), lev, (y - ym) / ys, (zt - lo) / (hi - lo), lt, **HYPERS
+    )
+    post = model.posterior(_xcat(zt, lt, 3))
+    np.testing.assert_allclose(_np(post.mean).squeeze(-1), ym + ys * mean_ref, atol=1e-8)
+    np.testing.assert_allclose(_np(post.variance).squeeze(-1), ys**2 * np.diag(cov_ref), atol=1e-8)
+
+    # q-batch (b, q, d + 1): each batch is the joint posterior of its q points
+    Xb = _xcat(zt, lt, 3).reshape(3, 2, 3)
+    pb = model.posterior(Xb)
+    assert pb.mean.shape == (3, 2, 1)
+    np.testing.assert_allclose(_np(pb.mean).reshape(-1), ym + ys * mean_ref, atol=1e-8)
+    cb = _np(pb.distribution.covariance_matrix)
+    for b in range(3):
+        block = cov_ref[2 * b : 2 * b + 2, 2 * b : 2 * b + 2]
+        np.testing.assert_allclose(cb[b], ys**2 * block, atol=1e-8)
+
+
+def test_ar1_level_encoding_errors():
+    z, lev, y, _, _ = _three_level_data()
+    X = _xcat(z, lev, 3)
+    Y = torch.as_tensor(y[:, None])
+    with pytest.raises(ModelInputError, match="n_levels"):  # {0.2, 1} is no grid l/(L-1)
+        AR1MultiFidelityGP(torch.cat([X[:, :2], torch.where(X[:, 2:] < 1, 0.2, 1.0)], -1), Y)
+    assert AR1MultiFidelityGP(X[lev > 0], Y[lev > 0], n_levels=3).n_levels == 3
+    model = AR1MultiFidelityGP(X, Y)
+    with pytest.raises(ModelInputError, match="not on the grid"):
+        model.posterior(torch.tensor([[0.5, 0.5, 0.3]], dtype=DT))
+
+
+# --------------------------------------------------------------------------------------------
+# AR(1) recovers rho and beats the single-fidelity GP
+# --------------------------------------------------------------------------------------------
+
+
+def _f0(x: torch.Tensor) -> torch.Tensor:
+    return torch.sin(6 * x)
+
+
+def _f1(x: torch.Tensor) -> torch.Tensor:
+    return 2 * _f0(x) + 0.1 * (x - 0.5)
+
+
+@pytest.fixture(scope="module")
+def two_level_data() -> tuple[torch.Tensor, torch.Tensor]:
+    xl = torch.linspace(0, 1, 12, dtype=DT).unsqueeze(-1)
+    xh = torch.tensor([[0.05], [0.3], [0.5], [0.72], [0.95]], dtype=DT)
+    X = torch.cat(
+        [torch.cat([xl, torch.zeros_like(xl)], -1), torch.cat([xh, torch.ones_like(xh)], -1)]
+    )
+    Y = torch.cat([_f0(xl), _f1(xh)])
+    return X, Y
+
+
+@pytest.fixture(scope="module")
+def ar1_model(two_level_data) -> AR1MultiFidelityGP:
+    X, Y = two_level_data
+    return fit_ar1_gp(X, Y, n_restarts=2, seed=0)
+
+
+def test_ar1_recovers_rho_and_beats_single_fidelity(ar1_model, two_level_data):
+    X, Y = two_level_data
+    assert abs(float(ar1_model.rho[0]) - 2.0) < 0.2
+    single = fit_singletask_gp(X, Y, seed=0)
+    assert single.train_inputs[0].shape[-2] == 5  # the 5 high-fidelity rows only
+
+    xt = torch.linspace(0.01, 0.99, 50, dtype=DT).unsqueeze(-1)
+    Xt = torch.cat([xt, torch.ones_like(xt)], -1)
+    truth = _f1(xt).squeeze(-1)
+    err_ar1 = (ar1_model.posterior(Xt).mean.squeeze(-1) - truth).abs()
+    err_st = (single.posterior(Xt).mean.squeeze(-1) - truth).abs()
+    rmse_ar1, rmse_st = err_ar1.pow(2).mean().sqrt(), err_st.pow(2).mean().sqrt()
+    assert rmse_ar1 < 0.05 and rmse_ar1 < 0.5 * rmse_st
+    # a single held-out point between high-fidelity observations
+    i = int(torch.argmin((xt.squeeze(-1) - 0.4).abs()))
+    assert err_ar1[i] < err_st[i]
+
+
+def test_ar1_inside_botorch_acquisition(ar1_model, two_level_data):
+    X, _ = two_level_data
+    X_base = X.clone()
+    X_base[:, -1] = 1.0  # incumbent judged at the target level
+    acq = qLogNoisyExpectedImprovement(ar1_model, X_baseline=X_base)
+    ff = FixedFeatureAcquisitionFunction(acq, d=2, columns=[1], values=[1.0])
+    bounds = torch.tensor([[0.0], [1.0]], dtype=DT)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        cand, value = optimize_acqf(
+            ff, bounds=bounds, q=1, num_restarts=2, raw_samples=16, options={"maxiter": 20}
+        )
+    assert cand.shape == (1, 1) and torch.isfinite(value)
+    assert 0.0 <= float(cand) <= 1.0
+    assert ff._construct_X_full(cand)[0, 1] == 1.0
+    # fantasy models (used by knowledge-gradient acquisitions) work with the custom kernel
+    fant = ar1_model.fantasize(X_base[:2].unsqueeze(0), SobolQMCNormalSampler(torch.Size([3])))
+    assert fant.posterior(X_base[:4]).mean.shape == (3, 1, 4, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# SingleTaskMultiFidelityGP
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def branin_data() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    u = torch.rand(20, 3, generator=g, dtype=DT)
+    u[:5, 2] = 1.0  # some target-fidelity points
+    X = torch.stack([-5 + 15 * u[:, 0], 15 * u[:, 1], u[:, 2]], -1)
+    Y = -AugmentedBranin()(X).unsqueeze(-1)  # maximise -f
+    return X, Y
+
+
+def test_mfgp_fits_augmented_branin(branin_data):
+    X, Y = branin_data
+    model = fit_multifidelity_gp(X, Y, seed=0)
+    assert isinstance(model, SingleTaskMultiFidelityGP)
+    Xt = torch.tensor(
+        [[[0.0, 5.0, 1.0], [2.0, 3.0, 1.0]], [[9.0, 2.0, 1.0], [-3.0, 12.0, 0.5]]], dtype=DT
+    )
+    post = model.posterior(Xt)
+    assert post.mean.shape == (2, 2, 1)
+    assert torch.isfinite(post.mean).all() and (post.variance > 0).all()
+    # the fidelity column is not normalised (the fidelity kernel needs 1 = target)
+    tf = model.input_transform
+    assert tf(X)[:, 2].equal(X[:, 2]) and tf(X)[:, :2].min() >= 0 and tf(X)[:, :2].max() <= 1
+    # un-standardised: predictions on the scale of Y at a training point
+    assert abs(float(model.posterior(X[:1]).mean.detach()) - float(Y[0])) < 0.1 * float(Y.std())
+
+
+def test_mfgp_input_errors(branin_data):
+    X, Y = branin_data
+    Xbad = X.clone()
+    Xbad[:, 2] = 1.0 + 4.0 * X[:, 2]  # raw fidelity in [1, 5]
+    with pytest.raises(ModelInputError, match="rescale"):
+        fit_multifidelity_gp(Xbad, Y)
+    Ybad = Y.clone()
+    Ybad[3] = float("nan")
+    with pytest.raises(ModelInputError, match=r"NaN.*rows \[3\]"):
+        fit_multifidelity_gp(X, Ybad)
+    with pytest.raises(ModelInputError, match="same number of rows"):
+        fit_multifidelity_gp(X, Y[:-1])
+    with pytest.raises(ModelInputError, match="out of range"):
+        fit_multifidelity_gp(X, Y, data_fidelity_dim=3)
+    with pytest.raises(ModelInputError, match="noise"):
+        fit_multifidelity_gp(X, Y, noise=torch.ones(3, 1))
+    assert issubclass(ModelInputError, ValueError) and issubclass(ModelInputError, SciMLError)
+
+
+def test_fit_failures_raise_model_fit_error_listing_attempts(monkeypatch, branin_data):
+    X, Y = branin_data
+    calls = []
+
+    def broken_fit(mll, **kwargs):
+        calls.append(kwargs.get("optimizer"))
+        raise ModelFittingError(f"boom {len(calls)}")
+
+    monkeypatch.setattr(models, "fit_gpytorch_mll", broken_fit)
+    with pytest.raises(ModelFitError) as info:
+        fit_multifidelity_gp(X, Y, seed=0)
+    msg = str(info.value)
+    assert len(calls) == len(FIT_STRATEGIES) == 3
+    for i, strategy in enumerate(FIT_STRATEGIES, start=1):
+        assert f"{strategy.name} (restart 0): ModelFittingError: boom {i}" in msg
+    assert calls[-1] is models.fit_gpytorch_mll_torch  # last fallback is the Adam optimizer
+    assert isinstance(info.value, SciMLError) and isinstance(info.value, RuntimeError)
+
+
+def test_fit_fallback_recovers_after_first_strategy_fails(monkeypatch, branin_data):
+    X, Y = branin_data
+    real = models.fit_gpytorch_mll
+    calls = []
+
+    def flaky_fit(mll, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("cholesky_cpu: the leading minor of order 5 is not positive")
+        return real(mll, **kwargs)
+
+    monkeypatch.setattr(models, "fit_gpytorch_mll", flaky_fit)
+    model = fit_multifidelity_gp(X, Y, seed=0)
+    assert len(calls) == 2 and torch.isfinite(model.posterior(X[:2]).mean).all()
+
+
+# --------------------------------------------------------------------------------------------
+# multi-task, single-task baseline and factory
+# --------------------------------------------------------------------------------------------
+
+
+def test_multitask_maps_raw_task_values(two_level_data):
+    X, Y = two_level_data
+    Xc = X.clone()
+    Xc[:12, 1] = 0.25  # two sources coded 0.25 and 1 (any discrete codes work)
+    model = fit_multitask_gp(Xc, Y, seed=0)
+    assert isinstance(model, MultiTaskGP) and model.num_tasks == 2
+    xt = torch.tensor([[0.2], [0.6]], dtype=DT)
+    p_full = model.posterior(torch.cat([xt, torch.ones_like(xt)], -1))
+    p_design = model.posterior(xt)  # no task column: the target source (default: largest code)
+    np.testing.assert_allclose(_np(p_full.mean), _np(p_design.mean), atol=1e-10)
+    p_low = model.posterior(torch.cat([xt, torch.full_like(xt, 0.25)], -1))
+    # the low source is sin(6x), the target 2 sin(6x) + ...: the two predictions differ
+    np.testing.assert_allclose(_np(p_low.mean), _np(torch.sin(6 * xt)), atol=0.05)
+    np.testing.assert_allclose(_np(p_full.mean), _np(_f1(xt)), atol=0.3)
+    with pytest.raises(ModelInputError, match="not among the training task values"):
+        model.posterior(torch.cat([xt, torch.zeros_like(xt)], -1))
+    with pytest.raises(ModelInputError, match="no training data"):
+        fit_multitask_gp(Xc, Y, target_task=0.5)
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_factory_kinds_share_the_posterior_interface(kind, two_level_data):
+    X, Y = two_level_data
+    kw = {"n_restarts": 1} if kind == "ar1" else {}
+    model = model_for(kind, X, Y, seed=1, **kw)
+    expected = {"mfgp": SingleTaskMultiFidelityGP, "ar1": AR1MultiFidelityGP,
+                "multitask": MultiTaskGP, "singletask": SingleTaskGP}[kind]
+    assert isinstance(model, expected)
+    xt = torch.rand(3, 2, 1, generator=torch.Generator().manual_seed(0), dtype=DT)
+    post = model.posterior(torch.cat([xt, torch.ones_like(xt)], -1))
+    assert post.mean.shape == (3, 2, 1)
+    assert torch.isfinite(post.mean).all() and (post.variance > 0).all()
+
+
+def test_factory_unknown_kind_and_singletask_errors(two_level_data):
+    X, Y = two_level_data
+    with pytest.raises(ModelInputError, match="mfgp, ar1, multitask, singletask"):
+        model_for("kriging", X, Y)
+    with pytest.raises(ModelInputError, match="no training rows at the target fidelity"):
+        fit_singletask_gp(X[:12], Y[:12])
+    plain = fit_singletask_gp(X[12:, :1], Y[12:], fidelity_dim=None)
+    assert plain.posterior(torch.tensor([[0.3]], dtype=DT)).mean.shape == (1, 1)
