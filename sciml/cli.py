@@ -31,6 +31,7 @@ app.add_typer(data_app, name="data")
 BENCHMARKS: dict[str, str] = {
     "solvers": "sciml.bench.solvers:run_solvers_benchmark",
     "cape": "sciml.bench.cape:run_cape_benchmark",
+    "probconserv": "sciml.bench.probconserv:run_probconserv_benchmark",
 }
 
 ExecutorOpt = Annotated[

@@ -1,0 +1,68 @@
+"""``sciml bench probconserv`` on a tiny problem: JSON layout, rows, exact conservation, checks from rows."""
+
+from __future__ import annotations
+
+import json
+import operator
+
+import pytest
+
+from sciml.bench.probconserv import MODELS, ProbConservBenchSettings, run_probconserv_benchmark
+from sciml.surrogates.probconserv import PROBLEMS
+
+_OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
+
+TINY = ProbConservBenchSettings(
+    problems=("stefan",), train_grid=(21, 21), eval_grid=(21, 21), steps=4, softc_steps=2,
+    n_functions=3, n_latent_samples=3, n_shock_samples=8, n_target_range=(16, 32), batch_size=2,
+    hidden=8, latent_dim=4, n_heads=2, eval_batch=2, timing_grid=(11, 11), timing_repeats=1,
+    checkpoint_every=2,
+)
+
+
+@pytest.mark.slow
+def test_probconserv_benchmark_layout(tmp_path):
+    report = run_probconserv_benchmark(settings=TINY, run_root=tmp_path / "runs")
+    data = json.loads(report.write_json(tmp_path / "probconserv.json").read_text())
+    assert set(data) == {"benchmark", "mode", "machine", "config", "results", "checks"}
+    assert data["benchmark"] == "probconserv"
+    assert data["config"]["settings"]["problems"] == ["stefan"]
+
+    rows = [r for r in data["results"] if r["model"] in MODELS]
+    test_values = PROBLEMS["stefan"].test_values
+    assert {(r["test_value"], r["model"]) for r in rows} == {(v, m) for v in test_values for m in MODELS}
+    assert len(rows) == len(test_values) * len(MODELS)
+    for r in rows:
+        assert r["n_functions"] == TINY.n_functions
+        assert r["mse"] >= 0 and r["crps"] >= 0 and r["mse_se"] >= 0
+        assert r["shock_error"] >= 0 and 0 < r["shock_threshold"] < 1  # Stefan has a front
+        assert r["eval_time"] == pytest.approx(PROBLEMS["stefan"].eval_time)
+    for r in rows:  # ProbConserv and HardC conserve exactly (float64); the plain ANP does not
+        if r["model"] in ("ProbConserv-ANP", "HardC-ANP"):
+            assert r["ce_rel"] < 1e-10 and r["ce_max_worst"] < 1e-10 and r["ce_eval"] < 1e-10
+    timing = [r for r in data["results"] if r["model"] == "timing"]
+    assert len(timing) == 1 and timing[0]["t_predict_s"] > 0 and timing[0]["t_update_s"] > 0
+
+    # every check recomputed from the rows
+    def row(model, value=None):
+        return next(r for r in rows if r["model"] == model and (value is None or r["test_value"] == value))
+
+    expected = {
+        "ce_rel_probconserv_stefan": max(r["ce_rel"] for r in rows if r["model"] == "ProbConserv-ANP"),
+        "mse_ratio_anp_vs_probconserv_stefan_0.6":
+            row("ANP", 0.6)["mse"] / row("ProbConserv-ANP", 0.6)["mse"],
+        "shock_error_ratio_anp_vs_probconserv_stefan_0.6":
+            row("ANP", 0.6)["shock_error"] / row("ProbConserv-ANP", 0.6)["shock_error"],
+        "ll_gain_probconserv_vs_anp_stefan_0.6": row("ProbConserv-ANP", 0.6)["ll"] - row("ANP", 0.6)["ll"],
+        "update_overhead_max": timing[0]["t_update_s"] / timing[0]["t_predict_s"],
+    }
+    checks = {c["name"]: c for c in data["checks"]}
+    assert set(checks) == set(expected)
+    for name, value in expected.items():
+        assert checks[name]["value"] == pytest.approx(value, rel=1e-12, abs=1e-300), name
+    assert checks["ce_rel_probconserv_stefan"]["holds"]
+    for c in data["checks"]:
+        assert c["holds"] == _OPS[c["op"]](c["value"], c["target"])
+    # training runs kept their checkpoints
+    assert (tmp_path / "runs" / "stefan" / "anp" / "last.pt").is_file()
+    assert (tmp_path / "runs" / "stefan" / "softc" / "last.pt").is_file()
