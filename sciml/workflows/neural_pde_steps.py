@@ -50,7 +50,7 @@ def run_train(step: TrainNeuralPDEStep, index: int, ctx: WorkflowContext) -> Non
         p = data.params[torch.as_tensor(order[n_val:])] if n_val < len(data) else data.params
         bounds = list(zip(p.min(dim=0).values.tolist(), p.max(dim=0).values.tolist(), strict=True))
     model = build_solver(step.model.kind, n_vars=data.n_vars, n_params=data.n_params, param_bounds=bounds,
-                         **step.model.model_dump(exclude={"kind", "clamp_params"}))
+                         **step.model.solver_kwargs())
     run_dir = ctx.output_dir / step.name
     resume = (run_dir / "last.pt").exists()
     ctx.log(f"[{step.name}] training {step.model.kind} on {len(train)} trajectories"
@@ -80,7 +80,7 @@ def run_evaluate(step: EvaluateNeuralPDEStep, index: int, ctx: WorkflowContext) 
                  t_stride=info["t_stride"])
     spec = info["spec"]
     model = build_solver(spec.kind, n_vars=info["n_vars"], n_params=info["n_params"],
-                         **spec.model_dump(exclude={"kind", "clamp_params"}))
+                         **spec.solver_kwargs())
     load_weights(model, info["checkpoint"])  # includes the parameter bounds (buffers)
     model.eval()
     k = model.initial_step

@@ -171,6 +171,11 @@ class NeuralPDEModelSpec(StrictModel):
     param_scale: float = Field(default=1.0, gt=0)
     clamp_params: bool = True
 
+    def solver_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`sciml.surrogates.neural_pde.factory.build_solver`
+        (everything but ``kind`` and the workflow-level ``clamp_params``)."""
+        return self.model_dump(exclude={"kind", "clamp_params"})
+
 
 class TrainNeuralPDEStep(StrictModel):
     """Train a neural PDE solver on a dataset produced by an earlier step.

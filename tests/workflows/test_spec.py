@@ -104,5 +104,5 @@ def test_shipped_model_configs_are_valid_and_build(path):
     from sciml.workflows.spec import NeuralPDEModelSpec
 
     spec = load_config(path, NeuralPDEModelSpec)
-    model = build_solver(spec.kind, n_vars=1, n_params=1, **spec.model_dump(exclude={"kind"}))
+    model = build_solver(spec.kind, n_vars=1, n_params=1, **spec.solver_kwargs())
     assert sum(p.numel() for p in model.parameters()) > 1000
