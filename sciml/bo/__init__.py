@@ -7,10 +7,36 @@
 [0, 1], 1 = target), the linear autoregressive Kennedy–O'Hagan model
 (:class:`AR1MultiFidelityGP`), a multi-task GP for unordered sources and the single-fidelity
 baseline, with fitting fallbacks that report what was tried (:class:`ModelFitError`).
+:mod:`sciml.bo.acquisition` proposes candidates (cost-aware MF-KG, multi-fidelity GIBBON,
+single-fidelity qLogNEI, AR1 augmented EI) and :mod:`sciml.bo.loop` runs the restartable
+ask/tell loop (:class:`BOLoop`).
 """
 
 from __future__ import annotations
 
+from sciml.bo.acquisition import (
+    ACQUISITION_KINDS,
+    FAST,
+    TUTORIAL,
+    AcquisitionFailedError,
+    AcquisitionInputError,
+    AcquisitionSettings,
+    AugmentedLogEI,
+    MultiFidelityGIBBON,
+    cost_model_for,
+    max_posterior_mean,
+    propose_candidates,
+    recommend,
+)
+from sciml.bo.loop import (
+    DEFAULT_MODEL,
+    METHODS,
+    BOLoop,
+    BOLoopError,
+    BOResult,
+    bare_botorch_iteration,
+    plot_best_vs_cost,
+)
 from sciml.bo.models import (
     MODEL_KINDS,
     AR1MultiFidelityGP,
@@ -43,6 +69,25 @@ from sciml.bo.problems import (
 )
 
 __all__ = [
+    "ACQUISITION_KINDS",
+    "DEFAULT_MODEL",
+    "FAST",
+    "METHODS",
+    "TUTORIAL",
+    "AcquisitionFailedError",
+    "AcquisitionInputError",
+    "AcquisitionSettings",
+    "AugmentedLogEI",
+    "BOLoop",
+    "BOLoopError",
+    "BOResult",
+    "MultiFidelityGIBBON",
+    "bare_botorch_iteration",
+    "cost_model_for",
+    "max_posterior_mean",
+    "plot_best_vs_cost",
+    "propose_candidates",
+    "recommend",
     "MODEL_KINDS",
     "AR1MultiFidelityGP",
     "ModelFitError",

@@ -1,0 +1,291 @@
+"""BO loop: budgeted run, ask/tell in physical units, failures, exact kill/resume, errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import sciml.bo.loop as bo_loop
+from sciml.bo.acquisition import AcquisitionFailedError, AcquisitionSettings
+from sciml.bo.loop import (
+    DEFAULT_MODEL,
+    METHODS,
+    BOLoop,
+    BOLoopError,
+    BOResult,
+    bare_botorch_iteration,
+    plot_best_vs_cost,
+)
+from sciml.bo.problems import Fidelity, MultiFidelityProblem, PowerFidelityCost, forrester
+from sciml.errors import ConfigError, ParameterError
+
+F64 = torch.float64
+TINY = AcquisitionSettings(num_fantasies=2, num_restarts=2, raw_samples=16, q=1, mc_samples=32,
+                           candidate_set_size=64, num_mv_samples=5, maxiter=15, batch_limit=4)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny matrices: intra-op threads only add OpenMP contention on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _counted(problem: MultiFidelityProblem, box: dict[str, int], kill_at: int | None = None) -> MultiFidelityProblem:
+    """Count completed ``evaluate_timed`` calls; raise KeyboardInterrupt (a kill) before call ``kill_at``."""
+    original = problem.evaluate_timed
+
+    def evaluate_timed(X, s=None, *, safe=False):
+        if kill_at is not None and box["n"] == kill_at:
+            raise KeyboardInterrupt("killed")
+        out = original(X, s, safe=safe)
+        box["n"] += X.shape[0]
+        return out
+
+    problem.evaluate_timed = evaluate_timed  # type: ignore[method-assign]
+    return problem
+
+
+def _grid_problem() -> MultiFidelityProblem:
+    """1D problem with a log-scaled grid-size fidelity: unit levels 0, 1/2, 1."""
+    return MultiFidelityProblem(
+        name="grid", bounds=[[-1.0], [3.0]], maximize=True,
+        function=lambda X, s: -((X[:, 0] - 1.2) ** 2) + 0.2 * torch.log2(s / 256.0),
+        fidelity=Fidelity.discrete("n_cells", (64, 128, 256), log_scale=True),
+        cost=PowerFidelityCost(256.0, 1.0), optimum_value=0.0, optimizers=[[1.2]])
+
+
+# ------------------------------------------------------------------------------ run
+def test_run_reduces_inference_regret_on_forrester(tmp_path):
+    loop = BOLoop(forrester(), method="mfmes", settings=TINY, n_init=4, seed=1, state_dir=tmp_path / "bo")
+    result = loop.run(37.0)
+    assert isinstance(result, BOResult) and result.method == "mfmes" and result.model_kind == "mfgp"
+    assert result.total_cost >= 37.0 and result.total_cost == pytest.approx(float(result.cumulative_cost[-1]))
+    assert bool((torch.diff(result.cumulative_cost) > 0).all())
+    # initial design: Sobol points, fidelities cycling 1, 0.5, 0 (target first), costs declared 1 + 9 s
+    assert result.fidelities[:4].tolist() == [1.0, 0.5, 0.0, 1.0]
+    assert result.costs[:4].tolist() == pytest.approx([10.0, 5.5, 1.0, 10.0])
+    assert result.iteration[:4].tolist() == [0, 0, 0, 0] and int(result.iteration[-1]) == loop.iteration >= 2
+    assert result.status == ["ok"] * result.n_evaluations
+    recs = result.recommendations
+    assert [r["after_iteration"] for r in recs] == list(range(loop.iteration + 1))
+    regret_initial, regret_final = recs[0]["regret"], recs[-1]["regret"]
+    assert regret_final <= regret_initial and regret_final < 0.5
+    assert recs[-1]["true_value"] == pytest.approx(float(forrester().evaluate([recs[-1]["x"]])[0]))
+    timings = result.timings
+    assert [t["iteration"] for t in timings] == list(range(loop.iteration + 1))
+    assert all(t["fit_s"] > 0 and t["acquisition_s"] > 0 and t["evaluation_s"] > 0 for t in timings[1:])
+    png = plot_best_vs_cost(result, tmp_path / "regret.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    # the state files: plain tensors (weights_only) and JSON
+    tensors = torch.load(tmp_path / "bo" / "tensors.pt", weights_only=True)
+    assert tensors["Z"].shape == (result.n_evaluations, 2) and tensors["pending"].shape == (0, 2)
+    state = json.loads((tmp_path / "bo" / "state.json").read_text())
+    assert state["config"]["method"] == "mfmes" and state["n_observations"] == result.n_evaluations
+    assert json.dumps(result.to_dict())  # JSON-able
+
+
+def test_kill_and_resume_reproduce_the_uninterrupted_run(tmp_path):
+    settings = TINY.replace(q=2, maxiter=5, candidate_set_size=32)
+    box = {"n": 0}
+    straight = BOLoop(_counted(forrester(), box), method="mfmes", settings=settings, n_init=4,
+                      seed=3).run(1e9, max_iterations=3)
+    assert box["n"] == 4 + 3 * 2
+
+    # (a) stop after one iteration, drop the object, resume from the folder
+    box_a = {"n": 0}
+    BOLoop(_counted(forrester(), box_a), method="mfmes", settings=settings, n_init=4, seed=3,
+           state_dir=tmp_path / "a").run(1e9, max_iterations=1)
+    assert box_a["n"] == 6
+    resumed = BOLoop.resume(tmp_path / "a", _counted(forrester(), box_a)).run(1e9, max_iterations=3)
+    # (b) killed in the middle of iteration 2's batch (7 evaluations done), resumed with run(resume=True)
+    box_b = {"n": 0}
+    with pytest.raises(KeyboardInterrupt):
+        BOLoop(_counted(forrester(), box_b, kill_at=7), method="mfmes", settings=settings, n_init=4, seed=3,
+               state_dir=tmp_path / "b").run(1e9, max_iterations=3)
+    assert box_b["n"] == 7
+    again = BOLoop.resume(tmp_path / "b", forrester())
+    assert again.iteration == 2 and again.pending.shape == (1, 2) and again.n_observations == 7
+    killed = BOLoop(_counted(forrester(), box_b), method="mfmes", settings=settings, n_init=4, seed=3,
+                    state_dir=tmp_path / "b").run(1e9, resume=True, max_iterations=3)
+
+    for other, box_other in ((resumed, box_a), (killed, box_b)):
+        assert box_other["n"] == 10  # nothing evaluated twice
+        assert other.iteration.tolist() == straight.iteration.tolist()
+        assert float((other.X - straight.X).abs().max()) <= 1e-10
+        assert float((other.fidelities - straight.fidelities).abs().max()) <= 1e-10
+        assert torch.equal(other.values, straight.values)
+        rec_other = torch.tensor([r["x"] for r in other.recommendations], dtype=F64)
+        rec_straight = torch.tensor([r["x"] for r in straight.recommendations], dtype=F64)
+        assert rec_other.shape == (4, 1) and float((rec_other - rec_straight).abs().max()) <= 1e-10
+        assert len(other.timings) == 4
+
+
+def test_failed_evaluations_are_recorded_and_left_out_of_the_fit(tmp_path):
+    def function(X, s):
+        y = (6 * X[:, 0] - 2) ** 2 * torch.sin(12 * X[:, 0] - 4)
+        y = torch.where(X[:, 0] > 0.85, torch.full_like(y, math.nan), y)
+        if bool((X[:, 0] < 0.05).any()):
+            raise RuntimeError("solver diverged")
+        return y
+
+    p = MultiFidelityProblem(name="flaky", bounds=[[0.0], [1.0]], function=function,
+                             fidelity=Fidelity.continuous("s", 0.0, 1.0), cost=2.0)
+    loop = BOLoop(p, method="qlognei", settings=TINY, n_init=5, seed=0, state_dir=tmp_path)
+    X0 = loop.initial_design()
+    assert X0.shape == (5, 2) and X0[:, 1].tolist() == [1.0] * 5  # qlognei: target fidelity only
+    X0 = torch.tensor([[0.9, 1.0], [0.01, 1.0], [0.3, 1.0], [0.6, 1.0], [0.75, 1.0]], dtype=F64)
+    values = p.evaluate_safe(X0[:, :1], X0[:, 1])[0]
+    loop.observe(X0, values)
+    result = loop.result()
+    assert result.status == ["failed", "failed", "ok", "ok", "ok"]
+    assert result.costs.tolist() == [2.0] * 5  # failures cost too
+    model = loop.fit_model()
+    assert model.train_inputs[0].shape[0] == 3
+    r = loop.run(24.0)  # the loop goes on past failures (its own evaluations go through evaluate_timed)
+    assert r.n_evaluations >= 12 and r.total_cost >= 24.0
+    failures = json.loads((tmp_path / "state.json").read_text())["failures"]
+    assert set(failures) >= {"0", "1"} and "non-finite" in failures["0"]
+
+
+def test_ask_tell_in_physical_units():
+    p = _grid_problem()
+    loop = BOLoop(p, method="mfmes", settings=TINY.replace(maxiter=8), n_init=6, seed=1)
+    X0 = loop.initial_design()
+    assert X0.shape == (6, 2)
+    assert X0[:, 1].tolist() == [256.0, 128.0, 64.0, 256.0, 128.0, 64.0]  # target first, then downwards
+    assert bool(((X0[:, 0] >= -1) & (X0[:, 0] <= 3)).all())
+    assert torch.equal(loop.pending, X0)
+    loop.observe(X0[:3], p.evaluate(X0[:3, :1], X0[:3, 1]))
+    assert loop.pending.shape == (3, 2)
+    loop.observe(X0[3:], p.evaluate(X0[3:, :1], X0[3:, 1]))
+    assert loop.total_cost == pytest.approx(2 * (1.0 + 0.5 + 0.25))
+    X1 = loop.propose(2)
+    assert X1.shape == (2, 2) and set(X1[:, 1].tolist()) <= {64.0, 128.0, 256.0}
+    assert loop.iteration == 1 and loop.pending.shape == (2, 2)
+    X2 = loop.propose(1)  # the first batch is still pending
+    assert loop.iteration == 2 and loop.pending.shape == (3, 2)
+    assert float((X2[0] - X1).abs().max(dim=1).values.min()) > 1e-6
+    loop.observe(X1, p.evaluate(X1[:, :1], X1[:, 1]), costs=[0.7, 0.8])
+    res = loop.result()
+    assert res.costs[-2:].tolist() == [0.7, 0.8] and res.iteration[-2:].tolist() == [1, 1]
+    # batches 0 and 1 are complete, batch 2 is still pending
+    assert [t["iteration"] for t in res.timings] == [0, 1] and res.timings[1]["cost"] == pytest.approx(1.5)
+    # an AR(1) loop on the same (equally spaced in log) levels
+    ar1 = BOLoop(p, method="ar1-ei", settings=TINY, n_init=6, seed=1, model_options={"n_restarts": 1})
+    assert ar1.model_kind == "ar1"
+    X = ar1.initial_design()
+    ar1.observe(X, p.evaluate(X[:, :1], X[:, 1]))
+    Xa = ar1.propose(1)
+    assert Xa.shape == (1, 2) and Xa[0, 1].item() in (64.0, 128.0, 256.0)
+
+
+def test_completion_order_of_a_batch_does_not_change_the_next_proposal():
+    p = forrester()
+    loops = [BOLoop(p, method="qlognei", settings=TINY, n_init=5, seed=2) for _ in range(2)]
+    X0 = [loop.initial_design() for loop in loops]
+    assert torch.equal(X0[0], X0[1])
+    y = p.evaluate(X0[0][:, :1], X0[0][:, 1])
+    loops[0].observe(X0[0], y)
+    loops[1].observe(X0[1].flip(0), y.flip(0))  # as a parallel executor might complete them
+    assert not torch.equal(loops[0].result().X, loops[1].result().X)
+    assert torch.equal(loops[0].propose(1), loops[1].propose(1))
+
+
+def test_acquisition_failure_falls_back_to_sobol_points(monkeypatch):
+    p = forrester()
+    loop = BOLoop(p, method="mfmes", settings=TINY, n_init=3, seed=0)
+    X0 = loop.initial_design()
+    loop.observe(X0, p.evaluate(X0[:, :1], X0[:, 1]))
+
+    def fail(*args, **kwargs):
+        raise AcquisitionFailedError("optimising the 'mfmes' acquisition failed numerically")
+
+    monkeypatch.setattr(bo_loop, "propose_candidates", fail)
+    X1 = loop.propose(2)
+    reference = BOLoop(p, method="mfmes", settings=TINY, n_init=3, seed=0)
+    expected = reference.initial_design(5)[3:]  # the continuation of the Sobol sequence
+    assert torch.equal(X1, expected)
+    assert loop.result().acquisitions[-1]["fallback"] == "sobol"
+
+
+def test_single_fidelity_problem_with_qlognei():
+    p = MultiFidelityProblem(name="bowl", bounds=[[0.0, 0.0], [1.0, 1.0]],
+                             function=lambda X, s: ((X - 0.3) ** 2).sum(-1),
+                             optimum_value=0.0, optimizers=[[0.3, 0.3]])
+    r = BOLoop(p, method="qlognei", settings=TINY, n_init=5, seed=0).run(7.0)
+    assert r.n_evaluations == 7 and r.X.shape == (7, 2) and bool(torch.isnan(r.fidelities).all())
+    assert r.recommendations[-1]["regret"] <= r.recommendations[0]["regret"]
+
+
+def test_bare_botorch_iteration():
+    p = forrester()
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(8, 1, dtype=F64, generator=g)
+    s = torch.tensor([1.0, 0.0] * 4, dtype=F64)
+    Z = p.to_model_input(X, s)
+    Y = p.sign * p.evaluate(X, s)
+    for method in ("mfkg", "mfmes", "qlognei"):
+        out = bare_botorch_iteration(p, Z, Y, method, TINY)
+        assert out["candidates"].shape == (1, 2) and out["total_s"] >= out["fit_s"] > 0
+    with pytest.raises(ConfigError, match="unknown method"):
+        bare_botorch_iteration(p, Z, Y, "ei", TINY)
+
+
+# ------------------------------------------------------------------------------ errors
+def test_bad_input_errors(tmp_path, monkeypatch):
+    p = forrester()
+    assert METHODS == ("mfkg", "mfmes", "qlognei", "ar1-ei") and DEFAULT_MODEL["ar1-ei"] == "ar1"
+    with pytest.raises(ConfigError, match=r"unknown method 'ei'; accepted: \['mfkg', 'mfmes', 'qlognei', 'ar1-ei'\]"):
+        BOLoop(p, method="ei")
+    with pytest.raises(ConfigError, match="n_init must be an integer >= 1"):
+        BOLoop(p, n_init=0)
+    with pytest.raises(ConfigError, match="unknown model_kind 'gp'"):
+        BOLoop(p, model_kind="gp")
+    single = MultiFidelityProblem(name="one", bounds=[[0.0], [1.0]], function=lambda X, s: X[:, 0])
+    for method in ("mfkg", "mfmes", "ar1-ei"):
+        with pytest.raises(ConfigError, match="is multi-fidelity but problem 'one' has no fidelity"):
+            BOLoop(single, method=method)
+    with pytest.raises(ConfigError, match="'ar1-ei' needs discrete fidelity levels"):
+        BOLoop(p, method="ar1-ei")
+    with pytest.raises(ConfigError, match="equally spaced"):
+        BOLoop(MultiFidelityProblem(name="u", bounds=[[0.0], [1.0]], function=lambda X, s: X[:, 0],
+                                    fidelity=Fidelity.discrete("n", (1, 2, 10))), method="ar1-ei")
+    loop = BOLoop(p, settings=TINY, n_init=2)
+    for budget in (0, -1.0, math.nan, math.inf):
+        with pytest.raises(ConfigError, match="budget must be a finite number > 0"):
+            loop.run(budget)
+    with pytest.raises(BOLoopError, match="no successful evaluation"):
+        loop.propose()
+    with pytest.raises(ParameterError, match=r"candidates must have shape \(n, 2\)"):
+        loop.observe(torch.zeros(2, 3, dtype=F64), [1.0, 2.0])
+    with pytest.raises(ParameterError, match="not levels|out of range"):
+        loop.observe([[0.5, 1.5]], [1.0])
+    with pytest.raises(ParameterError, match=r"values must have shape \(1,\)"):
+        loop.observe([[0.5, 1.0]], [1.0, 2.0])
+    with pytest.raises(ParameterError, match="costs must be finite and > 0"):
+        loop.observe([[0.5, 1.0]], [1.0], costs=[0.0])
+    with pytest.raises(ParameterError, match="pass the measured costs"):
+        BOLoop(p, use_measured_cost=True).observe([[0.5, 1.0]], [1.0])
+    # a measured cost that is not positive
+    measured = BOLoop(forrester(), settings=TINY, n_init=2, use_measured_cost=True)
+    monkeypatch.setattr(measured.problem, "evaluate_timed",
+                        lambda X, s=None, *, safe=False: (torch.zeros(X.shape[0], dtype=F64),
+                                                          torch.zeros(X.shape[0], dtype=F64)))
+    with pytest.raises(ParameterError, match=r"measured cost of evaluation 0 \(seconds\) must be finite and > 0"):
+        measured.run(5.0)
+    # state folders
+    BOLoop(p, settings=TINY, n_init=2, state_dir=tmp_path).initial_design()
+    with pytest.raises(ConfigError, match="already holds a BO state"):
+        BOLoop(p, settings=TINY, n_init=2, state_dir=tmp_path).initial_design()
+    with pytest.raises(ConfigError, match="different configuration: seed"):
+        BOLoop(p, settings=TINY, n_init=2, seed=5, state_dir=tmp_path).run(1.0, resume=True)
+    with pytest.raises(ConfigError, match="is for problem 'forrester'"):
+        BOLoop.resume(tmp_path, _grid_problem())
+    with pytest.raises(BOLoopError, match="holds no BO state"):
+        BOLoop.resume(tmp_path / "empty", p)
