@@ -50,7 +50,7 @@ import random
 import time
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +71,21 @@ from pydantic import (
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from sciml.data.atomic import atomic_path, atomic_write_text
+from sciml.data.atomic import atomic_write_text
 from sciml.errors import ConfigError, FileFormatError, SciMLError
 from sciml.progress import progress
+from sciml.surrogates.checkpointing import (
+    CheckpointError,
+    TrainingDivergedError,
+    check_resumable_config,
+    diverged_error,
+)
+from sciml.surrogates.checkpointing import class_name as _class_name
+from sciml.surrogates.checkpointing import json_number as _json_number
+from sciml.surrogates.checkpointing import rng_state as _rng_state
+from sciml.surrogates.checkpointing import save_checkpoint as _save
+from sciml.surrogates.checkpointing import set_rng_state as _set_rng_state
+from sciml.surrogates.checkpointing import to_primitive as _primitive
 from sciml.surrogates.neural_pde.curriculum import Curriculum
 
 __all__ = [
@@ -97,14 +109,6 @@ _PROTOCOL_ATTRS = ("n_vars", "initial_step", "n_params", "spatial_dims")
 
 
 # --------------------------------------------------------------------------- errors
-class TrainingDivergedError(SciMLError, RuntimeError):
-    """The loss or the weights became NaN/inf; ``last.pt`` still holds the last good epoch."""
-
-
-class CheckpointError(SciMLError, ValueError):
-    """A checkpoint does not fit the model or the run it is loaded into."""
-
-
 class DatasetMismatchError(SciMLError, ValueError):
     """A dataset's items do not fit the model (variables, spatial dims, parameters, frames)."""
 
@@ -529,32 +533,6 @@ def evaluate(
 
 
 # --------------------------------------------------------------------------- checkpoints
-def _class_name(model: nn.Module) -> str:
-    cls = type(model)
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def _primitive(value: Any) -> Any:
-    """``value`` as primitives that ``torch.load(weights_only=True)`` accepts."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
-        return value.item()
-    if isinstance(value, Tensor):
-        return value.detach().cpu().clone()
-    if isinstance(value, Mapping):
-        return {str(k): _primitive(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_primitive(v) for v in value]
-    if isinstance(value, BaseModel):
-        return _primitive(value.model_dump(mode="json"))
-    if is_dataclass(value) and not isinstance(value, type):
-        return _primitive(asdict(value))
-    if isinstance(value, torch.dtype):
-        return str(value)
-    return repr(value)
-
-
 def _model_config(model: nn.Module) -> dict[str, Any] | None:
     """The model's constructor configuration, if it exposes one (``config`` / ``get_config()``)."""
     cfg: Any = None
@@ -566,52 +544,6 @@ def _model_config(model: nn.Module) -> dict[str, Any] | None:
         return None
     out = _primitive(cfg)
     return out if isinstance(out, dict) else {"value": out}
-
-
-def _rng_state() -> dict[str, Any]:
-    """Global RNG states of torch (CPU and CUDA), NumPy and :mod:`random`, as tensors."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    version, internal, gauss_next = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": [s.cpu() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
-        "numpy": {
-            "kind": str(kind),
-            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached_gaussian": float(cached),
-        },
-        "python": {
-            "version": int(version),
-            "internal": torch.tensor(internal, dtype=torch.int64),
-            "gauss_next": gauss_next,
-        },
-    }
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"].cpu().to(torch.uint8))
-    cuda = state.get("cuda") or []
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all([s.cpu().to(torch.uint8) for s in cuda])
-    npst = state["numpy"]
-    np.random.set_state(
-        (
-            npst["kind"],
-            npst["keys"].numpy().astype(np.uint32),
-            int(npst["pos"]),
-            int(npst["has_gauss"]),
-            float(npst["cached_gaussian"]),
-        )
-    )
-    py = state["python"]
-    random.setstate((int(py["version"]), tuple(int(x) for x in py["internal"].tolist()), py["gauss_next"]))
-
-
-def _save(obj: dict[str, Any], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -689,12 +621,6 @@ def _load_state(model: nn.Module, ckpt: Mapping[str, Any], path: Path) -> None:
 def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
     """A 63-bit seed for stream ``stream`` (0: data order, 1: noise) of ``epoch``."""
     return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
-
-
-def _json_number(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 class Trainer:
@@ -1066,33 +992,14 @@ class Trainer:
         return losses[-1], b * n_steps, float(np.mean(losses))
 
     def _diverged(self, what: str) -> TrainingDivergedError:
-        if self.last_path.exists():
-            try:
-                epoch = load_checkpoint(self.last_path)["epoch"]
-                kept = f"the last good checkpoint (epoch {epoch}) is kept at {self.last_path}"
-            except SciMLError:
-                kept = f"the last checkpoint is kept at {self.last_path}"
-        else:
-            kept = f"no checkpoint was written yet ({self.last_path} does not exist)"
-        return TrainingDivergedError(
-            f"training of {type(self.model).__name__} diverged: {what}; training stopped and {kept}. "
-            f"Try a smaller lr, grad_clip, or check the data for extreme values."
-        )
+        return diverged_error(self.model, what, self.last_path,
+                              lambda path: f"epoch {load_checkpoint(path)['epoch']}",
+                              "Try a smaller lr, grad_clip, or check the data for extreme values.")
 
     def _check_resumable(self, ckpt: Mapping[str, Any]) -> None:
         saved = ckpt.get("train_config") or {}
         now = self.config.model_dump(mode="json")
-        diffs = [
-            f"{key}: {saved.get(key)!r} -> {now.get(key)!r}"
-            for key in sorted(set(saved) | set(now))
-            if key not in _RESUMABLE_CHANGES and saved.get(key) != now.get(key)
-        ]
-        if diffs:
-            raise CheckpointError(
-                f"cannot resume {self.last_path} with a different training configuration ("
-                + "; ".join(diffs)
-                + "); use the original configuration or another run_dir"
-            )
+        check_resumable_config(self.last_path, saved, now, _RESUMABLE_CHANGES)
         if saved.get("epochs") != now.get("epochs"):
             warnings.warn(
                 f"resuming {self.last_path} with epochs {saved.get('epochs')} -> {now.get('epochs')}: "

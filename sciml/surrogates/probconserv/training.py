@@ -69,17 +69,21 @@ from pydantic import (
 )
 from torch import Tensor, nn
 
-from sciml.data.atomic import atomic_path, atomic_write_text
+from sciml.data.atomic import atomic_write_text
 from sciml.errors import ConfigError, FileFormatError, SciMLError
 from sciml.progress import progress
-from sciml.surrogates.neural_pde.training import (
+from sciml.surrogates.checkpointing import (
     CheckpointError,
     TrainingDivergedError,
-    _json_number,
-    _primitive,
-    _rng_state,
-    _set_rng_state,
+    check_resumable_config,
+    diverged_error,
 )
+from sciml.surrogates.checkpointing import class_name as _class_name
+from sciml.surrogates.checkpointing import json_number as _json_number
+from sciml.surrogates.checkpointing import rng_state as _rng_state
+from sciml.surrogates.checkpointing import save_checkpoint as _save
+from sciml.surrogates.checkpointing import set_rng_state as _set_rng_state
+from sciml.surrogates.checkpointing import to_primitive as _primitive
 from sciml.surrogates.probconserv.anp import ANPInputError
 
 __all__ = [
@@ -357,22 +361,12 @@ class ANPTrainResult:
 
 
 # --------------------------------------------------------------------------- checkpoints
-def _class_name(model: nn.Module) -> str:
-    cls = type(model)
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 def _model_config(model: nn.Module) -> dict[str, Any] | None:
     fn = getattr(model, "get_config", None)
     if not callable(fn):
         return None
     out = _primitive(fn())
     return out if isinstance(out, dict) else {"value": out}
-
-
-def _save(obj: dict[str, Any], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -713,30 +707,13 @@ class ANPTrainer:
         atomic_write_text(self.metrics_path, text + "\n")
 
     def _diverged(self, what: str) -> TrainingDivergedError:
-        if self.last_path.exists():
-            try:
-                steps = load_checkpoint(self.last_path)["steps_completed"]
-                kept = f"the last good checkpoint (after {steps} steps) is kept at {self.last_path}"
-            except SciMLError:
-                kept = f"the last checkpoint is kept at {self.last_path}"
-        else:
-            kept = f"no checkpoint was written yet ({self.last_path} does not exist)"
-        return TrainingDivergedError(
-            f"training of {type(self.model).__name__} diverged: {what}; training stopped and {kept}. "
-            f"Try a smaller lr, grad_clip, a smaller softc_weight, or check the data for extreme values."
+        return diverged_error(
+            self.model, what, self.last_path,
+            lambda path: f"after {load_checkpoint(path)['steps_completed']} steps",
+            "Try a smaller lr, grad_clip, a smaller softc_weight, or check the data for extreme values.",
         )
 
     def _check_resumable(self, ckpt: Mapping[str, Any]) -> None:
         saved = ckpt.get("train_config") or {}
         now = self.config.model_dump(mode="json")
-        diffs = [
-            f"{key}: {saved.get(key)!r} -> {now.get(key)!r}"
-            for key in sorted(set(saved) | set(now))
-            if key not in _RESUMABLE_CHANGES and saved.get(key) != now.get(key)
-        ]
-        if diffs:
-            raise CheckpointError(
-                f"cannot resume {self.last_path} with a different training configuration ("
-                + "; ".join(diffs)
-                + "); use the original configuration or another run_dir"
-            )
+        check_resumable_config(self.last_path, saved, now, _RESUMABLE_CHANGES)
