@@ -149,8 +149,18 @@ def make_splits(kind: str, s: CapeBenchSettings, *, data_seed: int = 12345):
 
 
 # ----------------------------------------------------------------------------- models
-def build_models(s: CapeBenchSettings, *, seed: int, pde: str = "burgers") -> dict[str, nn.Module]:
+def model_names(s: CapeBenchSettings) -> list[str]:
+    """Names of the models :func:`build_models` builds for settings ``s``."""
+    names = ["CAPE-FNO", "FNO", "FNO-conditional", "FNO-2step"]
+    return names + (["CAPE-UNet", "UNet", "UNet-conditional"] if s.unet else [])
+
+
+def build_models(s: CapeBenchSettings, *, seed: int, pde: str = "burgers",
+                 names: Sequence[str] | None = None) -> dict[str, nn.Module]:
     """CAPE-FNO and its parameter-matched baselines (and U-Nets in full mode).
+
+    ``names`` (default: all of :func:`model_names`) selects which to build; each model is
+    seeded on its own, so a selection builds exactly the models a full call would.
 
     Parameters enter CAPE and the conditional models through the same transform
     ``sign(p) log1p(|p| / scale)`` with ``scale = s.param_scale[pde]``, so that viscosities
@@ -170,25 +180,32 @@ def build_models(s: CapeBenchSettings, *, seed: int, pde: str = "burgers") -> di
                             cape_hidden=s.cape_hidden, cape_modes=s.cape_modes, param_scale=scale,
                             param_bounds=bounds)
 
+    wanted = list(model_names(s)) if names is None else list(names)
+    unknown = sorted(set(wanted) - set(model_names(s)))
+    if unknown:
+        raise ValueError(f"unknown model name(s) {unknown}; accepted: {model_names(s)}")
     torch.manual_seed(seed)
     models: dict[str, nn.Module] = {"CAPE-FNO": fno("cape_fno", s.fno_width)}
-    target = count_parameters(models["CAPE-FNO"])
+    target = count_parameters(models["CAPE-FNO"])  # the baselines match CAPE-FNO's count
     for name, kind in (("FNO", "fno"), ("FNO-conditional", "conditional_fno"), ("FNO-2step", "fno_2step")):
-        torch.manual_seed(seed)
-        models[name] = match_width(lambda w, kind=kind: fno(kind, w), target)[1]
-    if s.unet:
+        if name in wanted:
+            torch.manual_seed(seed)
+            models[name] = match_width(lambda w, kind=kind: fno(kind, w), target)[1]
+    if s.unet and any("UNet" in n for n in wanted):
         torch.manual_seed(seed)
         models["CAPE-UNet"] = CAPE(UNet(1, 1, init_features=16, extra_in_channels=1), n_params=1,
                                    hidden=s.cape_hidden, modes=s.cape_modes, param_scale=scale,
                                    param_bounds=bounds)
         target_u = count_parameters(models["CAPE-UNet"])
-        torch.manual_seed(seed)
-        models["UNet"] = match_width(lambda w: UNet(1, 1, init_features=w), target_u)[1]
-        torch.manual_seed(seed)
-        models["UNet-conditional"] = match_width(
-            lambda w: ConditionalSolver(UNet(1, 1, init_features=w, extra_in_channels=1), n_params=1,
-                                        param_scale=scale, param_bounds=bounds), target_u)[1]
-    return models
+        if "UNet" in wanted:
+            torch.manual_seed(seed)
+            models["UNet"] = match_width(lambda w: UNet(1, 1, init_features=w), target_u)[1]
+        if "UNet-conditional" in wanted:
+            torch.manual_seed(seed)
+            models["UNet-conditional"] = match_width(
+                lambda w: ConditionalSolver(UNet(1, 1, init_features=w, extra_in_channels=1), n_params=1,
+                                            param_scale=scale, param_bounds=bounds), target_u)[1]
+    return {n: models[n] for n in wanted}
 
 
 # ------------------------------------------------------------------------ evaluation
@@ -303,7 +320,7 @@ def _train_and_evaluate(kind: str, name: str, seed: int, splits, s: CapeBenchSet
 
     if n_threads is not None:
         torch.set_num_threads(n_threads)
-    model = build_models(s, seed=seed, pde=kind)[name]
+    model = build_models(s, seed=seed, pde=kind, names=[name])[name]
     result = _train(model, splits, s, seed=seed, run_dir=Path(run_root) / kind / name / f"seed{seed}")
     main = [h for h in result.history if h["phase"] == "train"]
     row_base = {"pde": kind, "model": name, "seed": seed, "n_params": count_parameters(model),
@@ -373,7 +390,7 @@ def run_cape_benchmark(
         for kind in pdes:
             splits = make_splits(kind, s)
             step_seconds, step_ratio = training_step_seconds(build_models(s, seed=0, pde=kind), splits["train"], s)
-            jobs = [(seed, name) for seed in seeds for name in build_models(s, seed=seed, pde=kind)]
+            jobs = [(seed, name) for seed in seeds for name in model_names(s)]
             threads = max(1, cores // workers) if pool is not None else None
             if pool is not None:
                 futures = [pool.submit(_train_and_evaluate, kind, name, seed, splits, s, str(run_root), threads)

@@ -47,7 +47,7 @@ def run_train(step: TrainNeuralPDEStep, index: int, ctx: WorkflowContext) -> Non
     val = Subset(data, order[:n_val].tolist()) if n_val else None
     bounds = None
     if step.model.clamp_params and data.n_params > 0:
-        p = data.params[torch.as_tensor(order[n_val:])] if n_val < len(data) else data.params
+        p = data.params[torch.as_tensor(order[n_val:])]  # the training part
         bounds = list(zip(p.min(dim=0).values.tolist(), p.max(dim=0).values.tolist(), strict=True))
     model = build_solver(step.model.kind, n_vars=data.n_vars, n_params=data.n_params, param_bounds=bounds,
                          **step.model.solver_kwargs())

@@ -44,3 +44,19 @@ def test_cape_benchmark_layout(tmp_path):
         assert c["holds"] == _OPS[c["op"]](c["value"], c["target"])
     # each run kept its checkpoints and metrics
     assert (tmp_path / "runs" / "burgers" / "CAPE-FNO" / "seed0" / "last.pt").is_file()
+
+
+def test_build_models_selection_builds_the_same_models():
+    import torch
+
+    from sciml.bench.cape import build_models, model_names
+
+    full = build_models(TINY, seed=3)
+    assert list(full) == model_names(TINY)
+    for name in model_names(TINY):
+        one = build_models(TINY, seed=3, names=[name])
+        assert list(one) == [name]
+        for a, b in zip(full[name].state_dict().values(), one[name].state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+    with pytest.raises(ValueError, match=r"unknown model name\(s\) \['GNN'\]; accepted"):
+        build_models(TINY, seed=0, names=["GNN"])

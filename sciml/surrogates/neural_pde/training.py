@@ -834,7 +834,7 @@ class Trainer:
                 for b, batch in enumerate(bar):
                     traj, params = _batch_tensors(batch, model, k + train_steps, self.device, dtype)
                     if warm:
-                        value, nb_pairs, mean_aux = self._warmup_batch(
+                        value, mean_aux = self._warmup_batch(
                             traj, params, train_steps, opt, trained, noise_gen, _epoch_seed(cfg.seed, epoch, 3) + b
                         )
                         if not math.isfinite(value):
@@ -947,7 +947,7 @@ class Trainer:
         trained: Sequence[nn.Parameter],
         noise_gen: torch.Generator,
         shuffle_seed: int,
-    ) -> tuple[float, int, float]:
+    ) -> tuple[float, float]:
         """One warm-up batch: train the CAPE block alone on teacher-forced one-step pairs.
 
         Every ``(history, next frame)`` pair of the batch's trajectories is formed from true
@@ -956,7 +956,7 @@ class Trainer:
         of ``model.estimate``. The warm-up is thus cheap (the base never runs) and takes
         ``n_steps`` times more optimizer steps per epoch than the main phase.
 
-        Returns ``(last chunk's loss, number of pairs, mean loss over the chunks)``.
+        Returns ``(last chunk's loss, mean loss over the chunks)``.
         """
         cfg = self.config
         model = self.model
@@ -982,14 +982,14 @@ class Trainer:
             loss = relative_l2(est, targets[idx], floors[idx] if floors is not None else 0.0).mean()
             value = float(loss.detach())
             if not math.isfinite(value):
-                return value, b * n_steps, value
+                return value, value
             model.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(trained, cfg.grad_clip)
             opt.step()
             losses.append(value)
-        return losses[-1], b * n_steps, float(np.mean(losses))
+        return losses[-1], float(np.mean(losses))
 
     def _diverged(self, what: str) -> TrainingDivergedError:
         return diverged_error(self.model, what, self.last_path,
