@@ -49,8 +49,9 @@ def run_train(step: TrainNeuralPDEStep, index: int, ctx: WorkflowContext) -> Non
     if step.model.clamp_params and data.n_params > 0:
         p = data.params[torch.as_tensor(order[n_val:])]  # the training part
         bounds = list(zip(p.min(dim=0).values.tolist(), p.max(dim=0).values.tolist(), strict=True))
+    # initial weights from the training seed: the same workflow gives the same model in any process
     model = build_solver(step.model.kind, n_vars=data.n_vars, n_params=data.n_params, param_bounds=bounds,
-                         **step.model.solver_kwargs())
+                         seed=config.seed, **step.model.solver_kwargs())
     run_dir = ctx.output_dir / step.name
     resume = (run_dir / "last.pt").exists()
     ctx.log(f"[{step.name}] training {step.model.kind} on {len(train)} trajectories"

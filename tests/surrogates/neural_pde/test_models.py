@@ -403,3 +403,20 @@ def test_cape_estimate_equals_its_module_by_module_definition(sd: int) -> None:
          + model.scale_spectral(p).reshape(shape) * model.spectral(h) + model.skip(h))
     expected = history[:, 2:] + model.out(torch.nn.functional.gelu(z))
     torch.testing.assert_close(model.estimate(history, params), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["cape_fno", "fno", "conditional_fno", "fno_2step"])
+def test_build_solver_seed_fixes_the_weights_and_leaves_the_global_rng_alone(kind: str) -> None:
+    from sciml.surrogates.neural_pde.factory import build_solver
+
+    torch.manual_seed(0)
+    a = build_solver(kind, width=8, modes=4, n_layers=1, cape_hidden=4, cape_modes=4, seed=7)
+    after_a = torch.get_rng_state()
+    torch.manual_seed(99)
+    b = build_solver(kind, width=8, modes=4, n_layers=1, cape_hidden=4, cape_modes=4, seed=7)
+    c = build_solver(kind, width=8, modes=4, n_layers=1, cape_hidden=4, cape_modes=4, seed=8)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+    torch.manual_seed(0)
+    assert torch.equal(after_a, torch.get_rng_state())  # building did not draw from the global RNG
