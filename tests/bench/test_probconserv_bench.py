@@ -66,3 +66,37 @@ def test_probconserv_benchmark_layout(tmp_path):
     # training runs kept their checkpoints
     assert (tmp_path / "runs" / "stefan" / "anp" / "last.pt").is_file()
     assert (tmp_path / "runs" / "stefan" / "softc" / "last.pt").is_file()
+
+
+@pytest.mark.slow
+def test_models_normalise_inputs_to_the_problem_domain(tmp_path):
+    from dataclasses import replace
+
+    from sciml.bench.probconserv import build_model, train_config
+    from sciml.surrogates.probconserv.training import load_checkpoint
+
+    stefan = PROBLEMS["stefan"]
+    model = build_model(TINY, seed=0, problem=stefan)
+    assert model.get_config()["input_range"] == [[0.0, 0.1], [0.0, 1.0]]
+    assert "input_range" not in build_model(replace(TINY, normalize_inputs=False), seed=0).get_config()
+    with pytest.raises(ValueError, match="needs the problem"):
+        build_model(TINY, seed=0)
+    cos = replace(TINY, lr_schedule="cosine", warmup_steps=100)
+    cfg = train_config(cos, steps=4000, seed=3, softc_weight=0.5)
+    assert (cfg.lr_schedule, cfg.warmup_steps, cfg.steps, cfg.seed, cfg.softc_weight) == ("cosine", 100, 4000, 3, 0.5)
+    assert train_config(cos, steps=100, seed=0).warmup_steps == 10  # capped at a tenth of a short run
+
+    run_probconserv_benchmark(settings=replace(TINY, lr_schedule="cosine", warmup_steps=1), run_root=tmp_path)
+    for run in ("anp", "softc"):
+        ckpt = load_checkpoint(tmp_path / "stefan" / run / "last.pt")
+        assert ckpt["model_config"]["input_range"] == [list(stefan.t_range), list(stefan.x_range)]
+        assert ckpt["train_config"]["lr_schedule"] == "cosine"
+
+
+def test_mode_settings_training_protocol():
+    from sciml.bench.probconserv import settings_for
+
+    quick, full = settings_for(True), settings_for(False)
+    assert quick.normalize_inputs and full.normalize_inputs
+    assert (quick.lr_schedule, quick.warmup_steps, quick.nll_beta) == ("cosine", 100, 0.5)
+    assert (full.lr_schedule, full.nll_beta) == ("cosine", 0.0)  # the paper's plain ELBO on a GPU budget

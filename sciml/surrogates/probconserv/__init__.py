@@ -6,11 +6,23 @@ integral form of a conservation law, ``G u(t) = b(t)``:
 :func:`conservation_update_samples` for latent-sample models). ``G`` and ``b`` are built by
 the helpers of :mod:`sciml.surrogates.probconserv.constraints`. The base probabilistic model
 is an :class:`AttentiveNeuralProcess` over ``(t, x)`` (:mod:`~sciml.surrogates.probconserv.anp`),
-trained by :class:`ANPTrainer`; the problems (heat, porous medium, Stefan, advection, Burgers)
+trained by :class:`ANPTrainer`; any model that returns a mean and a covariance on the grid can
+be the base instead (:mod:`~sciml.surrogates.probconserv.bases`: an exact GP, a deep ensemble
+of FNOs, MC dropout); the problems (heat, porous medium, Stefan, advection, Burgers)
 with exact solutions and conserved quantities are in :mod:`~sciml.surrogates.probconserv.problems`.
 """
 
 from sciml.surrogates.probconserv.anp import ANPOutput, ANPPrediction, AttentiveNeuralProcess
+from sciml.surrogates.probconserv.bases import (
+    ExactGPField,
+    FieldInputError,
+    FieldPrediction,
+    FNOEnsembleField,
+    MCDropout,
+    MCDropoutField,
+    MeanVarianceField,
+    mc_dropout,
+)
 from sciml.surrogates.probconserv.constraints import (
     cell_volume_weights,
     cell_volume_weights_2d,
@@ -38,6 +50,7 @@ from sciml.surrogates.probconserv.training import (
     ANPTrainConfig,
     ANPTrainer,
     ANPTrainResult,
+    beta_weighted_loss,
     pde_residual_penalty,
 )
 from sciml.surrogates.probconserv.update import (
@@ -58,6 +71,15 @@ __all__ = [
     "ANPTrainResult",
     "ANPTrainer",
     "AttentiveNeuralProcess",
+    "ExactGPField",
+    "FNOEnsembleField",
+    "FieldInputError",
+    "FieldPrediction",
+    "MCDropout",
+    "MCDropoutField",
+    "MeanVarianceField",
+    "beta_weighted_loss",
+    "mc_dropout",
     "ConservationProblem",
     "PROBLEMS",
     "ProblemBatch",

@@ -29,6 +29,18 @@ above the noise level of smooth, noise-free PDE solutions of order one, and woul
 predictive variance (and hence the ProbConserv update) meaningless there. ``min_std = 0.1``
 gives exactly the ``0.1 + 0.9 softplus(.)`` parametrisation of Kim et al.
 
+Input normalisation. With ``input_range = ((lo_1, hi_1), ..., (lo_d, hi_d))`` every input
+``x = (t, x)`` (contexts and targets) is first mapped affinely onto ``[-1, 1]`` per dimension,
+``x'_k = 2 (x_k - lo_k) / (hi_k - lo_k) - 1``, and everything above acts on ``x'``. Set it from
+the problem's domain: the dimensions then enter every MLP and attention score on the same
+scale (e.g. Stefan's ``t in [0, 0.1]`` next to ``x in [0, 1]``: unnormalised, ``t`` moves the
+first-layer features ten times less than ``x``, so attention cannot localise contexts in time
+and the decoder resolves the ``sqrt(t)`` growth of the front poorly). The bounds are buffers
+(``input_low``, ``input_high``, saved with the weights) and part of :meth:`get_config`;
+derivatives with respect to the raw inputs (SoftC) go through the map by autograd. Without
+``input_range`` (the default) the inputs are used as given and the model, its config and its
+``state_dict`` are those of models written before the option existed.
+
 Training objective
 ------------------
 With a target set (``target_y`` given) the latent is drawn from the *posterior*
@@ -46,6 +58,10 @@ mean at a target point depends on that point's input only: derivatives of the me
 respect to ``target_x`` (SoftC, :func:`~sciml.surrogates.probconserv.training.pde_residual_penalty`)
 are those of a pointwise function ``u(t, x; z, C)``.
 
+(:class:`~sciml.surrogates.probconserv.training.ANPTrainer` can re-weight the ``nll`` term
+point by point, ``nll_beta``; see
+:func:`~sciml.surrogates.probconserv.training.beta_weighted_loss`.)
+
 Without ``target_y`` the latent is drawn from the prior ``q(z | C)``. :meth:`predict` draws
 ``S`` latents and returns each component ``N(mu_s, sigma_s^2)`` and the moments of their
 equally weighted mixture, always in eval mode (dropout off; the reference code leaves it on).
@@ -56,7 +72,7 @@ Sampling is reproducible: every random draw takes a :class:`torch.Generator`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -194,6 +210,36 @@ def kl_diag_gaussians(mu_q: Tensor, sigma_q: Tensor, mu_p: Tensor, sigma_p: Tens
 
 
 # =========================================================================== blocks
+def _input_bounds(input_range: Any, x_dim: int) -> list[tuple[float, float]] | None:
+    """``input_range`` validated as ``x_dim`` finite pairs ``(low, high)`` with ``low < high``."""
+    if input_range is None:
+        return None
+    expected = f"a sequence of x_dim = {x_dim} pairs (low, high) with finite low < high"
+    try:
+        pairs = [tuple(float(v) for v in pair) for pair in input_range]
+    except (TypeError, ValueError):
+        raise ConfigError(f"input_range must be {expected}; got {input_range!r}") from None
+    if len(pairs) != x_dim or any(len(pair) != 2 for pair in pairs):
+        raise ConfigError(f"input_range must be {expected}; got {input_range!r}")
+    for lo, hi in pairs:
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ConfigError(f"input_range must be {expected}; got {input_range!r}")
+    return [(lo, hi) for lo, hi in pairs]
+
+
+def _check_loaded_input_range(module: nn.Module, incompatible: Any) -> None:
+    """After ``load_state_dict``: the loaded ``input_low``/``input_high`` must be the model's ``input_range``."""
+    rng = getattr(module, "input_range", None)
+    if rng is None or module.input_low is None or module.input_high is None:
+        return
+    want = torch.tensor(rng, dtype=torch.float64)
+    have = torch.stack([module.input_low, module.input_high], dim=-1).detach().cpu().to(torch.float64)
+    if not torch.allclose(have, want, rtol=1e-6, atol=0.0):
+        raise RuntimeError(f"the state_dict's input normalisation range {have.tolist()} differs from the "
+                           f"model's input_range {[list(p) for p in rng]}: build the model with the range "
+                           f"it was trained with")
+
+
 def _mlp(in_dim: int, hidden: int, out_dim: int, n_hidden: int, activation: str, dropout: float) -> nn.Sequential:
     """``n_hidden`` hidden layers of width ``hidden`` (+ activation, + dropout), then a linear map."""
     layers: list[nn.Module] = []
@@ -261,6 +307,11 @@ class AttentiveNeuralProcess(nn.Module):
     dropout : float
         Dropout probability in the MLPs and attention blocks (active in train mode only;
         0 = none).
+    input_range : sequence of ``x_dim`` pairs ``(low, high)``, optional
+        Domain of each input dimension (units of the inputs, e.g. ``((t0, t1), (x0, x1))``),
+        ``low < high``, finite: inputs are mapped affinely so that this box becomes
+        ``[-1, 1]^x_dim`` (see the module docstring). Inputs outside it are accepted (mapped
+        outside ``[-1, 1]``). ``None``: no normalisation.
 
     Examples
     --------
@@ -287,6 +338,7 @@ class AttentiveNeuralProcess(nn.Module):
         min_std: float = 1e-3,
         min_latent_std: float = 0.1,
         dropout: float = 0.0,
+        input_range: Sequence[Sequence[float]] | None = None,
     ) -> None:
         super().__init__()
         for name, value, low in (
@@ -305,6 +357,7 @@ class AttentiveNeuralProcess(nn.Module):
                 raise ConfigError(f"{name} must be a number in (0, 1); got {value!r}")
         if not (isinstance(dropout, (int, float)) and 0.0 <= float(dropout) < 1.0):
             raise ConfigError(f"dropout must be a number in [0, 1); got {dropout!r}")
+        bounds = _input_bounds(input_range, int(x_dim))
 
         self.x_dim, self.y_dim = int(x_dim), int(y_dim)
         self.hidden, self.latent_dim, self.n_heads = int(hidden), int(latent_dim), int(n_heads)
@@ -312,6 +365,15 @@ class AttentiveNeuralProcess(nn.Module):
         self.mlp_layers, self.activation = int(mlp_layers), str(activation)
         self.min_std, self.min_latent_std = float(min_std), float(min_latent_std)
         self.dropout = float(dropout)
+        self.input_range: tuple[tuple[float, float], ...] | None = None if bounds is None else tuple(bounds)
+        self.input_low: Tensor | None
+        self.input_high: Tensor | None
+        if bounds is None:
+            self.input_low = self.input_high = None
+        else:
+            self.register_buffer("input_low", torch.tensor([lo for lo, _ in bounds]))
+            self.register_buffer("input_high", torch.tensor([hi for _, hi in bounds]))
+            self.register_load_state_dict_post_hook(_check_loaded_input_range)
 
         act, p, h = self.activation, self.dropout, self.hidden
         xy = self.x_dim + self.y_dim
@@ -332,14 +394,41 @@ class AttentiveNeuralProcess(nn.Module):
 
     # ------------------------------------------------------------------ config
     def get_config(self) -> dict[str, Any]:
-        """Constructor arguments (``AttentiveNeuralProcess(**model.get_config())`` rebuilds it)."""
-        return {
+        """Constructor arguments (``AttentiveNeuralProcess(**model.get_config())`` rebuilds it).
+
+        ``input_range`` (a list of ``[low, high]`` pairs) is present only when the model
+        normalises its inputs, so that the config of a model without normalisation is the one
+        of older versions.
+        """
+        config: dict[str, Any] = {
             "x_dim": self.x_dim, "y_dim": self.y_dim, "hidden": self.hidden, "latent_dim": self.latent_dim,
             "n_heads": self.n_heads, "n_self_attention": self.n_self_attention,
             "n_cross_attention": self.n_cross_attention, "mlp_layers": self.mlp_layers,
             "activation": self.activation, "min_std": self.min_std, "min_latent_std": self.min_latent_std,
             "dropout": self.dropout,
         }
+        if self.input_range is not None:
+            config["input_range"] = [[lo, hi] for lo, hi in self.input_range]
+        return config
+
+    def normalize_inputs(self, x: Tensor) -> Tensor:
+        """Inputs as the network sees them: ``2 (x - low) / (high - low) - 1`` (identity without ``input_range``).
+
+        Parameters
+        ----------
+        x : Tensor, shape ``(..., x_dim)``
+            Raw inputs (units of the inputs).
+
+        Returns
+        -------
+        Tensor, shape ``(..., x_dim)``
+            Dimensionless; the ``input_range`` box maps onto ``[-1, 1]^x_dim``.
+        """
+        if self.input_low is None or self.input_high is None:
+            return x
+        low = self.input_low.to(dtype=x.dtype)
+        high = self.input_high.to(dtype=x.dtype)
+        return 2.0 * (x - low) / (high - low) - 1.0
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -385,7 +474,7 @@ class AttentiveNeuralProcess(nn.Module):
             ty = self._check(target_y, "target_y", self.y_dim, "y_dim", b)
             if ty.shape[1] != tx.shape[1]:
                 raise ANPInputError(f"target_y has {ty.shape[1]} points but target_x has {tx.shape[1]}")
-        return cx, cy, tx, ty
+        return self.normalize_inputs(cx), cy, self.normalize_inputs(tx), ty
 
     # ------------------------------------------------------------------ paths
     def _context_representation(self, cx: Tensor, cy: Tensor) -> tuple[Tensor, Tensor]:
@@ -408,8 +497,13 @@ class AttentiveNeuralProcess(nn.Module):
         Parameters
         ----------
         x : Tensor, shape ``(B, N, x_dim)``
+            Raw inputs (normalised here like those of :meth:`forward`).
         y : Tensor, shape ``(B, N, y_dim)``
         """
+        return self._latent_distribution(self.normalize_inputs(x), y)
+
+    def _latent_distribution(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`latent_distribution` of already normalised inputs ``x``."""
         s = self.latent_encoder(torch.cat([x, y], dim=-1))
         for block in self.latent_self_attention:
             s = block(s, s, s)
@@ -482,11 +576,11 @@ class AttentiveNeuralProcess(nn.Module):
             raise ANPInputError(f"latent must be 'sample' or 'mean'; got {latent!r}")
         cx, cy, tx, ty = self._inputs(context_x, context_y, target_x, target_y)
         b = cx.shape[0]
-        prior_mu, prior_sigma = self.latent_distribution(cx, cy)
+        prior_mu, prior_sigma = self._latent_distribution(cx, cy)
         post_mu = post_sigma = None
         if ty is not None:
             # detached inputs: z must not depend on target_x through autograd (see module doc)
-            post_mu, post_sigma = self.latent_distribution(
+            post_mu, post_sigma = self._latent_distribution(
                 torch.cat([cx, tx.detach()], dim=1), torch.cat([cy, ty.detach()], dim=1)
             )
         mu, sigma = (post_mu, post_sigma) if post_mu is not None else (prior_mu, prior_sigma)
@@ -558,7 +652,7 @@ class AttentiveNeuralProcess(nn.Module):
         self.eval()
         try:
             cx, cy, tx, _ = self._inputs(context_x, context_y, target_x, None)
-            mu, sigma = self.latent_distribution(cx, cy)
+            mu, sigma = self._latent_distribution(cx, cy)
             z = mu + sigma * self._normal((n_samples, *mu.shape), mu, generator)  # (S, B, L)
             keys, values = self._context_representation(cx, cy)
             nt = tx.shape[1]

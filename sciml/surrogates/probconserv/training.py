@@ -13,6 +13,9 @@ Objective
 (``softc_weight > 0``), ``softc_weight * mean(residual^2)`` where ``residual`` is a
 user-supplied PDE residual evaluated on the ANP's predicted mean at the target points
 (:func:`pde_residual_penalty`; ProbConserv's "SoftC-ANP", a PINN-style soft constraint).
+With ``nll_beta > 0`` the reconstruction term is beta-NLL weighted
+(:func:`beta_weighted_loss`), and the learning rate may follow a warm-up and a cosine decay
+(``lr_schedule``, ``warmup_steps``; :meth:`ANPTrainConfig.lr_at`).
 
 Batches
 -------
@@ -28,7 +31,8 @@ Files in ``run_dir``
 ``metrics.json``  ``{"steps_completed": n, "history": [record, ...]}``, one record per logged
                   step (rewritten atomically with each checkpoint); a record holds ``step``
                   (1-based count of completed steps); ``loss`` (the objective minimised,
-                  ``nll + kl + softc_weight * softc``), ``nll``, ``kl`` and ``softc`` (the
+                  ``nll + kl + softc_weight * softc``, with the beta-weighted ``nll`` when ``nll_beta > 0``),
+                  ``nll`` (unweighted), ``kl`` and ``softc`` (the
                   unweighted penalty; ``None`` without SoftC), each the mean over the steps
                   since the previous record; ``grad_norm`` (before clipping, at the logged
                   step); ``seconds`` (wall time since the previous record)
@@ -54,18 +58,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    model_validator,
 )
 from torch import Tensor, nn
 
@@ -96,6 +102,7 @@ __all__ = [
     "TaskBatch",
     "TaskBatchLike",
     "TrainingDivergedError",
+    "beta_weighted_loss",
     "load_checkpoint",
     "load_weights",
     "mean_derivatives",
@@ -106,6 +113,8 @@ CHECKPOINT_FORMAT = "sciml.probconserv.anp.checkpoint"
 CHECKPOINT_VERSION = 1
 #: Config fields that may change between an interrupted run and its resumption.
 _RESUMABLE_CHANGES = frozenset({"steps", "progress", "checkpoint_every"})
+#: Values of the schedule and weighting fields for checkpoints written before they existed.
+_SCHEDULE_DEFAULTS: dict[str, Any] = {"lr_schedule": "constant", "warmup_steps": 0, "nll_beta": 0.0}
 _BATCH_FIELDS = ("context_x", "context_y", "target_x", "target_y")
 
 #: ``pde_residual(u, u_t, u_x, u_xx, params) -> residual``: tensors ``(B, Nt, 1)`` (``params``
@@ -281,6 +290,48 @@ def pde_residual_penalty(
     return (penalty, out) if return_output else penalty
 
 
+def beta_weighted_loss(out: Any, target_y: Tensor, beta: float) -> Tensor:
+    """Negative ELBO with the beta-NLL weighting of the reconstruction term (Seitzer et al., 2022).
+
+    The Gaussian negative log-likelihood of target point ``j`` is weighted by
+    ``w_j = stopgrad(sigma_j^(2 beta))``, the weights normalised to mean 1 over the batch::
+
+        loss = (1 / (B Nt)) sum_{b, j} (w_bj / mean(w)) (-log N(y_bj | mu_bj, sigma_bj^2)) + kl
+
+    Why: the plain NLL's gradient with respect to the mean is ``(mu - y) / sigma^2``, so
+    points the model is already sure about (tiny ``sigma``, e.g. the undisturbed state ahead
+    of a front, where ``sigma ~ 1e-3``) get gradients ``~1e5`` times larger than points it is
+    unsure about (``sigma ~ 0.3``): the uncertain regions are fitted last, their variance stays
+    large, and on a short training budget the predictive variance is spread over the whole
+    region behind a front instead of concentrating at the front. The weight ``sigma^(2 beta)``
+    (``beta = 0.5``: the mean's gradient becomes ``(mu - y) / sigma``) evens this out. As the
+    weight carries no gradient and is positive, every point's optimal ``(mu, sigma^2)`` (the
+    conditional mean and the mean squared error) is that of the plain NLL: only the balance
+    between points during training changes. ``beta = 0`` is the plain negative ELBO, ``beta =
+    1`` weights the mean like a squared error.
+
+    Parameters
+    ----------
+    out : ANPOutput
+        The model's output with ``mean``, ``variance`` ``(B, Nt, y_dim)`` and ``kl`` (scalar,
+        per target point).
+    target_y : Tensor, shape ``(B, Nt, y_dim)``
+        True values at the targets.
+    beta : float
+        ``0 <= beta <= 1``.
+
+    Returns
+    -------
+    Tensor
+        Scalar loss (nats per target point).
+    """
+    mean, variance = out.mean, out.variance
+    log_p = -0.5 * (math.log(2.0 * math.pi) + torch.log(variance) + (target_y - mean) ** 2 / variance)
+    w = variance.detach() ** beta
+    w = w / w.mean()
+    return -(w * log_p).sum(-1).mean() + out.kl
+
+
 # --------------------------------------------------------------------------- config
 class ANPTrainConfig(BaseModel):
     """Hyper-parameters of :class:`ANPTrainer` (unknown fields are errors).
@@ -303,6 +354,20 @@ class ANPTrainConfig(BaseModel):
         Weight of the SoftC PDE-residual penalty (0: plain ANP; > 0 needs ``pde_residual``).
     grad_clip : float or None
         Clip the global gradient norm to this value.
+    nll_beta : float
+        ``beta`` of the beta-NLL weighting of the reconstruction term
+        (:func:`beta_weighted_loss`; Seitzer et al., ICLR 2022), ``0 <= beta <= 1``; 0 (the
+        default) is the plain negative ELBO.
+    lr_schedule : {"constant", "cosine"}
+        Learning rate of step ``k`` (0-based; :meth:`lr_at`): ``"constant"``: ``lr``;
+        ``"cosine"``: after the warm-up, ``lr (1 + cos(pi (k - w) / (steps - w))) / 2`` with
+        ``w = warmup_steps``, decaying from ``lr`` towards 0 at the end of training (Loshchilov &
+        Hutter, SGDR, 2017). The late small steps average out the noise of the per-step random
+        batches, so the fit ends close to a minimum of the expected loss instead of
+        fluctuating around it at the scale set by ``lr``.
+    warmup_steps : int
+        Linear warm-up: ``lr (k + 1) / warmup_steps`` for ``k < warmup_steps`` (both schedules;
+        0 = none; must be ``< steps``).
     progress : bool or None
         Show a progress bar (``None``: when stderr is a terminal).
     """
@@ -317,7 +382,26 @@ class ANPTrainConfig(BaseModel):
     log_every: PositiveInt = 10
     softc_weight: NonNegativeFloat = 0.0
     grad_clip: PositiveFloat | None = None
+    nll_beta: float = Field(default=0.0, ge=0.0, le=1.0)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_steps: NonNegativeInt = 0
     progress: bool | None = None
+
+    @model_validator(mode="after")
+    def _warmup_shorter_than_training(self) -> ANPTrainConfig:
+        if self.warmup_steps >= self.steps and self.warmup_steps > 0:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be smaller than steps ({self.steps})")
+        return self
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of the 0-based step ``step`` (see ``lr_schedule`` and ``warmup_steps``)."""
+        w = self.warmup_steps
+        if step < w:
+            return self.lr * (step + 1) / w
+        if self.lr_schedule == "constant":
+            return self.lr
+        frac = min(1.0, (step - w) / max(1, self.steps - w))
+        return self.lr * 0.5 * (1.0 + math.cos(math.pi * frac))
 
 
 def _as_config(config: ANPTrainConfig | Mapping[str, Any] | None) -> ANPTrainConfig:
@@ -607,12 +691,15 @@ class ANPTrainer:
                                     generator=latent_gen)
                 except ANPInputError as exc:
                     raise ANPInputError(f"batch of step {step} (0-based): {exc}") from exc
-                loss = out.loss if penalty is None else out.loss + cfg.softc_weight * penalty
+                elbo = out.loss if cfg.nll_beta == 0 else beta_weighted_loss(out, batch.target_y, cfg.nll_beta)
+                loss = elbo if penalty is None else elbo + cfg.softc_weight * penalty
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise self._diverged(f"the training loss is {value} at step {step} (0-based)")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.lr_at(step)
                 max_norm = cfg.grad_clip if cfg.grad_clip is not None else math.inf
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
                 optimizer.step()
@@ -714,6 +801,10 @@ class ANPTrainer:
         )
 
     def _check_resumable(self, ckpt: Mapping[str, Any]) -> None:
-        saved = ckpt.get("train_config") or {}
+        # runs written before the learning-rate schedule existed had a constant rate
+        saved = {**_SCHEDULE_DEFAULTS, **(ckpt.get("train_config") or {})}
         now = self.config.model_dump(mode="json")
-        check_resumable_config(self.last_path, saved, now, _RESUMABLE_CHANGES)
+        may_change = set(_RESUMABLE_CHANGES)
+        if now.get("lr_schedule") != "constant":
+            may_change.discard("steps")  # the cosine decay is laid out over the total number of steps
+        check_resumable_config(self.last_path, saved, now, may_change)

@@ -23,6 +23,7 @@ from sciml.surrogates.probconserv.anp import (
 )
 from sciml.surrogates.probconserv.training import (
     ANPTrainConfig,
+    beta_weighted_loss,
     ANPTrainer,
     BatchError,
     CheckpointError,
@@ -447,3 +448,190 @@ def test_softc_training_and_config_errors(tmp_path) -> None:
     nan_batch.context_y[0, 0, 0] = float("nan")
     with pytest.raises(ANPInputError, match="step 0 .*context_y contains 1 NaN"):
         ANPTrainer(model, _fit_config(), tmp_path / "w").fit(lambda s, g: nan_batch)
+
+
+# =========================================================================== input normalisation
+STEFAN_RANGE = ((0.0, 0.1), (0.0, 1.0))
+
+
+def test_input_normalisation_is_applied_before_every_path() -> None:
+    normed = tiny_anp(seed=0, input_range=STEFAN_RANGE)
+    plain = tiny_anp(seed=0)
+    # the same weights: the normalising model on raw inputs == the plain one on mapped inputs
+    missing = plain.load_state_dict(normed.state_dict(), strict=False)
+    assert missing.unexpected_keys == ["input_low", "input_high"] and not missing.missing_keys
+    d = sine_batch(0, _gen(0), batch=3, n_t=7)
+    scale = torch.tensor([0.1, 1.0])
+    cx, tx = d.context_x * scale, d.target_x * scale  # t in [0, 0.1]
+    cx_n, tx_n = 2 * d.context_x - 1, 2 * d.target_x - 1  # the same points mapped onto [-1, 1]^2
+    torch.testing.assert_close(normed.normalize_inputs(tx), tx_n)
+    torch.testing.assert_close(normed.normalize_inputs(torch.tensor([[0.0, 0.0], [0.1, 1.0]])),
+                               torch.tensor([[-1.0, -1.0], [1.0, 1.0]]))
+    a = normed(cx, d.context_y, tx, d.target_y, latent="mean")
+    b = plain(cx_n, d.context_y, tx_n, d.target_y, latent="mean")
+    for name in ("mean", "variance", "prior_mu", "posterior_mu", "loss"):
+        torch.testing.assert_close(getattr(a, name), getattr(b, name))
+    pa = normed.predict(cx, d.context_y, tx, n_samples=3, generator=_gen(2))
+    pb = plain.predict(cx_n, d.context_y, tx_n, n_samples=3, generator=_gen(2))
+    torch.testing.assert_close(pa.means, pb.means)
+    torch.testing.assert_close(normed.latent_distribution(cx, d.context_y),
+                               plain.latent_distribution(cx_n, d.context_y))
+    # without input_range nothing changes: no buffers, no config key (models of older versions)
+    assert "input_range" not in plain.get_config() and "input_low" not in plain.state_dict()
+    assert plain.normalize_inputs(tx) is tx
+
+
+def test_input_normalisation_chain_rule_for_derivatives() -> None:
+    model = tiny_anp(activation="tanh", input_range=((0.0, 0.1), (-1.0, 3.0))).double().eval()
+    d = sine_batch(0, _gen(0), batch=2, n_t=5, dtype=torch.float64)
+    raw = d.target_x * torch.tensor([0.1, 1.0], dtype=torch.float64)
+    points = raw.clone().requires_grad_(True)
+    out = model(d.context_x, d.context_y, points, latent="mean")
+    u_t, u_x, _ = mean_derivatives(out.mean, points)
+    h = 1e-6
+
+    def shifted(col: int, delta: float) -> Tensor:
+        p = raw.clone()
+        p[..., col] += delta
+        return model(d.context_x, d.context_y, p, z=out.z).mean.detach()
+
+    torch.testing.assert_close(u_t.detach(), (shifted(0, h) - shifted(0, -h)) / (2 * h), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(u_x.detach(), (shifted(1, h) - shifted(1, -h)) / (2 * h), atol=1e-6, rtol=1e-5)
+
+
+def test_input_range_config_roundtrip_and_validation() -> None:
+    model = tiny_anp(input_range=STEFAN_RANGE).double()
+    cfg = model.get_config()
+    assert cfg["input_range"] == [[0.0, 0.1], [0.0, 1.0]]
+    assert model.input_low.dtype == torch.float64  # buffers follow .double() / .to()
+    rebuilt = AttentiveNeuralProcess(**cfg)
+    assert rebuilt.get_config() == cfg
+    assert json.loads(json.dumps(cfg)) == cfg
+    for bad in ([(0.0, 1.0)], [(0.0, 1.0), (1.0, 1.0)], [(0.0, math.inf), (0.0, 1.0)], [(0.0, 1.0, 2.0), (0, 1)],
+                "ab", 3):
+        with pytest.raises(ConfigError, match="input_range must be"):
+            AttentiveNeuralProcess(**SMALL, input_range=bad)
+
+
+def test_input_range_saved_restored_and_checked_in_checkpoints(tmp_path) -> None:
+    model = tiny_anp(seed=0, input_range=STEFAN_RANGE)
+    ANPTrainer(model, _fit_config(steps=2), tmp_path / "normed").fit(sine_batch)
+    ckpt = load_checkpoint(tmp_path / "normed" / "last.pt")
+    assert ckpt["model_config"]["input_range"] == [[0.0, 0.1], [0.0, 1.0]]
+    torch.testing.assert_close(ckpt["model_state"]["input_high"], torch.tensor([0.1, 1.0]))
+    loaded = AttentiveNeuralProcess(**ckpt["model_config"])
+    load_weights(loaded, tmp_path / "normed" / "last.pt")
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values(),
+                                                 strict=True))
+    # a model without normalisation, or with another range, does not take these weights
+    with pytest.raises(CheckpointError, match=r"input_range: \[\[0.0, 0.1\], \[0.0, 1.0\]\] -> None"):
+        load_weights(tiny_anp(), tmp_path / "normed" / "last.pt")
+    with pytest.raises(CheckpointError, match="input_range"):
+        load_weights(tiny_anp(input_range=((0.0, 1.0), (0.0, 1.0))), tmp_path / "normed" / "last.pt")
+    # a checkpoint without normalisation (as written before the option existed) is refused by a
+    # normalising model, and loads into a plain one
+    ANPTrainer(tiny_anp(seed=1), _fit_config(steps=2), tmp_path / "plain").fit(sine_batch)
+    old = load_checkpoint(tmp_path / "plain" / "last.pt")
+    assert "input_range" not in old["model_config"] and "input_low" not in old["model_state"]
+    with pytest.raises(CheckpointError, match=r"input_range: None -> \[\[0.0, 0.1\], \[0.0, 1.0\]\]"):
+        load_weights(tiny_anp(input_range=STEFAN_RANGE), tmp_path / "plain" / "last.pt")
+    load_weights(tiny_anp(), tmp_path / "plain" / "last.pt")
+    with pytest.raises(RuntimeError, match="Missing key.*input_low"):
+        tiny_anp(input_range=STEFAN_RANGE).load_state_dict(old["model_state"])
+
+
+# =========================================================================== learning-rate schedule
+def test_lr_schedule_values() -> None:
+    const = _fit_config(steps=10)
+    assert [const.lr_at(k) for k in range(10)] == [1e-2] * 10
+    warm = _fit_config(steps=10, warmup_steps=4)
+    assert warm.lr_at(0) == pytest.approx(2.5e-3) and warm.lr_at(3) == pytest.approx(1e-2)
+    assert warm.lr_at(9) == pytest.approx(1e-2)
+    cos = _fit_config(steps=11, lr_schedule="cosine", warmup_steps=1)
+    lrs = [cos.lr_at(k) for k in range(11)]
+    assert lrs[0] == pytest.approx(1e-2) and lrs[1] == pytest.approx(1e-2)
+    assert lrs[6] == pytest.approx(5e-3) and 0 < lrs[10] < 0.03 * 1e-2
+    assert all(a >= b for a, b in zip(lrs[1:], lrs[2:]))
+    with pytest.raises(ConfigError, match="warmup_steps"):
+        ANPTrainer(tiny_anp(), {**_fit_config().model_dump(), "warmup_steps": 20}, "unused")
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        ANPTrainer(tiny_anp(), {**_fit_config().model_dump(), "lr_schedule": "linear"}, "unused")
+
+
+def test_lr_schedule_is_applied_and_resumable(tmp_path) -> None:
+    cfg = _fit_config(lr_schedule="cosine", warmup_steps=2)
+    straight = tiny_anp(seed=0)
+    ANPTrainer(straight, cfg, tmp_path / "a").fit(sine_batch)
+    first = tiny_anp(seed=0)
+    ANPTrainer(first, cfg, tmp_path / "b").fit(sine_batch, stop_after_steps=7)
+    opt_state = load_checkpoint(tmp_path / "b" / "last.pt")["optimizer_state"]
+    assert opt_state["param_groups"][0]["lr"] == pytest.approx(cfg.lr_at(6))
+    second = tiny_anp(seed=5)
+    ANPTrainer(second, cfg, tmp_path / "b").fit(sine_batch, resume=True)
+    for (key, a), b in zip(straight.state_dict().items(), second.state_dict().values(), strict=True):
+        assert torch.equal(a, b), key
+    # a constant-rate run differs from the cosine one
+    const = tiny_anp(seed=0)
+    ANPTrainer(const, _fit_config(), tmp_path / "c").fit(sine_batch)
+    assert not torch.equal(const.decoder[0].weight, straight.decoder[0].weight)
+    # the cosine decay is laid out over `steps`: changing it on resumption is refused
+    ANPTrainer(tiny_anp(seed=0), cfg, tmp_path / "d").fit(sine_batch, stop_after_steps=5)
+    with pytest.raises(CheckpointError, match="steps: 20 -> 30"):
+        ANPTrainer(tiny_anp(seed=0), cfg.model_copy(update={"steps": 30}), tmp_path / "d").fit(sine_batch,
+                                                                                               resume=True)
+
+
+def test_runs_from_before_the_schedule_resume_with_a_constant_rate(tmp_path) -> None:
+    ANPTrainer(tiny_anp(seed=0), _fit_config(), tmp_path).fit(sine_batch, stop_after_steps=5)
+    path = tmp_path / "last.pt"
+    ckpt = torch.load(path, weights_only=True)
+    for key in ("lr_schedule", "warmup_steps", "nll_beta"):
+        del ckpt["train_config"][key]
+    torch.save(ckpt, path)
+    result = ANPTrainer(tiny_anp(seed=0), _fit_config(), tmp_path).fit(sine_batch, resume=True)
+    assert result.steps_completed == 20
+    with pytest.raises(CheckpointError, match="lr_schedule: 'constant' -> 'cosine'"):
+        ANPTrainer(tiny_anp(seed=0), _fit_config(steps=30, lr_schedule="cosine"), tmp_path).fit(sine_batch,
+                                                                                                resume=True)
+
+
+def test_state_dict_with_another_input_range_is_refused() -> None:
+    a = tiny_anp(input_range=STEFAN_RANGE)
+    b = tiny_anp(input_range=((0.0, 1.0), (0.0, 1.0)))
+    with pytest.raises(RuntimeError, match="input normalisation range"):
+        b.load_state_dict(a.state_dict())
+    tiny_anp(input_range=STEFAN_RANGE).load_state_dict(a.state_dict())
+
+
+# =========================================================================== beta-NLL
+def test_beta_weighted_loss_values_and_gradient_balance() -> None:
+    model = tiny_anp(seed=0)
+    d = sine_batch(0, _gen(0), batch=2, n_t=5)
+    out = model(d.context_x, d.context_y, d.target_x, d.target_y, generator=_gen(1))
+    torch.testing.assert_close(beta_weighted_loss(out, d.target_y, 0.0), out.loss)
+
+    # gradient with respect to the means: (mu - y) / sigma^(2 - 2 beta), up to the common normalisation
+    mean = torch.tensor([[[0.0], [0.0]]], requires_grad=True)
+    var = torch.tensor([[[1e-4], [1e-1]]])
+    y = torch.tensor([[[1.0], [1.0]]])
+    for beta, expected in ((0.0, 1e3), (0.5, math.sqrt(1e3)), (1.0, 1.0)):
+        fake = SimpleNamespace(mean=mean, variance=var, kl=torch.tensor(0.0))
+        (grad,) = torch.autograd.grad(beta_weighted_loss(fake, y, beta), mean)
+        assert float(grad[0, 0, 0] / grad[0, 1, 0]) == pytest.approx(expected, rel=1e-5), beta
+    # the weights carry no gradient: the variance's stationary point is still (mu - y)^2
+    v = torch.tensor([[[0.3]]], requires_grad=True)
+    fake = SimpleNamespace(mean=torch.zeros(1, 1, 1), variance=v, kl=torch.tensor(0.0))
+    (gv,) = torch.autograd.grad(beta_weighted_loss(fake, torch.full((1, 1, 1), math.sqrt(0.3)), 0.5), v)
+    assert abs(float(gv)) < 1e-6
+
+
+def test_trainer_with_beta_nll(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="nll_beta"):
+        ANPTrainer(tiny_anp(), {**_fit_config().model_dump(), "nll_beta": 1.5}, "unused")
+    model = tiny_anp(seed=0)
+    result = ANPTrainer(model, _fit_config(steps=6, nll_beta=0.5, log_every=2), tmp_path).fit(sine_batch)
+    assert result.steps_completed == 6
+    assert any(abs(r["loss"] - (r["nll"] + r["kl"])) > 1e-6 for r in result.history)
+    plain = tiny_anp(seed=0)
+    ANPTrainer(plain, _fit_config(steps=6, log_every=2), tmp_path / "plain").fit(sine_batch)
+    assert not torch.equal(plain.decoder[0].weight, model.decoder[0].weight)
