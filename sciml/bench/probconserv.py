@@ -51,7 +51,13 @@ The protocol of Hansen et al., "Learning Physical Models that Can Respect Conser
   (``std / sqrt(n)``, ``ddof = 1``) over the test functions;
 * **timing** — on a ``201 x 201`` grid, one test function: the median wall time of the ANP's
   prediction (``S`` draws, mixture moments) against that of the update (cast to float64,
-  diagonal covariance, all times): ``update_overhead = t_update / t_predict``.
+  diagonal covariance, all times): ``update_overhead = t_update / t_predict``;
+* **other bases** — :func:`sciml.bench.probconserv_bases.evaluate_bases` (exact GP, FNO
+  ensemble, MC-dropout FNO, each with HardC and ProbConserv; quick mode on
+  :data:`QUICK_BASE_PROBLEMS`, full mode on every problem) on the same test functions, with the
+  same metrics (:mod:`sciml.surrogates.probconserv.evaluation`); their prediction and update
+  times per test function are rows ``timing-<base>`` (not checked: the GP's dense update is a
+  different cost from the ANP's), their exact conservation a check per base and problem.
 
 Shock threshold. The reference code takes the first grid point where a sampled profile is
 ``<= 0``: the foot of the front, beyond which the solid (Stefan) or the undisturbed state is 0.
@@ -72,7 +78,8 @@ profile crosses them (:func:`front_levels`; ``true_front`` is still reported).
 Checks (computed from the rows): ProbConserv's ``ce_rel`` (max over test values and
 functions) ``< 1e-10`` on every problem; on Stefan ``u* = 0.6`` the ratios ANP/ProbConserv of
 the MSE and of the shock-position error ``>= 2`` and ``LL(ProbConserv) - LL(ANP) >= 0``; on heat
-``LL(ProbConserv) - LL(ANP) >= 0`` for each test ``k``; the largest update overhead ``< 0.10``.
+``LL(ProbConserv) - LL(ANP) >= 0`` for each test ``k``; the largest update overhead of the ANP
+``< 0.10``; with the bases, ProbConserv-<base>'s ``ce_rel < 1e-10`` per base and problem.
 
 Quick-mode caveat. The Stefan ``u* = 0.6`` ratio checks are not expected to hold in quick mode
 (measured below: MSE ratio 1.6-1.8, shock-error ratio 0.2-0.3), and the reason is not that the
@@ -138,7 +145,6 @@ import math
 import statistics
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -150,13 +156,22 @@ from torch import Tensor
 
 from sciml.bench.report import BenchReport
 from sciml.progress import progress
+# CE_REL_FLOOR, FRONT_LEVEL and front_levels are re-exported (their old home)
+from sciml.surrogates.probconserv.evaluation import (  # noqa: F401
+    CE_REL_FLOOR,
+    FRONT_LEVEL,
+    evaluate_anps,
+    front_levels,
+    make_test_functions,
+)
 
 #: Model variants of every (problem, test value).
 MODELS: tuple[str, ...] = ("ANP", "HardC-ANP", "ProbConserv-ANP", "SoftC-ANP")
-#: Primary shock threshold, as a fraction of the jump at the front above the state ahead of it.
-FRONT_LEVEL = 0.1
-#: Floor of the denominator of the relative conservation error.
-CE_REL_FLOOR = 1e-12
+#: Problems on which quick mode also runs the GP / ensemble / MC-dropout bases
+#: (:mod:`sciml.bench.probconserv_bases`; full mode: every problem). Measured on one loaded
+#: CPU core with the quick base settings: heat 107 s, Stefan 148 s (GP 31 s, ensemble ~55 s,
+#: MC dropout ~58 s), so Stefan alone keeps the quick bench's extra cost under ~3 minutes.
+QUICK_BASE_PROBLEMS: tuple[str, ...] = ("stefan",)
 
 
 @dataclass(frozen=True)
@@ -347,160 +362,24 @@ def train_models(problem: Any, s: ProbConservBenchSettings, run_dir: Path,
 
 
 # ----------------------------------------------------------------------------- evaluation
-def front_levels(problem: Any, p: float, t_eval: float) -> tuple[tuple[float, float], tuple[float, float]] | None:
-    """``((level, x_ref), (level_mid, x_ref_mid))`` for the shock-position error; ``None`` without a front.
-
-    ``level`` is the threshold of :func:`~sciml.uq.metrics.shock_position` and ``x_ref`` the
-    true position it should find. Where the exact solution jumps at the front from ``u_behind``
-    to ``u_ahead`` (Stefan: ``u*`` to 0): ``level = u_ahead + 0.1 (u_behind - u_ahead)``
-    (Stefan: ``0.1 u*``), near the foot of the front where the reference code looks, and the
-    midpoint ``level_mid = u_ahead + 0.5 (u_behind - u_ahead)`` (``u*/2``); both with
-    ``x_ref = problem.front_position(t_eval, p)`` (every level inside the jump is crossed
-    exactly there). Where the front is continuous (PME, ``u ~ (t - x)^(1/m)``): the levels
-    ``u_ahead + 0.1 max|u|`` and ``u_ahead + 0.5 max|u|`` and, as ``x_ref``, where the exact
-    profile crosses them (on a grid of 10^5 + 1 points). ``None`` also for a front that rises
-    in ``x`` (``shock_position`` looks for the first fall below the level).
-    """
-    from sciml.uq.metrics import shock_position
-
-    xf = problem.front_position(t_eval, p)
-    if xf is None:
-        return None
-    xf = float(np.asarray(xf))
-    lo, hi = problem.x_range
-    h = 1e-9 * (hi - lo)
-    behind = float(problem.exact(max(xf - h, lo), t_eval, p))
-    ahead = float(problem.exact(min(xf + h, hi), t_eval, p))
-    fine = np.linspace(lo, hi, 100_001)
-    profile = problem.exact(fine, t_eval, p)
-    scale = float(np.max(np.abs(profile)))
-    jump = behind - ahead
-    if jump >= 0.1 * scale:
-        return tuple((ahead + f * jump, xf) for f in (FRONT_LEVEL, 0.5))  # type: ignore[return-value]
-    if jump < -0.1 * scale:
-        return None
-    out = []
-    for f in (FRONT_LEVEL, 0.5):
-        level = ahead + f * scale
-        out.append((level, float(shock_position(profile, fine, level))))
-    return tuple(out)  # type: ignore[return-value]
-
-
-def _mixture_full_cov(means: Tensor, variances: Tensor) -> Tensor:
-    """Covariance ``(B, n_x, n_x)`` of an equal mixture of ``N(means[s], diag(variances[s]))``.
-
-    ``means``, ``variances``: ``(S, B, n_x)``. Same formula as ``conservation_update_samples``.
-    """
-    dev = means - means.mean(0)
-    cov = torch.einsum("sbi,sbj->bij", dev, dev) / means.shape[0]
-    return cov + torch.diag_embed(variances.mean(0))
-
-
-def _stats(values: Sequence[float]) -> tuple[float, float]:
-    arr = np.asarray(values, dtype=np.float64)
-    se = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else float("nan")
-    return float(arr.mean()), se
-
-
 def evaluate_test_value(problem: Any, models: dict[str, Any], p: float, s: ProbConservBenchSettings, *,
                         seed: Sequence[int]) -> list[dict[str, Any]]:
-    """Rows (one per model variant) for one test parameter value ``p``."""
-    from sciml.surrogates.probconserv import conservation_update_samples, evaluation_slice
-    from sciml.surrogates.probconserv.problems import nearest_time_index
-    from sciml.uq.metrics import crps_gaussian, gaussian_log_likelihood, mse, sample_gaussian, shock_position
+    """Rows (one per model variant of :data:`MODELS`) for one test parameter value ``p``.
 
-    t, x = problem.target_grid(*s.eval_grid)
-    i_eval = nearest_time_index(t, problem.eval_time)
-    t_eval = float(t[i_eval])
-    G, b_fn = problem.constraint(t, x)
-    g = torch.as_tensor(G, dtype=torch.float64)
-    n_t, n_x = t.size, x.size
-    rng = np.random.default_rng([*seed, 0])
-    params = np.full(s.n_functions, float(p))
-    batch = problem.sample_batch(params, n_context=s.n_context, n_target=None, rng=rng, grid=s.eval_grid,
-                                 noise_std=s.context_noise)
-    # the exact solution in float64 (the batch holds float32)
-    truth = torch.as_tensor(problem.solution_on_grid(params, t, x))
-    b = torch.as_tensor(b_fn(params[:1]))[0]  # (n_t, 1): the same for every function
-    b_scale = max(float(b.abs().max()), CE_REL_FLOOR)
-    x_front = problem.front_position(t_eval, p)
-    thr = front_levels(problem, p, t_eval)
-
-    per: dict[str, dict[str, list[float]]] = {m: {} for m in MODELS}
-
-    def record(name: str, mean: Tensor, var: Tensor, cov_eval: Tensor | None, tru: Tensor,
-               gen: torch.Generator) -> None:
-        """``mean``, ``var``: ``(B, n_t, n_x)`` float64; ``cov_eval``: ``(B, n_x, n_x)`` at ``t_eval``."""
-        d = per[name]
-        ce = torch.einsum("btx,cx->btc", mean, g) - b  # (B, n_t, 1)
-        m_e = evaluation_slice(mean, t, problem.eval_time)
-        v_e = evaluation_slice(var, t, problem.eval_time).clamp_min(np.finfo(np.float64).tiny)
-        y_e = evaluation_slice(tru, t, problem.eval_time)
-        for j in range(mean.shape[0]):
-            d.setdefault("mse", []).append(mse(m_e[j], y_e[j]))
-            d.setdefault("ll", []).append(float(gaussian_log_likelihood(m_e[j], v_e[j], y_e[j])))
-            d.setdefault("crps", []).append(float(crps_gaussian(m_e[j], v_e[j], y_e[j])))
-            d.setdefault("ce_eval", []).append(float(ce[j, i_eval].abs().max()))
-            d.setdefault("ce_max", []).append(float(ce[j].abs().max()))
-            d.setdefault("ce_rel", []).append(float(ce[j].abs().max()) / b_scale)
-        if cov_eval is not None and thr is not None:
-            with warnings.catch_warnings():
-                # exact conservation makes the updated covariance singular: jitter is expected
-                warnings.simplefilter("ignore", RuntimeWarning)
-                draws = sample_gaussian(m_e, cov_eval, s.n_shock_samples, generator=gen)  # (n, B, n_x)
-            for key, (level, x_ref) in zip(("shock_error", "shock_error_mid"), thr, strict=True):
-                pos = shock_position(draws, x, level).mean(axis=0)  # (B,): mean over the draws
-                d.setdefault(key, []).extend(np.abs(pos - x_ref).tolist())
-
-    for start in range(0, s.n_functions, s.eval_batch):
-        sl = slice(start, min(start + s.eval_batch, s.n_functions))
-        cx, cy, tx = batch.context_x[sl], batch.context_y[sl], batch.target_x[sl]
-        tru = truth[sl]
-        nb = tru.shape[0]
-        for m_idx, base in enumerate(("ANP", "SoftC-ANP")):
-            model = models[base]
-            gen = torch.Generator().manual_seed(int(np.random.SeedSequence([*seed, 1, start, m_idx])
-                                                    .generate_state(1)[0]))
-            pred = model.predict(cx, cy, tx, n_samples=s.n_latent_samples, generator=gen,
-                                 target_chunk=s.target_chunk)
-            means = pred.means[..., 0].cpu().to(torch.float64).reshape(-1, nb, n_t, n_x)
-            varis = pred.variances[..., 0].cpu().to(torch.float64).reshape(-1, nb, n_t, n_x)
-            mix_mean = means.mean(0)
-            mix_var = varis.mean(0) + ((means - mix_mean) ** 2).mean(0)
-            ev = slice(i_eval, i_eval + 1)
-            cov = _mixture_full_cov(means[:, :, i_eval], varis[:, :, i_eval]) if thr is not None else None
-            record(base, mix_mean, mix_var, cov, tru, gen)
-            if base != "ANP":
-                continue
-            for name, hard in (("HardC-ANP", True), ("ProbConserv-ANP", False)):
-                upd = conservation_update_samples(means, varis, g, b, hard=hard)
-                cov = None
-                if thr is not None:
-                    cov = conservation_update_samples(means[:, :, ev], varis[:, :, ev], g, b[ev], hard=hard,
-                                                      return_full_cov=True).cov[:, 0]
-                record(name, upd.mean, upd.variance, cov, tru, gen)
-
-    rows = []
-    for name in MODELS:
-        d = per[name]
-        row: dict[str, Any] = {"problem": problem.name, "param": problem.param_name, "test_value": float(p),
-                               "model": name, "n_functions": s.n_functions, "eval_time": t_eval,
-                               "grid": f"{n_t}x{n_x}", "n_latent_samples": s.n_latent_samples}
-        for key in ("mse", "ll", "crps", "ce_eval", "ce_max"):
-            row[key], row[f"{key}_se"] = _stats(d[key])
-        row["ce_max_worst"] = float(max(d["ce_max"]))
-        row["ce_rel"] = float(max(d["ce_rel"]))
-        if "shock_error" in d:
-            row["shock_error"], row["shock_error_se"] = _stats(d["shock_error"])
-            row["shock_error_mid"], row["shock_error_mid_se"] = _stats(d["shock_error_mid"])
-            assert thr is not None
-            row["shock_threshold"], row["shock_threshold_mid"] = thr[0][0], thr[1][0]
-            row["shock_reference"], row["shock_reference_mid"] = thr[0][1], thr[1][1]
-            row["true_front"] = float(x_front)
-            row["n_shock_samples"] = s.n_shock_samples
-        row["context_seed"] = list(seed)
-        rows.append(row)
-    return rows
+    The test functions (:func:`~sciml.surrogates.probconserv.evaluation.make_test_functions`,
+    contexts seeded by ``seed``), the variants' predictions
+    and the metrics (:func:`~sciml.surrogates.probconserv.evaluation.evaluate_anps`:
+    ``models["ANP"]`` with the HardC and ProbConserv updates, ``models["SoftC-ANP"]`` alone)
+    come from :mod:`sciml.surrogates.probconserv.evaluation`; the latent draws and shock draws
+    of each chunk of ``s.eval_batch`` functions share one generator seeded by
+    ``(*seed, 1, start, m)``.
+    """
+    test = make_test_functions(problem, p, eval_grid=s.eval_grid, n_functions=s.n_functions, seed=seed,
+                               n_context=s.n_context, context_noise=s.context_noise)
+    acc = evaluate_anps({"ANP": models["ANP"], "SoftC-ANP": models["SoftC-ANP"]}, test,
+                        n_latent_samples=s.n_latent_samples, n_shock_samples=s.n_shock_samples, seed=seed,
+                        eval_batch=s.eval_batch, target_chunk=s.target_chunk, updates=("ANP",))
+    return test.rows(acc, MODELS, n_latent_samples=s.n_latent_samples)
 
 
 def time_update(problem: Any, model: Any, s: ProbConservBenchSettings, *, seed: int) -> dict[str, Any]:
@@ -547,8 +426,10 @@ def run_probconserv_benchmark(
     settings: ProbConservBenchSettings | None = None,
     run_root: str | Path | None = None,
     log: Callable[[str], None] | None = None,
+    base_settings: Any | None = None,
+    base_problems: Sequence[str] | None = None,
 ) -> BenchReport:
-    """Train and evaluate ANP, HardC-ANP, ProbConserv-ANP and SoftC-ANP; return the report.
+    """Train and evaluate ANP, HardC-ANP, ProbConserv-ANP and SoftC-ANP (and the bases); return the report.
 
     Parameters
     ----------
@@ -561,15 +442,28 @@ def run_probconserv_benchmark(
         and model; an interrupted benchmark resumes from there. Default: a temporary folder.
     log : callable, optional
         Receives one line per finished stage.
+    base_settings : BaseBenchSettings, optional
+        Sizes of the GP / ensemble / MC-dropout bases
+        (:func:`sciml.bench.probconserv_bases.evaluate_bases`; its ``protocol`` is replaced by
+        the benchmark's settings, so the bases see the ANP's test functions). Default: with
+        ``settings`` given, no bases unless ``base_settings`` is given too; otherwise
+        :func:`~sciml.bench.probconserv_bases.base_settings_for` of the mode.
+    base_problems : sequence of str, optional
+        Problems on which the bases run (a subset of the settings' problems). Default: quick
+        mode :data:`QUICK_BASE_PROBLEMS`, otherwise every problem of the settings.
     """
     s = settings or settings_for(quick)
     problems = _problems()
     unknown = [p for p in s.problems if p not in problems]
     if unknown:
         raise ValueError(f"unknown problem(s) {unknown}; accepted: {sorted(problems)}")
+    bs, base_on = _base_plan(s, quick=quick, custom=settings is not None, base_settings=base_settings,
+                             base_problems=base_problems)
+    base_names = [m for b in (bs.bases if bs is not None else ()) for m in _base_models(b)]
     report = BenchReport(
         benchmark="probconserv", mode="custom" if settings is not None else ("quick" if quick else "full"),
-        config={"settings": asdict(s), "models": list(MODELS),
+        config={"settings": asdict(s), "models": list(MODELS) + base_names,
+                "bases": None if bs is None else {"problems": list(base_on), "settings": asdict(bs)},
                 "constraint": "G = trapezoid weights of the target x grid, b(t) exact, sigma_G = 0",
                 "ce_rel": "max_t |G mu(t) - b(t)| / max(max_t |b(t)|, 1e-12), in float64",
                 "errors": "*_se = standard error over the test functions (std ddof=1 / sqrt(n))"},
@@ -607,12 +501,68 @@ def run_probconserv_benchmark(
                 tr = timing_rows[-1]
                 log(f"{name} timing: predict {tr['t_predict_s']:.3f} s, update {tr['t_update_s']:.4f} s "
                     f"(overhead {tr['update_overhead']:.4f})")
+            if bs is not None and name in base_on:
+                from sciml.bench.probconserv_bases import evaluate_bases
+
+                t0 = time.perf_counter()
+                base_rows = evaluate_bases([name], seed=s.seed, settings=bs, log=log)
+                report.results.extend(base_rows)
+                timing_rows.extend(_base_timing_rows(base_rows))
+                if log:
+                    log(f"{name}: bases {', '.join(bs.bases)} done ({time.perf_counter() - t0:.1f} s)")
     finally:
         if tmp is not None:
             tmp.cleanup()
     report.results.extend(timing_rows)
     add_checks(report)
     return report
+
+
+def _base_models(base: str) -> tuple[str, str, str]:
+    from sciml.bench.probconserv_bases import base_models
+
+    return base_models(base)
+
+
+def _base_plan(s: ProbConservBenchSettings, *, quick: bool, custom: bool, base_settings: Any | None,
+               base_problems: Sequence[str] | None) -> tuple[Any | None, tuple[str, ...]]:
+    """``(BaseBenchSettings with protocol = s, problems)`` of the bases, or ``(None, ())``."""
+    from dataclasses import replace
+
+    from sciml.bench.probconserv_bases import base_settings_for
+
+    if base_settings is None:
+        if custom:
+            return None, ()
+        base_settings = base_settings_for(quick)
+    if base_problems is None:
+        base_problems = QUICK_BASE_PROBLEMS if quick and not custom else s.problems
+    outside = [p for p in base_problems if p not in s.problems]
+    if outside:
+        raise ValueError(f"base_problems {outside} are not among the benchmark's problems {list(s.problems)}")
+    on = tuple(p for p in s.problems if p in base_problems)
+    return replace(base_settings, protocol=s), on
+
+
+def _base_timing_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per problem and base: mean prediction and ProbConserv-update time per test function.
+
+    Model ``timing-<base>``; on the evaluation grid, all times (the base rows'
+    ``predict_seconds`` / ``update_seconds`` summed over the test values, divided by the
+    number of test functions). Reported, not checked: the GP's dense update costs
+    ``O(n_t n_x^3)``, a different budget from the ANP's diagonal update.
+    """
+    out = []
+    for base in dict.fromkeys(r["base"] for r in rows):
+        first = [r for r in rows if r["base"] == base and r["model"] == base]
+        n = sum(r["n_functions"] for r in first)
+        tp = sum(r["predict_seconds"] for r in first) / n
+        tu = sum(r["update_seconds"] for r in first) / n
+        out.append({"problem": first[0]["problem"], "model": f"timing-{base}", "grid": first[0]["grid"],
+                    "n_latent_samples": first[0]["n_latent_samples"], "t_predict_s": tp, "t_update_s": tu,
+                    "update_overhead": tu / tp if tp > 0 else math.nan, "cov_kind": first[0]["cov_kind"],
+                    "n_functions": n})
+    return out
 
 
 def _row(rows: Sequence[dict[str, Any]], problem: str, model: str, value: float | None = None) -> list[dict[str, Any]]:
@@ -643,6 +593,13 @@ def add_checks(report: BenchReport) -> None:
         for a in _row(rows, "heat", "ANP"):
             c = _row(rows, "heat", "ProbConserv-ANP", a["test_value"])[0]
             report.add_check(f"ll_gain_probconserv_vs_anp_heat_{a['test_value']:g}", c["ll"] - a["ll"], ">=", 0.0)
-    timing = [r for r in rows if r.get("model") == "timing"]
+    for r in rows:  # the bases: exact conservation after the update, per problem and base
+        if r.get("base") is not None and r["model"] == f"ProbConserv-{r['base']}":
+            key = f"ce_rel_probconserv_{r['base'].lower()}_{r['problem']}"
+            if not any(c.name == key for c in report.checks):
+                worst = max(q["ce_rel"] for q in rows if q.get("base") == r["base"]
+                            and q["problem"] == r["problem"] and q["model"] == r["model"])
+                report.add_check(key, worst, "<", 1e-10)
+    timing = [r for r in rows if r.get("model") == "timing"]  # the ANP's; the bases' are rows only
     if timing:
         report.add_check("update_overhead_max", max(r["update_overhead"] for r in timing), "<", 0.10)

@@ -29,9 +29,10 @@ on the evaluation grid, drawn with the same seeds as the ANP benchmark
 (``(eval_seed, problem index, test value index)``), so the GP rows are on the same test
 functions as the ANP rows. Metrics at the evaluation time (MSE, LL, CRPS, CE, shock-position
 error with draws from the full covariance at that time) as in
-:func:`~sciml.bench.probconserv.evaluate_test_value`; mean and standard error over the test
-functions. The FNO bases are told the parameter ``p`` and ignore the contexts, so all test
-functions of one value get the same ensemble prediction (standard errors 0 for the
+:func:`~sciml.bench.probconserv.evaluate_test_value`, by the same
+:class:`~sciml.surrogates.probconserv.evaluation.MetricAccumulator`; mean and standard error
+over the test functions. The FNO bases are told the parameter ``p`` and ignore the contexts,
+so all test functions of one value get the same ensemble prediction (standard errors 0 for the
 deterministic metrics); MC-dropout draws new masks per function.
 
 The ``seed`` of :func:`evaluate_bases` seeds the training (GP training functions, FNO
@@ -43,22 +44,14 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from sciml.bench.probconserv import (
-    CE_REL_FLOOR,
-    ProbConservBenchSettings,
-    _stats,
-    front_levels,
-    settings_for,
-)
+from sciml.bench.probconserv import ProbConservBenchSettings, settings_for
 from sciml.surrogates.probconserv.bases import (
     ExactGPField,
     FieldPrediction,
@@ -66,6 +59,7 @@ from sciml.surrogates.probconserv.bases import (
     FNOTrainConfig,
     MCDropoutField,
 )
+from sciml.surrogates.probconserv.evaluation import make_test_functions
 
 __all__ = ["BASES", "BaseBenchSettings", "base_models", "base_settings_for", "evaluate_bases", "fit_base"]
 
@@ -144,67 +138,30 @@ def fit_base(base: str, problem: Any, s: BaseBenchSettings, *, seed: int, proble
 
 
 # ----------------------------------------------------------------------------- metrics
-def _record(d: dict[str, list[float]], mean: Tensor, var: Tensor, cov_eval: Tensor | None, truth: Tensor, *,
-            g: Tensor, b: Tensor, t: np.ndarray, x: np.ndarray, eval_time: float, i_eval: int, b_scale: float,
-            thr: Any, n_shock_samples: int, gen: torch.Generator) -> None:
-    """Append the per-function metrics of one prediction to ``d``.
-
-    The same computation as the ``record`` closure of
-    :func:`sciml.bench.probconserv.evaluate_test_value` (which cannot be imported): ``mean``,
-    ``var`` ``(B, n_t, n_x)`` float64, ``cov_eval`` ``(B, n_x, n_x)`` at the evaluation time.
-    """
-    from sciml.surrogates.probconserv import evaluation_slice
-    from sciml.uq.metrics import crps_gaussian, gaussian_log_likelihood, mse, sample_gaussian, shock_position
-
-    ce = torch.einsum("btx,cx->btc", mean, g) - b  # (B, n_t, 1)
-    m_e = evaluation_slice(mean, t, eval_time)
-    v_e = evaluation_slice(var, t, eval_time).clamp_min(np.finfo(np.float64).tiny)
-    y_e = evaluation_slice(truth, t, eval_time)
-    for j in range(mean.shape[0]):
-        d.setdefault("mse", []).append(mse(m_e[j], y_e[j]))
-        d.setdefault("ll", []).append(float(gaussian_log_likelihood(m_e[j], v_e[j], y_e[j])))
-        d.setdefault("crps", []).append(float(crps_gaussian(m_e[j], v_e[j], y_e[j])))
-        d.setdefault("ce_eval", []).append(float(ce[j, i_eval].abs().max()))
-        d.setdefault("ce_max", []).append(float(ce[j].abs().max()))
-        d.setdefault("ce_rel", []).append(float(ce[j].abs().max()) / b_scale)
-    if cov_eval is not None and thr is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # singular updated covariance: jitter expected
-            draws = sample_gaussian(m_e, cov_eval, n_shock_samples, generator=gen)  # (n, B, n_x)
-        for key, (level, x_ref) in zip(("shock_error", "shock_error_mid"), thr, strict=True):
-            pos = shock_position(draws, x, level).mean(axis=0)
-            d.setdefault(key, []).extend(np.abs(pos - x_ref).tolist())
-
-
 def _evaluate_field(problem: Any, fieldm: Any, base: str, p: float, s: BaseBenchSettings, *,
                     seed: Sequence[int], base_id: int, train_seed: int) -> list[dict[str, Any]]:
-    """Rows ``base``, ``HardC-base``, ``ProbConserv-base`` for one test value ``p``."""
-    from sciml.surrogates.probconserv.problems import nearest_time_index
+    """Rows ``base``, ``HardC-base``, ``ProbConserv-base`` for one test value ``p``.
 
+    Test functions and metrics from :mod:`sciml.surrogates.probconserv.evaluation` (the ANP
+    benchmark's contexts for the same ``seed``); the predictions from ``fieldm.predict`` and
+    :meth:`FieldPrediction.conserve`.
+    """
     ps = s.protocol
-    t, x = problem.target_grid(*ps.eval_grid)
-    i_eval = nearest_time_index(t, problem.eval_time)
-    t_eval = float(t[i_eval])
-    G, b_fn = problem.constraint(t, x)
-    g = torch.as_tensor(G, dtype=torch.float64)
-    n_t, n_x = t.size, x.size
-    rng = np.random.default_rng([*seed, 0])  # the ANP benchmark's test functions
-    params = np.full(ps.n_functions, float(p))
-    batch = problem.sample_batch(params, n_context=ps.n_context, n_target=1, rng=rng, grid=ps.eval_grid,
-                                 noise_std=ps.context_noise, dtype=torch.float64)
-    truth = torch.as_tensor(problem.solution_on_grid(params, t, x))
-    b = torch.as_tensor(b_fn(params[:1]))[0]  # (n_t, 1)
-    b_scale = max(float(b.abs().max()), CE_REL_FLOOR)
-    x_front = problem.front_position(t_eval, p)
-    thr = front_levels(problem, p, t_eval)
+    test = make_test_functions(problem, p, eval_grid=ps.eval_grid, n_functions=ps.n_functions, seed=seed,
+                               n_context=ps.n_context, context_noise=ps.context_noise, n_target=1,
+                               dtype=torch.float64)
+    acc = test.accumulator(ps.n_shock_samples)
+    t, x, g, b, i_eval = test.t, test.x, test.g, test.b, test.i_eval
+    full_cov = test.thresholds is not None
+    batch = test.batch
     names = base_models(base)
-    per: dict[str, dict[str, list[float]]] = {m: {} for m in names}
     ev = slice(i_eval, i_eval + 1)
     t_pred = t_upd = 0.0
     components = 1
+    cov_kind = ""
     for start in range(0, ps.n_functions, ps.eval_batch):
         sl = slice(start, min(start + ps.eval_batch, ps.n_functions))
-        tru = truth[sl]
+        tru = test.truth[sl]
         gen = torch.Generator().manual_seed(int(np.random.SeedSequence([*seed, 1, start, base_id])
                                                 .generate_state(1)[0]))
         drop_gen = torch.Generator().manual_seed(int(np.random.SeedSequence([train_seed, *seed, 2, start])
@@ -214,45 +171,25 @@ def _evaluate_field(problem: Any, fieldm: Any, base: str, p: float, s: BaseBench
                                                params=batch.params[sl], generator=drop_gen)
         t_pred += time.perf_counter() - t0
         components = int(pred.info.get("n_members", pred.info.get("n_passes", 1)))
-        kw = dict(g=g, b=b, t=t, x=x, eval_time=problem.eval_time, i_eval=i_eval, b_scale=b_scale, thr=thr,
-                  n_shock_samples=ps.n_shock_samples, gen=gen)
-        _record(per[names[0]], pred.mean, pred.variance, pred.cov_at(i_eval) if thr is not None else None,
-                tru, **kw)
+        cov_kind = pred.cov_kind
+        acc.record(names[0], pred.mean, pred.variance, pred.cov_at(i_eval) if full_cov else None, tru, gen)
         for name, hard in ((names[1], True), (names[2], False)):
             t0 = time.perf_counter()
             upd = pred.conserve(g, b, hard=hard, return_full_cov=False)
             if not hard:
                 t_upd += time.perf_counter() - t0
             cov = None
-            if thr is not None:
+            if full_cov:
                 cov = pred.at_times(i_eval).conserve(g, b[ev], hard=hard, return_full_cov=True).cov[:, 0]
-            _record(per[name], upd.mean, upd.variance, cov, tru, **kw)
+            acc.record(name, upd.mean, upd.variance, cov, tru, gen)
 
-    rows = []
-    for name in names:
-        d = per[name]
-        row: dict[str, Any] = {"problem": problem.name, "param": problem.param_name, "test_value": float(p),
-                               "model": name, "n_functions": ps.n_functions, "eval_time": t_eval,
-                               "grid": f"{n_t}x{n_x}", "n_latent_samples": components}
-        for key in ("mse", "ll", "crps", "ce_eval", "ce_max"):
-            row[key], row[f"{key}_se"] = _stats(d[key])
-        row["ce_max_worst"] = float(max(d["ce_max"]))
-        row["ce_rel"] = float(max(d["ce_rel"]))
-        if "shock_error" in d:
-            row["shock_error"], row["shock_error_se"] = _stats(d["shock_error"])
-            row["shock_error_mid"], row["shock_error_mid_se"] = _stats(d["shock_error_mid"])
-            assert thr is not None
-            row["shock_threshold"], row["shock_threshold_mid"] = thr[0][0], thr[1][0]
-            row["shock_reference"], row["shock_reference_mid"] = thr[0][1], thr[1][1]
-            row["true_front"] = float(x_front)
-            row["n_shock_samples"] = ps.n_shock_samples
-        row["context_seed"] = list(seed)
+    rows = test.rows(acc, names, n_latent_samples=components)
+    for row in rows:
         row["base"] = base
-        row["cov_kind"] = pred.cov_kind
+        row["cov_kind"] = cov_kind
         row["conditioning"] = "context" if base == "GP" else "param"
         row["predict_seconds"] = t_pred
         row["update_seconds"] = t_upd
-        rows.append(row)
     return rows
 
 

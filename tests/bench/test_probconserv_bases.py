@@ -136,3 +136,55 @@ def test_quick_settings_sizes():
     q, f = base_settings_for(True), base_settings_for(False)
     assert q.protocol.eval_grid == (101, 101) and q.protocol.n_context == 100
     assert q.n_members >= 3 and q.fno.steps < f.fno.steps and f.protocol.eval_grid == (201, 201)
+
+
+def test_benchmark_appends_base_rows_timing_rows_and_conservation_checks(tmp_path):
+    from dataclasses import replace
+
+    from sciml.bench.probconserv import MODELS, run_probconserv_benchmark
+
+    s = replace(PROTOCOL, steps=2, softc_steps=1, batch_size=2, n_target_range=(16, 32), timing_grid=(11, 11),
+                timing_repeats=1)
+    bs = replace(TINY, bases=("GP", "Ensemble"))
+    report = run_probconserv_benchmark(settings=s, run_root=tmp_path, base_settings=bs)
+    rows = report.results
+    values = PROBLEMS["stefan"].test_values
+    base_names = [m for b in ("GP", "Ensemble") for m in base_models(b)]
+    assert report.config["models"] == [*MODELS, *base_names]
+    assert report.config["bases"]["problems"] == ["stefan"]
+    got = {(r["test_value"], r["model"]) for r in rows if "test_value" in r}
+    assert got == {(v, m) for v in values for m in (*MODELS, *base_names)}
+    # the bases see the ANP benchmark's test functions (same context seeds)
+    seeds = {(r["model"], r["test_value"]): r["context_seed"] for r in rows if "context_seed" in r}
+    for v in values:
+        assert seeds[("GP", v)] == seeds[("ANP", v)] == seeds[("ProbConserv-Ensemble", v)]
+    timing = {r["model"]: r for r in rows if str(r["model"]).startswith("timing")}
+    assert set(timing) == {"timing", "timing-GP", "timing-Ensemble"}
+    gp_first = [r for r in rows if r["model"] == "GP"]
+    assert timing["timing-GP"]["n_functions"] == PROTOCOL.n_functions * len(values)
+    assert timing["timing-GP"]["t_update_s"] == pytest.approx(
+        sum(r["update_seconds"] for r in gp_first) / (PROTOCOL.n_functions * len(values)), rel=1e-12)
+    assert timing["timing-GP"]["cov_kind"] == "dense"
+    checks = {c.name: c for c in report.checks}
+    # the overhead check is about the ANP only
+    assert checks["update_overhead_max"].value == pytest.approx(
+        timing["timing"]["t_update_s"] / timing["timing"]["t_predict_s"], rel=1e-12)
+    for b in ("gp", "ensemble"):
+        c = checks[f"ce_rel_probconserv_{b}_stefan"]
+        assert c.holds and c.value == max(r["ce_rel"] for r in rows if r["model"].lower() == f"probconserv-{b}")
+    assert "ProbConserv-GP" in report.format_table()
+
+
+def test_base_plan_defaults_quick_full_and_custom():
+    from sciml.bench.probconserv import QUICK_BASE_PROBLEMS, _base_plan, settings_for
+
+    q, f = settings_for(True), settings_for(False)
+    bs, on = _base_plan(q, quick=True, custom=False, base_settings=None, base_problems=None)
+    assert on == QUICK_BASE_PROBLEMS == ("stefan",) and bs.protocol == q and bs.n_members == 4
+    bs, on = _base_plan(f, quick=False, custom=False, base_settings=None, base_problems=None)
+    assert on == f.problems and len(on) == 5 and bs.protocol == f
+    assert _base_plan(PROTOCOL, quick=False, custom=True, base_settings=None, base_problems=None) == (None, ())
+    bs, on = _base_plan(PROTOCOL, quick=False, custom=True, base_settings=TINY, base_problems=None)
+    assert on == ("stefan",) and bs.protocol is PROTOCOL
+    with pytest.raises(ValueError, match="not among"):
+        _base_plan(PROTOCOL, quick=False, custom=True, base_settings=TINY, base_problems=["heat"])

@@ -9,7 +9,9 @@ is an :class:`AttentiveNeuralProcess` over ``(t, x)`` (:mod:`~sciml.surrogates.p
 trained by :class:`ANPTrainer`; any model that returns a mean and a covariance on the grid can
 be the base instead (:mod:`~sciml.surrogates.probconserv.bases`: an exact GP, a deep ensemble
 of FNOs, MC dropout); the problems (heat, porous medium, Stefan, advection, Burgers)
-with exact solutions and conserved quantities are in :mod:`~sciml.surrogates.probconserv.problems`.
+with exact solutions and conserved quantities are in :mod:`~sciml.surrogates.probconserv.problems`,
+and the evaluation (test functions, variant predictions, metrics) in
+:mod:`~sciml.surrogates.probconserv.evaluation`.
 """
 
 from sciml.surrogates.probconserv.anp import ANPOutput, ANPPrediction, AttentiveNeuralProcess
@@ -37,6 +39,19 @@ from sciml.surrogates.probconserv.constraints import (
     stefan_mass,
     trapezoid_weights,
     unflatten_field,
+)
+from sciml.surrogates.probconserv.evaluation import (
+    MetricAccumulator,
+    TestFunctions,
+    VariantPrediction,
+    anp_variants,
+    evaluate_anps,
+    front_levels,
+    make_test_functions,
+    mean_and_se,
+    mixture_full_cov,
+    profiles_and_positions,
+    sample_shock_positions,
 )
 from sciml.surrogates.probconserv.problems import (
     PROBLEMS,
@@ -78,6 +93,17 @@ __all__ = [
     "MCDropout",
     "MCDropoutField",
     "MeanVarianceField",
+    "MetricAccumulator",
+    "TestFunctions",
+    "VariantPrediction",
+    "anp_variants",
+    "evaluate_anps",
+    "front_levels",
+    "make_test_functions",
+    "mean_and_se",
+    "mixture_full_cov",
+    "profiles_and_positions",
+    "sample_shock_positions",
     "beta_weighted_loss",
     "mc_dropout",
     "ConservationProblem",
