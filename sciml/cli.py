@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, str] = {
     "solvers": "sciml.bench.solvers:run_solvers_benchmark",
     "cape": "sciml.bench.cape:run_cape_benchmark",
     "probconserv": "sciml.bench.probconserv:run_probconserv_benchmark",
+    "mfbo": "sciml.bench.mfbo:run_mfbo_benchmark",
 }
 
 ExecutorOpt = Annotated[

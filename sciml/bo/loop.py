@@ -1020,7 +1020,12 @@ def bare_botorch_iteration(problem: MultiFidelityProblem, X: Tensor, Y: Tensor, 
     (``mfkg``) or BoTorch's ``qMultiFidelityLowerBoundMaxValueEntropy`` (``mfmes``);
     ``SingleTaskGP`` on the target rows + ``qLogNoisyExpectedImprovement`` (``qlognei``).
     ``ar1-ei`` has no BoTorch counterpart: it times :func:`~sciml.bo.models.fit_ar1_gp` and
-    :func:`~sciml.bo.acquisition.propose_candidates` directly.
+    :func:`~sciml.bo.acquisition.propose_candidates` directly. The same ``settings`` as the
+    loop's: restarts, raw samples, ``maxiter``, ``batch_limit``, qLogNEI's ``mc_samples`` (a Sobol
+    sampler seeded with ``settings.seed``), and for MF-KG the fantasies
+    (a Sobol sampler seeded with ``settings.seed``) and the one-shot initialisation's inner
+    restarts / raw samples (``settings.options``: the tutorial's BoTorch defaults, 20 and 1024,
+    for :data:`~sciml.bo.acquisition.TUTORIAL`), so that a timing difference is the loop's own.
 
     Parameters
     ----------
@@ -1052,6 +1057,7 @@ def bare_botorch_iteration(problem: MultiFidelityProblem, X: Tensor, Y: Tensor, 
     from botorch.models.transforms.input import Normalize
     from botorch.models.transforms.outcome import Standardize
     from botorch.optim import optimize_acqf, optimize_acqf_mixed
+    from botorch.sampling import SobolQMCNormalSampler
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
     from sciml.bo.acquisition import cost_model_for
@@ -1079,7 +1085,8 @@ def bare_botorch_iteration(problem: MultiFidelityProblem, X: Tensor, Y: Tensor, 
                                  outcome_transform=Standardize(m=1))
             fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
             t1 = time.perf_counter()
-            acqf = qLogNoisyExpectedImprovement(model, X_baseline=Xt, prune_baseline=True)
+            sampler = SobolQMCNormalSampler(sample_shape=torch.Size([settings.mc_samples]), seed=settings.seed)
+            acqf = qLogNoisyExpectedImprovement(model, X_baseline=Xt, sampler=sampler, prune_baseline=True)
             cands, _ = optimize_acqf(acqf, bounds=problem.bounds, q=settings.q, num_restarts=settings.num_restarts,
                                      raw_samples=settings.raw_samples, options=opts, sequential=True)
             if problem.fidelity is not None:
@@ -1102,7 +1109,8 @@ def bare_botorch_iteration(problem: MultiFidelityProblem, X: Tensor, Y: Tensor, 
                 cur = FixedFeatureAcquisitionFunction(PosteriorMean(model), d=d + 1, columns=[d], values=[1.0])
                 _, current = optimize_acqf(cur, bounds=bounds[:, :-1], q=1, num_restarts=settings.num_restarts,
                                            raw_samples=settings.raw_samples, options=opts)
-                acqf = qMultiFidelityKnowledgeGradient(model, num_fantasies=settings.num_fantasies,
+                sampler = SobolQMCNormalSampler(sample_shape=torch.Size([settings.num_fantasies]), seed=settings.seed)
+                acqf = qMultiFidelityKnowledgeGradient(model, num_fantasies=settings.num_fantasies, sampler=sampler,
                                                        current_value=current, cost_aware_utility=utility,
                                                        project=project)
             else:
@@ -1110,14 +1118,17 @@ def bare_botorch_iteration(problem: MultiFidelityProblem, X: Tensor, Y: Tensor, 
                                                                             dtype=DTYPE)
                 acqf = qMultiFidelityLowerBoundMaxValueEntropy(model, cand_set, cost_aware_utility=utility,
                                                                project=project)
+            # the one-shot KG's initial conditions take the same inner restarts / raw samples as
+            # sciml's (settings.options); BoTorch's defaults (20, 1024) would time different work
+            acq_opts = settings.options if method == "mfkg" else opts
             if discrete:
                 cands, _ = optimize_acqf_mixed(acqf, bounds=bounds, q=settings.q, num_restarts=settings.num_restarts,
                                                raw_samples=settings.raw_samples,
                                                fixed_features_list=problem.fidelity_fixed_features(),
-                                               options=opts, return_acq_values=method == "mfkg")
+                                               options=acq_opts, return_acq_values=method == "mfkg")
             else:
                 cands, _ = optimize_acqf(acqf, bounds=bounds, q=settings.q, num_restarts=settings.num_restarts,
-                                         raw_samples=settings.raw_samples, options=opts,
+                                         raw_samples=settings.raw_samples, options=acq_opts,
                                          sequential=method == "mfmes")
         t2 = time.perf_counter()
     return {"fit_s": t1 - t0, "acquisition_s": t2 - t1, "total_s": t2 - t0, "candidates": cands.detach()}

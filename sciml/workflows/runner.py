@@ -66,6 +66,9 @@ def prepare(ctx: WorkflowContext) -> None:
     """Validate every step of the workflow without doing any work."""
     from sciml.workflows.campaign import plan_campaign
 
+    from sciml.workflows.mfbo_steps import MFBOStep, check_step as check_mfbo_step
+    from sciml.workflows.probconserv_steps import ProbConservStudyStep
+    from sciml.workflows.probconserv_steps import check_step as check_probconserv_step
     from sciml.workflows.neural_pde_steps import check_train_config
 
     produced: set[str] = set()
@@ -79,6 +82,10 @@ def prepare(ctx: WorkflowContext) -> None:
         if isinstance(step, TrainNeuralPDEStep):
             check_train_config(step, f"{ctx.source}: field steps.{i}")
             trained.add(step.name)
+        if isinstance(step, MFBOStep):
+            check_mfbo_step(step, f"{ctx.source}: field steps.{i}")
+        if isinstance(step, ProbConservStudyStep):
+            check_probconserv_step(step, f"{ctx.source}: field steps.{i}")
         if isinstance(step, GenerateStep):
             recipe = _recipe_for(step, i, ctx)
             plan_campaign(recipe, source=str(step.recipe or f"{ctx.source}: steps.{i}.inline"),
@@ -161,6 +168,18 @@ def _run_evaluate(step: EvaluateNeuralPDEStep, index: int, ctx: WorkflowContext)
     run_evaluate(step, index, ctx)
 
 
+def _run_mfbo(step: Any, index: int, ctx: WorkflowContext) -> None:
+    from sciml.workflows.mfbo_steps import run_mfbo
+
+    run_mfbo(step, index, ctx)
+
+
+def _run_probconserv(step: Any, index: int, ctx: WorkflowContext) -> None:
+    from sciml.workflows.probconserv_steps import run_probconserv_study
+
+    run_probconserv_study(step, index, ctx)
+
+
 #: Step kind -> function(step, index, ctx). Later modules register more kinds here.
 STEP_RUNNERS: dict[str, Callable[[Any, int, WorkflowContext], None]] = {
     "generate": _run_generate,
@@ -168,6 +187,8 @@ STEP_RUNNERS: dict[str, Callable[[Any, int, WorkflowContext], None]] = {
     "summary": _run_summary,
     "train_neural_pde": _run_train,
     "evaluate_neural_pde": _run_evaluate,
+    "mfbo": _run_mfbo,
+    "probconserv_study": _run_probconserv,
 }
 
 

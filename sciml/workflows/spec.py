@@ -205,8 +205,13 @@ class EvaluateNeuralPDEStep(StrictModel):
     file: str = "evaluation"
 
 
+# step models defined next to their runners (they import nothing from this module)
+from sciml.workflows.mfbo_steps import MFBOStep  # noqa: E402
+from sciml.workflows.probconserv_steps import ProbConservStudyStep  # noqa: E402
+
 Step = Annotated[
-    Union[GenerateStep, PlotTrajectoriesStep, SummaryStep, TrainNeuralPDEStep, EvaluateNeuralPDEStep],
+    Union[GenerateStep, PlotTrajectoriesStep, SummaryStep, TrainNeuralPDEStep, EvaluateNeuralPDEStep, MFBOStep,
+          ProbConservStudyStep],
     Field(discriminator="kind"),
 ]
 

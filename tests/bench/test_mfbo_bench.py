@@ -1,0 +1,269 @@
+"""``sciml bench mfbo``: regret bookkeeping, cost-to-reach, checks from hand-made rows, JSON layout."""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+
+import numpy as np
+import pytest
+
+from sciml.bench.mfbo import (
+    MF_METHODS,
+    TUTORIAL_COST,
+    TUTORIAL_VALUE,
+    MFBOBenchSettings,
+    MFBOReport,
+    ProblemSpec,
+    add_checks,
+    add_cost_fractions,
+    cost_to_reach,
+    mean_curve,
+    regret_curve,
+    run_mfbo_benchmark,
+    settings_for,
+    step_values,
+    summarise_runs,
+)
+
+_OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
+nan = math.nan
+
+
+# ------------------------------------------------------------------ curves
+def test_regret_curve_and_step_values():
+    recs = [{"cumulative_cost": 10.0, "regret": 3.0}, {"cumulative_cost": 12.0, "regret": None},
+            {"cumulative_cost": 12.0, "regret": 1.0}, {"cumulative_cost": 20.0, "regret": 0.5}]
+    cost, regret = regret_curve(recs, cost_offset=10.0)
+    assert cost.tolist() == [0.0, 2.0, 2.0, 10.0]
+    np.testing.assert_array_equal(regret, [3.0, nan, 1.0, 0.5])
+    at = np.array([-1.0, 0.0, 1.0, 2.0, 5.0, 10.0, 100.0])
+    # NaN before the first point, the last of equal costs wins, flat after the last point
+    np.testing.assert_array_equal(step_values(cost, regret, at), [nan, 3.0, 3.0, 1.0, 1.0, 0.5, 0.5])
+    with pytest.raises(ValueError, match="must not decrease"):
+        regret_curve([{"cumulative_cost": 2.0, "regret": 1.0}, {"cumulative_cost": 1.0, "regret": 1.0}])
+
+
+def test_mean_curve_is_the_exact_mean_of_step_functions():
+    a = (np.array([1.0, 3.0]), np.array([4.0, 2.0]))
+    b = (np.array([2.0, 3.0, 5.0]), np.array([6.0, 2.0, 0.0]))
+    grid, mean, se = mean_curve([a, b])
+    assert grid.tolist() == [1.0, 2.0, 3.0, 5.0]
+    np.testing.assert_allclose(mean, [nan, 5.0, 2.0, 1.0])  # run b has no recommendation at cost 1
+    np.testing.assert_allclose(se, [nan, 1.0, 0.0, 1.0])  # std(ddof=1) / sqrt(2) of (4, 6), (2, 2), (2, 0)
+    grid1, mean1, se1 = mean_curve([a])
+    assert mean1.tolist() == [4.0, 2.0] and se1.tolist() == [0.0, 0.0]
+
+
+def test_cost_to_reach_on_hand_made_curves():
+    grid = np.array([1.0, 2.0, 3.0, 5.0])
+    values = np.array([nan, 5.0, 2.0, 1.0])
+    assert cost_to_reach(grid, values, 2.0) == 3.0  # equality counts as reached
+    assert cost_to_reach(grid, values, 1.5) == 5.0
+    assert cost_to_reach(grid, values, 0.5) is None
+    assert cost_to_reach(grid, values, 10.0) == 2.0  # undefined (NaN) never counts as reached
+    # a curve that dips below the target and comes back above: reached only where it stays below
+    assert cost_to_reach(np.array([0.0, 1.0, 2.0]), np.array([1.0, 3.0, 1.0]), 2.0) == 2.0
+    assert cost_to_reach(np.array([]), np.array([]), 1.0) is None
+
+
+def _row(problem, method, cost, mean, final_cost, runs, settings="FAST", **extra):
+    return {"kind": "regret", "problem": problem, "method": method, "settings": settings,
+            "final_regret_mean": mean[-1], "final_cost_mean": final_cost,
+            "curve": {"cost": cost, "mean": mean, "se": [0.0] * len(cost)}, "runs": runs, **extra}
+
+
+def test_cost_fractions_against_qlognei():
+    rows = [
+        _row("p", "qlognei", [50.0, 100.0], [1.0, 0.1], 100.0, [{"cost": [50.0, 100.0], "regret": [1.0, 0.1]}]),
+        _row("p", "mfmes", [20.0, 40.0, 60.0], [0.5, 0.05, 0.08], 110.0,
+             [{"cost": [20.0, 40.0], "regret": [0.5, 0.05]}, {"cost": [20.0, 60.0], "regret": [0.5, 0.2]}]),
+        _row("p", "mfkg", [20.0, 40.0], [0.5, 0.3], 90.0, [{"cost": [20.0, 40.0], "regret": [0.5, 0.3]}]),
+        _row("p", "ar1-ei", [20.0, 40.0], [0.5, 0.3], 150.0, [{"cost": [20.0, 40.0], "regret": [0.5, 0.3]}]),
+        _row("other", "mfmes", [1.0], [0.0], 1.0, [{"cost": [1.0], "regret": [0.0]}]),
+    ]
+    add_cost_fractions(rows, problem="p", regret_floor_abs=0.01)
+    by = {r["method"]: r for r in rows if r["problem"] == "p"}
+    assert by["qlognei"]["target_regret"] == 0.1 and by["qlognei"]["cost_to_reach"] == 100.0
+    assert by["qlognei"]["cost_fraction_vs_qlognei"] == 1.0
+    assert by["mfmes"]["cost_to_reach"] == 40.0 and by["mfmes"]["reached"] is True
+    assert by["mfmes"]["cost_fraction_vs_qlognei"] == pytest.approx(0.4)
+    assert by["mfmes"]["cost_fraction_vs_qlognei_reach"] == pytest.approx(0.4)  # qLogNEI itself reached at 100
+    assert by["mfmes"]["cost_fraction_per_seed"] == [pytest.approx(0.4), None]
+    # not reached: the final cost over qLogNEI's, floored at 1
+    assert by["mfkg"]["reached"] is False and by["mfkg"]["cost_fraction_vs_qlognei"] == 1.0
+    assert by["ar1-ei"]["cost_fraction_vs_qlognei"] == pytest.approx(1.5)
+    assert "cost_to_reach" not in rows[-1]  # other problems untouched
+    # the floor: qLogNEI's final regret below it does not make the target unreachable
+    add_cost_fractions(rows, problem="p", regret_floor_abs=0.4)
+    by = {r["method"]: r for r in rows if r["problem"] == "p"}
+    assert by["mfkg"]["target_regret"] == 0.4 and by["mfkg"]["cost_to_reach"] == 40.0
+    assert by["qlognei"]["cost_fraction_vs_qlognei_reach"] == 1.0
+
+
+def test_summarise_runs_means_and_standard_errors():
+    runs = [
+        {"seed": 0, "cost": [10.0, 20.0], "regret": [2.0, 1.0], "total_cost": 24.0, "final_regret": 1.0,
+         "final_value": -1.0, "n_iterations": 2, "target_cost_share": 0.5, "model": "mfgp", "init_cost": 10.0,
+         "fit_s": [1.0, 2.0], "acquisition_s": [3.0, 4.0], "recommend_s": [0.5, 0.5]},
+        {"seed": 1, "cost": [10.0, 30.0], "regret": [4.0, 3.0], "total_cost": 36.0, "final_regret": 3.0,
+         "final_value": -3.0, "n_iterations": 4, "target_cost_share": 0.25, "model": "mfgp", "init_cost": 10.0,
+         "fit_s": [1.0], "acquisition_s": [1.0], "recommend_s": [0.2]},
+    ]
+    row = summarise_runs(runs, problem="p", method="mfmes")
+    assert row["n_seeds"] == 2 and row["final_cost_mean"] == 30.0 and row["iterations_mean"] == 3.0
+    assert row["final_regret_mean"] == 2.0 and row["final_regret_se"] == pytest.approx(1.0)  # std sqrt(2) / sqrt(2)
+    assert row["final_value_mean"] == -2.0 and row["target_cost_share_mean"] == 0.375
+    assert row["s_per_iter"] == pytest.approx((4.0 + 6.0 + 2.0) / 3)  # fit + acquisition per iteration
+    assert row["recommend_s_per_iter"] == pytest.approx(1.2 / 3)
+    assert row["curve"]["cost"] == [10.0, 20.0, 30.0] and row["curve"]["mean"] == [3.0, 2.5, 2.0]
+    assert [r["seed"] for r in row["runs"]] == [0, 1]
+    with pytest.raises(ValueError, match="no runs"):
+        summarise_runs([], problem="p", method="mfmes")
+
+
+# ------------------------------------------------------------------ checks
+def _report(rows):
+    return MFBOReport(benchmark="mfbo", mode="test", config={}, results=rows, machine={})
+
+
+def test_checks_from_hand_made_rows():
+    rows = [
+        {"kind": "regret", "problem": "park91a", "method": "mfmes", "settings": "FAST", "fidelity_pays": True,
+         "cost_fraction_vs_qlognei": 0.4},
+        {"kind": "regret", "problem": "park91a", "method": "ar1-ei", "settings": "FAST", "fidelity_pays": True,
+         "cost_fraction_vs_qlognei": 0.9},
+        {"kind": "regret", "problem": "park91a", "method": "qlognei", "settings": "FAST", "fidelity_pays": True,
+         "cost_fraction_vs_qlognei": 0.3},  # the baseline itself never counts
+        {"kind": "regret", "problem": "burgers_shock_time", "method": "mfkg", "settings": "FAST",
+         "fidelity_pays": True, "cost_fraction_vs_qlognei": 1.2},
+        {"kind": "regret", "problem": "augmented_hartmann", "method": "mfkg", "settings": "FAST",
+         "fidelity_pays": False, "cost_fraction_vs_qlognei": 0.1, "s_per_iter": 4.0},
+        {"kind": "regret", "problem": "augmented_hartmann", "method": "mfmes", "settings": "FAST",
+         "fidelity_pays": False, "s_per_iter": 15.0},
+        {"kind": "tutorial_wiring", "settings": "FAST", "value_mean": 2.5, "value_se": 0.05, "bo_cost_mean": 140.0},
+        # the tutorial's own settings win over FAST when both ran
+        {"kind": "tutorial_wiring", "settings": "TUTORIAL", "value_mean": 2.9, "value_se": 0.05,
+         "bo_cost_mean": 130.0},
+        {"kind": "overhead", "method": "mfkg", "overhead": 0.05},
+        {"kind": "overhead", "method": "qlognei", "overhead": 0.2},
+        {"kind": "speed", "default_method": "mfmes", "default_s": 20.0},
+        {"kind": "default_vs_tutorial", "gap_mean": 0.1, "gap_se": 0.04},
+    ]
+    report = _report(rows)
+    add_checks(report)
+    checks = {c.name: c for c in report.checks}
+    expected = {
+        "tutorial_wiring_mfkg_value_mean_plus_2se": (3.0, ">=", TUTORIAL_VALUE, True),
+        "tutorial_wiring_mfkg_bo_cost_rel_dev": (130.0 / TUTORIAL_COST - 1.0, "<=", 0.1, True),
+        "cost_fraction_best_mf_vs_qlognei_park91a": (0.4, "<=", 0.7, True),
+        "cost_fraction_best_mf_vs_qlognei_burgers_shock_time": (1.2, "<=", 0.7, False),
+        "loop_overhead_vs_bare_botorch_mfkg": (0.05, "<=", 0.1, True),
+        "loop_overhead_vs_bare_botorch_qlognei": (0.2, "<=", 0.1, False),
+        "default_method_seconds_per_iteration_hartmann_q4": (15.0, "<=", 60.0, True),  # from the runs
+        "regret_gap_default_vs_tutorial_lower95": (0.1 - 0.08, "<=", 0.0, False),
+    }
+    assert set(checks) == set(expected)
+    for name, (value, op, target, holds) in expected.items():
+        c = checks[name]
+        assert c.value == pytest.approx(value) and c.op == op and c.target == target and c.holds is holds, name
+
+    # without the default method's Hartmann runs the one-iteration timing is used; missing inputs -> no check
+    report = _report([r for r in rows if r.get("method") != "mfmes" and r["kind"] != "default_vs_tutorial"])
+    add_checks(report)
+    checks = {c.name: c for c in report.checks}
+    assert checks["default_method_seconds_per_iteration_hartmann_q4"].value == 20.0
+    assert "regret_gap_default_vs_tutorial_lower95" not in checks
+    assert checks["cost_fraction_best_mf_vs_qlognei_park91a"].value == 0.9
+    assert checks["tutorial_wiring_mfkg_value_mean_plus_2se"].value == pytest.approx(3.0)
+    report = _report([r for r in rows if r.get("settings") != "TUTORIAL"])  # FAST only (quick mode)
+    add_checks(report)
+    checks = {c.name: c for c in report.checks}
+    assert checks["tutorial_wiring_mfkg_value_mean_plus_2se"].value == pytest.approx(2.6)
+    assert checks["tutorial_wiring_mfkg_bo_cost_rel_dev"].value == pytest.approx(140.0 / TUTORIAL_COST - 1.0)
+    assert not checks["tutorial_wiring_mfkg_bo_cost_rel_dev"].holds
+    report = _report([])
+    add_checks(report)
+    assert report.checks == []
+
+
+def test_report_writes_json_and_one_plot_per_problem(tmp_path):
+    rows = [_row("p", m, [1.0, 2.0], [1.0, 0.5], 2.0, [], n_seeds=2) for m in ("mfmes", "qlognei")]
+    rows.append(_row("q", "mfkg", [1.0, 3.0], [None, 0.0], 3.0, [], n_seeds=1))
+    path = _report(rows).write_json(tmp_path / "out.json")
+    data = json.loads(path.read_text())
+    assert set(data) == {"benchmark", "mode", "machine", "config", "results", "checks"}
+    for name in ("out_p.png", "out_q.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+# ------------------------------------------------------------------ settings
+def test_problem_spec_validation():
+    with pytest.raises(ValueError, match="unknown problem 'rosen'"):
+        ProblemSpec("rosen", budget=1.0)
+    with pytest.raises(ValueError, match=r"unknown method\(s\) \['ei'\]"):
+        ProblemSpec("park91a", methods=("ei",), budget=1.0)
+    with pytest.raises(ValueError, match="give a budget, max_iterations or both"):
+        ProblemSpec("park91a")
+    with pytest.raises(ValueError, match="budget must be a finite number > 0"):
+        ProblemSpec("park91a", budget=-1.0)
+
+
+def test_modes():
+    quick, full = settings_for(True), settings_for(False)
+    assert len(quick.seeds) == 3 and len(full.seeds) >= 10 and full.tutorial_settings_runs
+    tut = next(p for p in full.problems if p.name == "augmented_hartmann")
+    assert (tut.n_init, tut.q, tut.max_iterations, tut.tutorial_init) == (16, 4, 6, True)
+    assert {p.name for p in full.problems if p.fidelity_pays} == {"park91a", "borehole", "burgers_shock_time"}
+    for p in full.problems:
+        if p.fidelity_pays:  # every method where fidelity pays, in full mode
+            assert set(p.methods) == set(MF_METHODS) | {"qlognei"}
+    assert {p.name for p in quick.problems} <= {p.name for p in full.problems}
+    assert any("quick" in n for n in quick.notes)
+
+
+# ------------------------------------------------------------------ end to end
+TINY_ACQ = dict(num_fantasies=2, num_restarts=2, raw_samples=16, mc_samples=32, candidate_set_size=64,
+                num_mv_samples=4, maxiter=10, batch_limit=4)
+
+
+@pytest.mark.slow
+def test_tiny_benchmark_end_to_end(tmp_path):
+    s = MFBOBenchSettings(
+        problems=(ProblemSpec("augmented_hartmann", methods=("mfkg",), max_iterations=1, n_init=4, q=2,
+                              tutorial_init=True),
+                  ProblemSpec("park91a", methods=("mfmes", "qlognei"), budget=30.0, max_iterations=2, n_init=2,
+                              fidelity_pays=True)),
+        seeds=(0, 1), acquisition=TINY_ACQ, time_tutorial_settings=False, overhead_methods=("qlognei",),
+        overhead_rounds=1, workers=1)
+    report = run_mfbo_benchmark(settings=s)
+    data = json.loads(report.write_json(tmp_path / "mfbo.json").read_text())
+    assert data["benchmark"] == "mfbo" and data["mode"] == "custom"
+    rows = {(r["kind"], r["problem"], r.get("method")): r for r in data["results"]}
+    tut = rows[("tutorial_wiring", "augmented_hartmann", "mfkg")]
+    mfkg = rows[("regret", "augmented_hartmann", "mfkg")]
+    assert tut["n_seeds"] == 2 and len(mfkg["runs"]) == 2
+    for run in mfkg["runs"]:
+        # 4 initial points at fidelities drawn in [0, 1], then one batch of 2; the BO-phase cost is 2 x (5 + s)
+        assert run["n_iterations"] == 1 and 4 * 5.0 <= run["init_cost"] <= 4 * 6.0
+        assert 2 * 5.0 <= run["total_cost"] - run["init_cost"] <= 2 * 6.0
+        assert all(r >= -1e-9 for r in run["regret"])
+    assert tut["value_mean"] == pytest.approx(-mfkg["final_value_mean"])  # the tutorial maximises -f
+    assert tut["value_mean"] == pytest.approx(3.32237 - mfkg["final_regret_mean"], abs=1e-5)
+    q = rows[("regret", "park91a", "qlognei")]
+    assert q["final_cost_mean"] >= 30.0 and q["target_cost_share_mean"] == 1.0  # qLogNEI: target only
+    m = rows[("regret", "park91a", "mfmes")]
+    assert m["target_regret"] == max(q["final_regret_mean"], m["regret_floor"]) and m["regret_floor"] > 0
+    ov = rows[("overhead", "augmented_hartmann", "qlognei")]
+    assert ov["overhead"] == pytest.approx(ov["loop_s"][0] / ov["bare_s"][0] - 1.0)
+    assert rows[("speed", "augmented_hartmann", None)]["default_method"] == "mfmes"
+    checks = {c["name"]: c for c in data["checks"]}
+    assert set(checks) == {"tutorial_wiring_mfkg_value_mean_plus_2se", "tutorial_wiring_mfkg_bo_cost_rel_dev",
+                           "cost_fraction_best_mf_vs_qlognei_park91a", "loop_overhead_vs_bare_botorch_qlognei",
+                           "default_method_seconds_per_iteration_hartmann_q4"}
+    assert checks["cost_fraction_best_mf_vs_qlognei_park91a"]["value"] == m["cost_fraction_vs_qlognei"]
+    for c in data["checks"]:
+        assert c["holds"] == _OPS[c["op"]](c["value"], c["target"])
+    assert "regret_gap_default_vs_tutorial_lower95" in data["config"]["checks_not_computed"]
+    assert (tmp_path / "mfbo_park91a.png").is_file() and (tmp_path / "mfbo_augmented_hartmann.png").is_file()
