@@ -19,3 +19,14 @@ def dask_executor():
     ex = DaskExecutor(n_workers=2, threads_per_worker=1, show_progress=False)
     yield ex
     ex.close()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Run a test with one torch thread (tests run two at a time on two cores), then restore."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

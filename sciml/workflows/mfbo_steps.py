@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import Field, PositiveInt
 
 from sciml.data.atomic import atomic_write_text
 from sciml.errors import ConfigError
+from sciml.workflows.strict import StrictModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from sciml.bo.problems import MultiFidelityProblem
@@ -31,7 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["MFBOStep", "check_step", "run_mfbo"]
 
 
-class MFBOStep(BaseModel):
+class MFBOStep(StrictModel):
     """Multi-fidelity Bayesian optimisation of a registered problem (``kind: mfbo``).
 
     Attributes
@@ -65,9 +66,6 @@ class MFBOStep(BaseModel):
     file : str
         Stem of the result JSON and plot in the output folder.
     """
-
-    # as sciml.workflows.spec.StrictModel (not imported: spec.py imports this module)
-    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["mfbo"] = "mfbo"
     name: str = "mfbo"

@@ -29,10 +29,11 @@ import time
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, field_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
 from sciml.data.atomic import atomic_write_text
 from sciml.errors import ConfigError
+from sciml.workflows.strict import StrictModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from sciml.workflows.runner import WorkflowContext
@@ -49,7 +50,7 @@ def _problem_names() -> list[str]:
     return list(PROBLEMS)
 
 
-class ProbConservStudyStep(BaseModel):
+class ProbConservStudyStep(StrictModel):
     """Train an ANP on one conservation law and compare ANP, HardC-ANP and ProbConserv-ANP.
 
     Attributes
@@ -79,9 +80,6 @@ class ProbConservStudyStep(BaseModel):
     file : str
         Stem of the JSON and PNG files in the output folder.
     """
-
-    # as sciml.workflows.spec.StrictModel (not imported: spec.py will import this module)
-    model_config = ConfigDict(extra="forbid")
 
     kind: Literal["probconserv_study"] = "probconserv_study"
     name: str = "probconserv_study"

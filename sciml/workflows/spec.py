@@ -14,15 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import BaseModel, Field, PositiveInt, ValidationError
 
 from sciml.errors import ConfigError
-
-
-class StrictModel(BaseModel):
-    """Base of every configuration model: unknown fields are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=False)
+from sciml.workflows.strict import StrictModel
 
 
 # ------------------------------------------------------------------------- designs

@@ -29,12 +29,7 @@ TINY = BaseBenchSettings(
     fno_train_params=4, n_members=2, n_passes=3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class OracleField:

@@ -26,12 +26,7 @@ from sciml.surrogates.probconserv.bases import (
 TINY_FNO = FNOTrainConfig(steps=20, batch_size=8, width=4, modes=4, n_layers=2, proj_hidden=8, pad=4)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # =========================================================================== helpers
