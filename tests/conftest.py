@@ -21,9 +21,10 @@ def dask_executor():
     ex.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def one_torch_thread():
-    """Run a test with one torch thread (tests run two at a time on two cores), then restore."""
+    """Run a test module with one torch thread (tests run two at a time on two cores; tiny
+    matrices gain nothing from more), then restore."""
     import torch
 
     n = torch.get_num_threads()

@@ -723,7 +723,7 @@ def plot_regret_curves(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, *
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from sciml.data.atomic import atomic_path
+    from sciml.viz.figures import save_figure
 
     regret = [r for r in rows if r.get("kind") == "regret"]
     paths = []
@@ -742,11 +742,7 @@ def plot_regret_curves(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, *
         ax.set_ylabel("inference regret (mean +- s.e.)")
         ax.set_title(problem)
         ax.legend(fontsize=8)
-        path = Path(out_dir) / f"{prefix}_{problem}.png"
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(fig, Path(out_dir) / f"{prefix}_{problem}.png"))
     return paths
 
 

@@ -92,6 +92,7 @@ from sciml.bo.acquisition import (
 from sciml.bo.models import MODEL_KINDS, fit_singletask_gp, model_for
 from sciml.bo.problems import MultiFidelityProblem
 from sciml.data.atomic import atomic_path, atomic_write_text
+from sciml.viz.figures import save_figure
 from sciml.errors import ConfigError, ParameterError, SciMLError
 from sciml.progress import progress
 
@@ -1003,11 +1004,7 @@ def plot_best_vs_cost(result: BOResult | Sequence[BOResult], path: str | Path, *
     ax.set_ylabel(ylabel)
     ax.set_title(title or f"{results[0].problem}")
     ax.legend(fontsize=8)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=dpi)
 
 
 # =============================================================================== benchmark helper

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sciml.data.atomic import atomic_path
+from sciml.viz.figures import save_figure
 
 
 def plot_rollouts(
@@ -56,11 +56,7 @@ def plot_rollouts(
             ax.set_xlabel("x")
             if j == 0:
                 ax.set_ylabel("t")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=dpi)
 
 
 def plot_error_vs_time(t: np.ndarray, errors: dict[str, np.ndarray], path: str | Path, *,
@@ -78,8 +74,4 @@ def plot_error_vs_time(t: np.ndarray, errors: dict[str, np.ndarray], path: str |
     ax.set_ylabel(ylabel)
     ax.set_yscale("log")
     ax.legend(fontsize=8)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=dpi)

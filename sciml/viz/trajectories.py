@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from sciml.data.atomic import atomic_path
+from sciml.viz.figures import save_figure
 from sciml.data.schema import field_variables, parameter_variables
 
 
@@ -79,11 +79,7 @@ def plot_trajectories(
             ax.set_ylabel(variable)
             ax.legend(fontsize=7)
     fig.suptitle(ds.attrs.get("title", ds.attrs.get("generator", "")), fontsize=10)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=dpi)
 
 
 def _spread_samples(ds: xr.Dataset, params: list[str], n: int) -> list[int]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sciml.data.atomic import atomic_path
+from sciml.viz.figures import pyplot, save_figure
 
 __all__ = ["credible_band", "plot_profiles_with_bands", "plot_position_histograms"]
 
@@ -48,15 +48,6 @@ def credible_band(mean: Any, variance: Any, z: float = 1.96) -> tuple[np.ndarray
         raise ValueError(f"variance must be non-negative; smallest value {float(var.min()):.3g}")
     half = z * np.sqrt(np.clip(var, 0.0, None))
     return mu - half, mu + half
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_profiles_with_bands(
@@ -102,7 +93,7 @@ def plot_profiles_with_bands(
         if np.shape(mean) != xs.shape:
             raise ValueError(f"prediction {name!r}: mean must have shape {xs.shape}; got {np.shape(mean)}")
         bands[name] = (np.asarray(mean, dtype=np.float64), *credible_band(mean, var, z))
-    plt = _pyplot()
+    plt = pyplot()
     n = len(bands)
     fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.0), squeeze=False, sharey=True, constrained_layout=True)
     for ax, (name, (mu, lo, hi)) in zip(axes[0], bands.items()):
@@ -115,7 +106,7 @@ def plot_profiles_with_bands(
     axes[0, 0].legend(fontsize=7, loc="best")
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, plt, path, dpi)
+    return save_figure(fig, path, dpi=dpi)
 
 
 def plot_position_histograms(
@@ -160,7 +151,7 @@ def plot_position_histograms(
         if hi <= lo:
             lo, hi = lo - 0.5, hi + 0.5
         bins = np.linspace(lo, hi, int(bins) + 1)
-    plt = _pyplot()
+    plt = pyplot()
     n = len(data)
     fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 2.8), squeeze=False, sharex=True, constrained_layout=True)
     for ax, (name, a) in zip(axes[0], data.items()):
@@ -173,14 +164,4 @@ def plot_position_histograms(
     axes[0, 0].set_ylabel("samples")
     if title:
         fig.suptitle(title, fontsize=10)
-    return _save(fig, plt, path, dpi)
-
-
-def _save(fig: Any, plt: Any, path: str | Path, dpi: int) -> Path:
-    path = Path(path)
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=dpi)

@@ -44,13 +44,7 @@ TINY = AcquisitionSettings(num_fantasies=2, num_restarts=2, raw_samples=16, q=1,
                            candidate_set_size=64, num_mv_samples=5, maxiter=10, batch_limit=4, seed=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny matrices: intra-op threads only add OpenMP contention on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _data(problem: MultiFidelityProblem, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -691,14 +691,19 @@ def _train_fno(net: FieldFNO, inputs: Tensor, targets: Tensor, cfg: FNOTrainConf
     return hist
 
 
-def _lowrank_prediction(means: Tensor, variances: Tensor | None, n_p: int, n_t: int, n_x: int,
+def _lowrank_prediction(outputs: Sequence[tuple[Tensor, Tensor | None]], n_p: int, n_t: int, n_x: int,
                         min_variance: float, info: dict[str, Any]) -> FieldPrediction:
-    """Moments of ``S`` equally weighted draws ``(S, P * n_t, n_x)`` as a low-rank-plus-diagonal Gaussian.
+    """Moments of ``S`` equally weighted draws as a low-rank-plus-diagonal Gaussian.
+
+    ``outputs``: the ``S`` networks' (or passes') ``(mean, variance or None)``, each
+    ``(P * n_t, n_x)``; the variance heads are used only if every draw has one.
 
     ``Sigma = F F^T + diag(d)`` with ``F = (mu_s - mean) / sqrt(S)`` (``S`` columns) and
     ``d = mean_s sigma_s^2`` (the variance heads; ``min_variance`` without heads), i.e. the
     covariance of the equal mixture of ``N(mu_s, diag(sigma_s^2))`` (divisor ``S``).
     """
+    means = torch.stack([mu for mu, _ in outputs])
+    variances = torch.stack([v for _, v in outputs]) if all(v is not None for _, v in outputs) else None
     m = means.to(torch.float64).reshape(-1, n_p, n_t, n_x)
     s = m.shape[0]
     mean = m.mean(0)
@@ -754,16 +759,9 @@ class FNOEnsembleField(_FNOFieldBase):
         """Mixture of the members for each parameter; ``cov_kind="lowrank"`` with rank ``M``."""
         p, tg, xg = self._check_predict(t, x, params)
         inputs = self._inputs(p, tg, xg)
-        means, varis = [], []
         with torch.no_grad():
-            for net in self.members:
-                net.eval()
-                mu, var = net(inputs)
-                means.append(mu)
-                varis.append(var)
-        has_var = all(v is not None for v in varis)
-        return _lowrank_prediction(torch.stack(means), torch.stack(varis) if has_var else None,
-                                   p.numel(), tg.numel(), xg.numel(), self.config.min_variance,
+            outputs = [net.eval()(inputs) for net in self.members]
+        return _lowrank_prediction(outputs, p.numel(), tg.numel(), xg.numel(), self.config.min_variance,
                                    {"n_members": self.n_members})
 
 
@@ -809,13 +807,7 @@ class MCDropoutField(_FNOFieldBase):
         p, tg, xg = self._check_predict(t, x, params)
         assert self.net is not None
         inputs = self._inputs(p, tg, xg)
-        means, varis = [], []
         with torch.no_grad(), mc_dropout(self.net, generator):
-            for _ in range(self.n_passes):
-                mu, var = self.net(inputs)
-                means.append(mu)
-                varis.append(var)
-        has_var = all(v is not None for v in varis)
-        return _lowrank_prediction(torch.stack(means), torch.stack(varis) if has_var else None,
-                                   p.numel(), tg.numel(), xg.numel(), self.config.min_variance,
+            outputs = [self.net(inputs) for _ in range(self.n_passes)]
+        return _lowrank_prediction(outputs, p.numel(), tg.numel(), xg.numel(), self.config.min_variance,
                                    {"n_passes": self.n_passes, "p_drop": self.p_drop})
