@@ -1,7 +1,8 @@
 # The two commands of the README:
 #   make run    the main job: sciml run workflows/quickstart.yaml
 #   make test   the test suite (what .ci/run calls)
-# Each creates .venv with Python 3.12 and installs sciml[all,dev] when missing.
+# Each creates .venv with Python 3.12 and installs sciml[all,dev] when missing. pip keeps no
+# cache: torch's CUDA wheels fill ~6 GB in .venv and would take as much again in ~/.cache/pip.
 
 PYTHON ?= python3.12
 VENV   ?= .venv
@@ -13,8 +14,8 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	$(BIN)/python -m pip install --quiet --no-cache-dir --upgrade pip
+	$(BIN)/python -m pip install --quiet --no-cache-dir -e '.[all,dev]'
 	@touch $(STAMP)
 
 run: $(STAMP)
