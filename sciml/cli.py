@@ -117,12 +117,30 @@ def bench(
     name: Annotated[str, typer.Argument(help=f"Benchmark: {', '.join(BENCHMARKS)}.")],
     quick: Annotated[bool, typer.Option(help="Small version that runs in a few minutes.")] = False,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Where to write the JSON report.")] = None,
+    work_dir: Annotated[Optional[Path], typer.Option(
+        "--work-dir", help="Keep each finished job (and long runs' state) here; a rerun with the same "
+                           "directory resumes instead of starting over (benchmarks that support it).")] = None,
+    only: Annotated[Optional[str], typer.Option(
+        help="Comma-separated subset to run, e.g. 'park91a,burgers_shock_time/mfmes' (benchmarks that "
+             "support it).")] = None,
 ) -> None:
     """Run a benchmark: print a table and write JSON (default bench-results/NAME.json)."""
+    import inspect
+
     if name not in BENCHMARKS:
         raise SciMLError(f"unknown benchmark {name!r}; accepted: {sorted(BENCHMARKS)}")
     module, _, func = BENCHMARKS[name].partition(":")
-    report = getattr(importlib.import_module(module), func)(quick=quick)
+    run = getattr(importlib.import_module(module), func)
+    kwargs: dict[str, object] = {"quick": quick}
+    accepted = inspect.signature(run).parameters
+    for option, key, value in (("--work-dir", "work_dir", work_dir),
+                               ("--only", "only", None if only is None else [x for x in only.split(",") if x.strip()])):
+        if value is None:
+            continue
+        if key not in accepted:
+            raise SciMLError(f"benchmark {name!r} does not support {option}")
+        kwargs[key] = value
+    report = run(**kwargs)
     typer.echo(report.format_table())
     out = json_path or Path("bench-results") / f"{name}{'-quick' if quick else ''}.json"
     report.write_json(out)

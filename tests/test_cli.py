@@ -107,3 +107,10 @@ def test_console_script_is_installed():
     assert res.returncode == 0
     for command in ("run", "data", "bench"):
         assert command in res.stdout
+
+
+def test_bench_options_a_benchmark_does_not_support(capsys, tmp_path):
+    code, out, err = run_cli(["bench", "solvers", "--quick", "--work-dir", str(tmp_path)], capsys)
+    assert code == 2 and "benchmark 'solvers' does not support --work-dir" in err
+    code, out, err = run_cli(["bench", "mfbo", "--quick", "--only", "rosen"], capsys)
+    assert code == 2 and "only: no problem 'rosen' in this mode" in err

@@ -213,6 +213,9 @@ def test_problem_spec_validation():
 def test_modes():
     quick, full = settings_for(True), settings_for(False)
     assert len(quick.seeds) == 3 and len(full.seeds) >= 10 and full.tutorial_settings_runs
+    # quick runs the wiring check on the tutorial's own settings and the default method beside it
+    qh = next(p for p in quick.problems if p.name == "augmented_hartmann")
+    assert quick.tutorial_settings_runs and "mfmes" in qh.methods and (qh.n_init, qh.q, qh.max_iterations) == (16, 4, 6)
     tut = next(p for p in full.problems if p.name == "augmented_hartmann")
     assert (tut.n_init, tut.q, tut.max_iterations, tut.tutorial_init) == (16, 4, 6, True)
     assert {p.name for p in full.problems if p.fidelity_pays} == {"park91a", "borehole", "burgers_shock_time"}
@@ -267,3 +270,86 @@ def test_tiny_benchmark_end_to_end(tmp_path):
         assert c["holds"] == _OPS[c["op"]](c["value"], c["target"])
     assert "regret_gap_default_vs_tutorial_lower95" in data["config"]["checks_not_computed"]
     assert (tmp_path / "mfbo_park91a.png").is_file() and (tmp_path / "mfbo_augmented_hartmann.png").is_file()
+
+
+# ------------------------------------------------------------------ resume and selection
+def _tiny_park(**kw):
+    return MFBOBenchSettings(
+        problems=(ProblemSpec("park91a", methods=("mfmes", "qlognei"), budget=40.0, max_iterations=3, n_init=2,
+                              fidelity_pays=True),),
+        seeds=(0,), acquisition=TINY_ACQ, overhead_methods=(), workers=1, **kw)
+
+
+def _regret_rows(report):
+    return {(r["problem"], r["method"]): r for r in report.results if r.get("kind") == "regret"}
+
+
+@pytest.mark.slow
+def test_work_dir_resumes_an_interrupted_run_and_loads_finished_jobs(tmp_path, one_torch_thread):
+    from sciml.bench.mfbo import _acq_settings, _job_key, _make_loop
+
+    s = _tiny_park()
+    plain = _regret_rows(run_mfbo_benchmark(settings=s))
+    wd = tmp_path / "wd"
+    # a run "killed" after its first BO iteration: its loop state is in the work dir, no finished job
+    spec = s.problems[0]
+    key = _job_key("run", (spec, "mfmes", 0, dict(s.acquisition), "FAST"))
+    run_mfbo_benchmark(settings=s, work_dir=wd, only=["park91a/qlognei"])  # claims wd, runs qLogNEI only
+    assert sorted(p.name for p in (wd / "jobs").iterdir()) == ["run-park91a-qlognei-FAST-seed0.json"]
+    loop = _make_loop(spec, "mfmes", 0, _acq_settings(s.acquisition, spec.q, "FAST"), None,
+                      state_dir=str(wd / "loops" / key))
+    partial = loop.run(spec.budget, max_iterations=1)
+    assert partial.iteration.max() == 1
+    from sciml.bo.loop import BOLoop
+
+    z_partial = BOLoop._read_state(wd / "loops" / key)[1]["Z"]
+    report = run_mfbo_benchmark(settings=s, work_dir=wd)
+    assert report.config["jobs_loaded"] == 1  # qLogNEI's finished job, not re-run
+    resumed = _regret_rows(report)
+    for k in plain:
+        for field_ in ("final_regret_mean", "final_cost_mean", "iterations_mean"):
+            assert resumed[k][field_] == plain[k][field_], (k, field_)
+        assert resumed[k]["curve"] == plain[k]["curve"]
+    # the resumed loop kept the first evaluations and added the rest (none repeated)
+    z = BOLoop._read_state(wd / "loops" / key)[1]["Z"]
+    assert z.shape[0] > z_partial.shape[0] == partial.n_evaluations
+    assert z[: z_partial.shape[0]].equal(z_partial)
+    # everything finished: a third call loads every job and runs nothing
+    again = run_mfbo_benchmark(settings=s, work_dir=wd)
+    assert again.config["jobs_loaded"] == 2 and _regret_rows(again).keys() == plain.keys()
+    assert [c.value for c in again.checks] == [c.value for c in report.checks]
+
+
+def test_work_dir_with_other_settings_is_refused(tmp_path):
+    from sciml.bench.mfbo import _claim_work_dir
+    from sciml.errors import ConfigError
+
+    _claim_work_dir(tmp_path, "custom", _tiny_park())
+    _claim_work_dir(tmp_path, "custom", _tiny_park())  # same settings: accepted
+    with pytest.raises(ConfigError, match=r"other settings \(seeds\)"):
+        _claim_work_dir(tmp_path, "custom", _tiny_park().__class__(**{**_tiny_park().__dict__, "seeds": (0, 1)}))
+    with pytest.raises(ConfigError, match="other mode 'custom'"):
+        _claim_work_dir(tmp_path, "quick", _tiny_park())
+
+
+def test_only_selects_problems_and_methods():
+    from sciml.bench.mfbo import _job_selected, _parse_only
+    from sciml.errors import ConfigError
+
+    s = settings_for(True)
+    sel = _parse_only(s, ["park91a", "burgers_shock_time/qlognei"])
+    spec = {p.name: p for p in s.problems}
+    assert _job_selected(("run", (spec["park91a"], "mfmes", 0)), sel)
+    assert _job_selected(("run", (spec["burgers_shock_time"], "qlognei", 0)), sel)
+    assert not _job_selected(("run", (spec["burgers_shock_time"], "mfmes", 0)), sel)
+    assert not _job_selected(("speed", (spec["augmented_hartmann"], 0)), sel)
+    assert _job_selected(("speed", (spec["augmented_hartmann"], 0)), _parse_only(s, ["augmented_hartmann"]))
+    assert not _job_selected(("speed", (spec["augmented_hartmann"], 0)),
+                             _parse_only(s, ["augmented_hartmann/qlognei"]))
+    assert _parse_only(s, None) is None
+    with pytest.raises(ConfigError, match="no problem 'rosen'.*accepted"):
+        _parse_only(s, ["rosen"])
+    with pytest.raises(ConfigError, match="no method 'ei' on 'park91a'"):
+        _parse_only(s, ["park91a/ei"])
+    with pytest.raises(ConfigError, match="selects nothing"):
+        _parse_only(s, [])
