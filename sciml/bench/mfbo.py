@@ -961,26 +961,9 @@ def _job_key(kind: str, args: tuple[Any, ...]) -> str:
 
 def _claim_work_dir(wd: Path, mode: str, s: MFBOBenchSettings) -> None:
     """Record the settings in ``wd/settings.json``, or refuse a directory made with others."""
-    import json
+    from sciml.bench.workdir import claim_work_dir
 
-    from sciml.data.atomic import atomic_write_text
-
-    fingerprint = json.loads(json.dumps({"benchmark": "mfbo", "mode": mode, "settings": _jsonable(asdict(s))}))
-    path = wd / "settings.json"
-    if path.exists():
-        try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}; give another work_dir") from None
-        if old != fingerprint:
-            changed = sorted(k for k in set(old.get("settings", {})) | set(fingerprint["settings"])
-                             if old.get("settings", {}).get(k) != fingerprint["settings"].get(k))
-            what = f"mode {old.get('mode')!r}" if old.get("mode") != mode else f"settings ({', '.join(changed)})"
-            raise ConfigError(f"{wd} holds a run of the mfbo benchmark with other {what}; "
-                             f"resume it with the same mode or give another work_dir")
-        return
-    wd.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(fingerprint, indent=1))
+    claim_work_dir(wd, "mfbo", mode, _jsonable(asdict(s)))
 
 
 def _load_job(wd: Path, key: str) -> dict[str, Any] | None:

@@ -428,6 +428,8 @@ def run_probconserv_benchmark(
     log: Callable[[str], None] | None = None,
     base_settings: Any | None = None,
     base_problems: Sequence[str] | None = None,
+    work_dir: str | Path | None = None,
+    only: Sequence[str] | None = None,
 ) -> BenchReport:
     """Train and evaluate ANP, HardC-ANP, ProbConserv-ANP and SoftC-ANP (and the bases); return the report.
 
@@ -451,17 +453,47 @@ def run_probconserv_benchmark(
     base_problems : sequence of str, optional
         Problems on which the bases run (a subset of the settings' problems). Default: quick
         mode :data:`QUICK_BASE_PROBLEMS`, otherwise every problem of the settings.
+    work_dir : path, optional
+        Like ``run_root`` (which it replaces; give one of the two), and the mode and settings
+        are recorded in ``work_dir/settings.json``: a directory made with other ones is
+        refused (:func:`~sciml.bench.workdir.claim_work_dir`). Trained models are resumed or
+        reloaded from their checkpoints; the evaluation runs again.
+    only : sequence of str, optional
+        Run these problems of the mode only (and the bases on those of them that have
+        bases). The checks cover what ran.
+
+    Raises
+    ------
+    ValueError
+        Unknown problems; ``ConfigError`` (a ``ValueError``) for an ``only`` outside the
+        mode's problems, both ``work_dir`` and ``run_root``, or a ``work_dir`` of other settings.
     """
+    from sciml.errors import ConfigError
+
     s = settings or settings_for(quick)
+    mode = "custom" if settings is not None else ("quick" if quick else "full")
     problems = _problems()
     unknown = [p for p in s.problems if p not in problems]
     if unknown:
         raise ValueError(f"unknown problem(s) {unknown}; accepted: {sorted(problems)}")
+    if work_dir is not None:
+        if run_root is not None:
+            raise ConfigError("give work_dir or run_root, not both")
+        from sciml.bench.workdir import claim_work_dir
+
+        run_root = claim_work_dir(work_dir, "probconserv", mode, _jsonable(asdict(s)))
+    only_set = None
+    if only is not None:
+        only_list = [only] if isinstance(only, str) else [str(x).strip() for x in only]
+        bad = [p for p in only_list if p not in s.problems]
+        if bad or not only_list:
+            raise ConfigError(f"only: no problem(s) {bad} in this mode; accepted: {list(s.problems)}")
+        only_set = set(only_list)
     bs, base_on = _base_plan(s, quick=quick, custom=settings is not None, base_settings=base_settings,
                              base_problems=base_problems)
     base_names = [m for b in (bs.bases if bs is not None else ()) for m in _base_models(b)]
     report = BenchReport(
-        benchmark="probconserv", mode="custom" if settings is not None else ("quick" if quick else "full"),
+        benchmark="probconserv", mode=mode,
         config={"settings": asdict(s), "models": list(MODELS) + base_names,
                 "bases": None if bs is None else {"problems": list(base_on), "settings": asdict(bs)},
                 "constraint": "G = trapezoid weights of the target x grid, b(t) exact, sigma_G = 0",
@@ -477,7 +509,10 @@ def run_probconserv_benchmark(
     run_root = Path(run_root)
     timing_rows = []
     try:
-        for name in progress(s.problems, desc="probconserv bench", unit="problem"):
+        report.config["only"] = None if only_set is None else [p for p in s.problems if p in only_set]
+        report.config["work_dir"] = None if work_dir is None else str(work_dir)
+        selected = [p for p in s.problems if only_set is None or p in only_set]
+        for name in progress(selected, desc="probconserv bench", unit="problem"):
             problem = problems[name]
             problem_id = list(problems).index(name)  # seeds do not depend on the order of s.problems
             trained = train_models(problem, s, run_root / name, log)
@@ -603,3 +638,12 @@ def add_checks(report: BenchReport) -> None:
     timing = [r for r in rows if r.get("model") == "timing"]  # the ANP's; the bases' are rows only
     if timing:
         report.add_check("update_overhead_max", max(r["update_overhead"] for r in timing), "<", 0.10)
+
+
+def _jsonable(obj: Any) -> Any:
+    """Tuples to lists, recursively (settings as JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj

@@ -326,9 +326,9 @@ def test_work_dir_with_other_settings_is_refused(tmp_path):
 
     _claim_work_dir(tmp_path, "custom", _tiny_park())
     _claim_work_dir(tmp_path, "custom", _tiny_park())  # same settings: accepted
-    with pytest.raises(ConfigError, match=r"other settings \(seeds\)"):
+    with pytest.raises(ConfigError, match=r"with other settings \(seeds\)"):
         _claim_work_dir(tmp_path, "custom", _tiny_park().__class__(**{**_tiny_park().__dict__, "seeds": (0, 1)}))
-    with pytest.raises(ConfigError, match="other mode 'custom'"):
+    with pytest.raises(ConfigError, match="with other mode 'custom'"):
         _claim_work_dir(tmp_path, "quick", _tiny_park())
 
 

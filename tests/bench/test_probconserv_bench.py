@@ -100,3 +100,28 @@ def test_mode_settings_training_protocol():
     assert quick.normalize_inputs and full.normalize_inputs
     assert (quick.lr_schedule, quick.warmup_steps, quick.nll_beta) == ("cosine", 100, 0.5)
     assert (full.lr_schedule, full.nll_beta) == ("cosine", 0.0)  # the paper's plain ELBO on a GPU budget
+
+
+@pytest.mark.slow
+def test_work_dir_and_only(tmp_path):
+    from dataclasses import replace
+
+    from sciml.errors import ConfigError
+
+    two = replace(TINY, problems=("heat", "stefan"))
+    report = run_probconserv_benchmark(settings=two, work_dir=tmp_path / "wd", only=["stefan"])
+    assert {r["problem"] for r in report.results if r["model"] in MODELS} == {"stefan"}
+    assert report.config["only"] == ["stefan"] and not (tmp_path / "wd" / "heat").exists()
+    assert (tmp_path / "wd" / "stefan" / "anp" / "last.pt").is_file()
+    assert {c.name for c in report.checks} >= {"ce_rel_probconserv_stefan", "mse_ratio_anp_vs_probconserv_stefan_0.6"}
+    assert not any("heat" in c.name for c in report.checks)
+    # the same work dir again: the trained models are reloaded, the numbers are the same
+    again = run_probconserv_benchmark(settings=two, work_dir=tmp_path / "wd", only=["stefan"])
+    assert [c.value for c in again.checks if c.name != "update_overhead_max"] == \
+        [c.value for c in report.checks if c.name != "update_overhead_max"]
+    with pytest.raises(ConfigError, match=r"with other settings \(steps\)"):
+        run_probconserv_benchmark(settings=replace(two, steps=6), work_dir=tmp_path / "wd")
+    with pytest.raises(ConfigError, match=r"only: no problem\(s\) \['pme'\] in this mode"):
+        run_probconserv_benchmark(settings=two, only=["pme"])
+    with pytest.raises(ConfigError, match="work_dir or run_root, not both"):
+        run_probconserv_benchmark(settings=two, work_dir=tmp_path / "a", run_root=tmp_path / "b")

@@ -1,0 +1,70 @@
+"""Work directories of resumable benchmarks (``sciml bench NAME --work-dir DIR``).
+
+A benchmark that can be interrupted and resumed keeps what it has finished in a work
+directory. :func:`claim_work_dir` records the benchmark, mode and settings there on first use
+(``settings.json``) and refuses a directory that holds a run with other ones, so that results
+of different settings are never mixed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sciml.data.atomic import atomic_write_text
+from sciml.errors import ConfigError
+
+__all__ = ["claim_work_dir"]
+
+
+def claim_work_dir(work_dir: str | Path, benchmark: str, mode: str, settings: Mapping[str, Any]) -> Path:
+    """Record ``(benchmark, mode, settings)`` in ``work_dir/settings.json``, or check they match.
+
+    Parameters
+    ----------
+    work_dir : path
+        Created if missing.
+    benchmark : str
+        Benchmark name.
+    mode : str
+        ``"quick"``, ``"full"`` or ``"custom"``.
+    settings : mapping
+        JSON-serialisable settings of the mode (compared after a JSON round trip, so tuples
+        and lists are equal).
+
+    Returns
+    -------
+    Path
+        ``work_dir``.
+
+    Raises
+    ------
+    ConfigError
+        ``work_dir`` holds a run of another benchmark, mode or settings (the message names
+        the settings that differ), or an unreadable ``settings.json``.
+    """
+    wd = Path(work_dir)
+    fingerprint = json.loads(json.dumps({"benchmark": benchmark, "mode": mode, "settings": dict(settings)}))
+    path = wd / "settings.json"
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}; give another work dir") from None
+        if old != fingerprint:
+            if not isinstance(old, dict) or old.get("benchmark") != benchmark:
+                got = old.get("benchmark") if isinstance(old, dict) else None
+                what = f"of benchmark {got!r}"
+            elif old.get("mode") != mode:
+                what = f"with other mode {old.get('mode')!r}"
+            else:
+                o, n = old.get("settings") or {}, fingerprint["settings"]
+                what = f"with other settings ({', '.join(sorted(k for k in set(o) | set(n) if o.get(k) != n.get(k)))})"
+            raise ConfigError(f"{wd} holds a run {what}; resume it with the same benchmark, mode and "
+                              f"settings, or give another work dir")
+        return wd
+    wd.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(fingerprint, indent=1))
+    return wd

@@ -1,0 +1,37 @@
+"""Work directories of resumable benchmarks: settings recorded once, mismatches refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sciml.bench.workdir import claim_work_dir
+from sciml.errors import ConfigError
+
+
+def test_claim_records_then_accepts_the_same_settings(tmp_path):
+    wd = tmp_path / "new" / "wd"
+    assert claim_work_dir(wd, "mfbo", "quick", {"seeds": (0, 1), "budget": 2.0}) == wd
+    saved = json.loads((wd / "settings.json").read_text())
+    assert saved == {"benchmark": "mfbo", "mode": "quick", "settings": {"seeds": [0, 1], "budget": 2.0}}
+    claim_work_dir(wd, "mfbo", "quick", {"seeds": [0, 1], "budget": 2.0})  # tuple == list after JSON
+
+
+@pytest.mark.parametrize("benchmark, mode, settings, message", [
+    ("cape", "quick", {"seeds": [0, 1], "budget": 2.0}, "of benchmark 'mfbo'"),
+    ("mfbo", "full", {"seeds": [0, 1], "budget": 2.0}, "with other mode 'quick'"),
+    ("mfbo", "quick", {"seeds": [0, 1, 2], "budget": 3.0}, r"with other settings \(budget, seeds\)"),
+])
+def test_claim_refuses_other_runs(tmp_path, benchmark, mode, settings, message):
+    claim_work_dir(tmp_path, "mfbo", "quick", {"seeds": [0, 1], "budget": 2.0})
+    with pytest.raises(ConfigError, match=message):
+        claim_work_dir(tmp_path, benchmark, mode, settings)
+    # nothing was overwritten
+    assert json.loads((tmp_path / "settings.json").read_text())["settings"]["seeds"] == [0, 1]
+
+
+def test_unreadable_settings_file_is_a_clear_error(tmp_path):
+    (tmp_path / "settings.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="cannot read .*settings.json"):
+        claim_work_dir(tmp_path, "mfbo", "quick", {})
