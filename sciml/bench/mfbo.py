@@ -260,9 +260,9 @@ def settings_for(quick: bool) -> MFBOBenchSettings:
     compares the default with the tutorial settings in quick mode too); MF-KG with ``FAST``
     settings is full-mode only.
 
-    Measured (quick): 17.9 min wall, 637 CPU-seconds, with 2 workers on 2 cores that other
-    benchmarks kept at a load of 5-6 (each worker got ~30% of a core); about 6 minutes on 2
-    idle cores.
+    Measured (quick, ``sciml bench mfbo --quick --work-dir ...``): 618 s wall with 2 workers
+    on 2 nearly idle cores; MF-KG with the tutorial settings took 39 s per iteration (q = 4,
+    one torch thread), MF-MES 10.8 s, qLogNEI 1.9 s.
     """
     if quick:
         problems = (
