@@ -46,6 +46,7 @@ Two-level problems declare the cost ``1`` at ``s = 0`` and ``cost_ratio`` (defau
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -77,6 +78,7 @@ __all__ = [
     "borehole",
     "borehole_high",
     "borehole_low",
+    "burgers_shock_time_2d_problem",
     "burgers_shock_time_problem",
     "currin",
     "currin_high",
@@ -1380,6 +1382,89 @@ def burgers_shock_time_problem(
         name="burgers_shock_time", optimum_value=0.0)
 
 
+@functools.cache
+def _amplitude_burgers_class() -> type:
+    """:class:`~sciml.simulators.pde.burgers.BurgersSimulator` with ``amplitude`` as a run parameter.
+
+    The initial state is ``amplitude`` times the initial condition's draw, so that a BO
+    problem can design it (:func:`burgers_shock_time_2d_problem`). Built on first use (the
+    simulators are imported lazily).
+    """
+    from sciml.simulators.base import Parameter, ParameterSpace
+    from sciml.simulators.pde.burgers import BurgersSimulator
+
+    class AmplitudeBurgers(BurgersSimulator):
+        name = "burgers1d_amplitude"
+        PARAMETERS = ParameterSpace((
+            *BurgersSimulator.PARAMETERS,
+            Parameter("amplitude", 0.05, 20.0, units="u", default=1.0,
+                      description="factor on the initial condition's draw"),
+        ))
+
+        def initial_state(self, rng: np.random.Generator, n_samples: int, params: Mapping[str, float]
+                          ) -> np.ndarray:
+            return float(params["amplitude"]) * super().initial_state(rng, n_samples, params)
+
+        def n_steps(self, params: dict[str, float]) -> int:
+            amp = float(params.get("amplitude", 1.0))
+            per_frame = max(1, math.ceil(amp * self._speed_bound() * self.frame_dt / (self.cfl * self.dx)))
+            return per_frame * (self.n_frames - 1)
+
+    return AmplitudeBurgers
+
+
+def _amplitude_burgers(**kwargs: Any) -> Simulator:
+    """An instance of :func:`_amplitude_burgers_class` (the ``build`` of a :class:`SimulatorSource`)."""
+    return _amplitude_burgers_class()(**kwargs)
+
+
+def burgers_shock_time_2d_problem(
+    *,
+    t_target: float = 0.2,
+    n_cells: Sequence[int] = (64, 128, 256, 512),
+    nu_bounds: tuple[float, float] = (1e-3, 0.3),
+    amplitude_bounds: tuple[float, float] = (0.5, 2.0),
+    t_final: float = 0.5,
+    n_frames: int = 51,
+    seed: int = 0,
+) -> SimulatorSource:
+    """Choose the Burgers viscosity *and* initial amplitude so that the shock forms at ``t_target``.
+
+    As :func:`burgers_shock_time_problem`, with ``u0 = A sin(2 pi x)`` and the design
+    ``(log10 nu, A)``. Burgers' scaling ``u(x, t; nu, A) = A u(x, A t; nu / A, 1)`` gives the
+    shock time ``t_s(nu, A) = t_s(nu / A, 1) / A``: for ``A = 1`` it lies in ``[0.245, 0.273]``
+    for ``nu <~ 0.03`` (see :func:`burgers_shock_time_problem`), so with the default bounds
+    ``t_target = 0.2`` is reached along a curve ``A ~ 1.2-1.4`` for small ``nu`` and
+    continues to ``A = 1``, ``nu ~ 0.09``: a set of optima (value 0) rather than one narrow
+    peak. Fidelity and declared cost as in :func:`burgers_shock_time_problem`.
+
+    Parameters
+    ----------
+    amplitude_bounds : (float, float)
+        Range of ``A`` (inside ``[0.05, 20]``).
+    t_target, n_cells, nu_bounds, t_final, n_frames, seed
+        As for :func:`burgers_shock_time_problem`.
+    """
+    from sciml.simulators.pde.initial_conditions import SineIC
+
+    if not (math.isfinite(t_target) and 0.0 < t_target < t_final):
+        raise ConfigError(f"t_target must lie in (0, t_final={t_final:g}), got {t_target!r}")
+    target = float(t_target)
+
+    def objective(ds: xr.Dataset) -> float:
+        return -((shock_time(ds) - target) ** 2)
+
+    fid = Fidelity.discrete("n_cells", tuple(int(n) for n in n_cells), log_scale=True)
+    return SimulatorSource(
+        _amplitude_burgers, objective, fid,
+        simulator_kwargs={"t_final": float(t_final), "n_frames": int(n_frames),
+                          "initial_condition": SineIC(amplitude=1.0)},
+        parameters={"nu": (float(nu_bounds[0]), float(nu_bounds[1])),
+                    "amplitude": (float(amplitude_bounds[0]), float(amplitude_bounds[1]))},
+        log_scale=("nu",), seed=seed, maximize=True, cost=PowerFidelityCost(reference=fid.hi, exponent=2.0),
+        name="burgers_shock_time_2d", optimum_value=0.0)
+
+
 #: Problem factories by name (see :func:`get_problem`).
 PROBLEMS: dict[str, Callable[..., MultiFidelityProblem]] = {
     "forrester": forrester,
@@ -1390,6 +1475,7 @@ PROBLEMS: dict[str, Callable[..., MultiFidelityProblem]] = {
     "augmented_branin": augmented_branin,
     "augmented_hartmann": augmented_hartmann,
     "burgers_shock_time": burgers_shock_time_problem,
+    "burgers_shock_time_2d": burgers_shock_time_2d_problem,
 }
 
 

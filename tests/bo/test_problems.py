@@ -19,6 +19,7 @@ from sciml.bo import (
     augmented_branin,
     augmented_hartmann,
     borehole,
+    burgers_shock_time_2d_problem,
     burgers_shock_time_problem,
     currin,
     forrester,
@@ -349,6 +350,27 @@ def test_burgers_simulator_source_two_fidelities():
     c = src.cost([32, 64])
     assert 3.5 < float(c[1] / c[0]) < 4.5
     assert src.design_names == ("nu",) and src.name == "burgers1d"
+
+
+def test_burgers_shock_time_2d_obeys_burgers_scaling_and_reaches_the_target():
+    """t_s(nu, A) = t_s(nu / A, 1) / A (u(x, t; nu, A) = A u(x, A t; nu / A, 1)); 0 is attained."""
+    p2 = burgers_shock_time_2d_problem(n_cells=(64, 256))
+    p1 = burgers_shock_time_problem(n_cells=(64, 256))
+    assert p2.design_names == ("log10_nu", "amplitude") and p2.name == "burgers_shock_time_2d"
+    np.testing.assert_allclose(p2.bounds.numpy(), [[-3.0, 0.5], [math.log10(0.3), 2.0]], rtol=1e-15)
+    assert get_problem("burgers_shock_time_2d").optimum_value == 0.0
+    for nu, amp in ((0.02, 1.25), (0.05, 0.7)):
+        t2 = shock_time(p2.run([math.log10(nu), amp], 256))
+        t1 = shock_time(p1.run([math.log10(nu / amp)], 256)) / amp
+        assert t2 == pytest.approx(t1, abs=2e-3)  # ~20% apart if A were ignored
+    # A = 1 reproduces the 1-D problem exactly
+    assert p2.evaluate(torch.tensor([[-1.0, 1.0]], dtype=F64), 64).item() == \
+        p1.evaluate(torch.tensor([[-1.0]], dtype=F64), 64).item()
+    # t_s - 0.2 changes sign between A = 1.2 and 1.25 at nu = 1e-3: the target is attained between them
+    ts = [shock_time(p2.run([-3.0, a], 256)) for a in (1.2, 1.25)]
+    assert ts[0] > 0.2 > ts[1]
+    with pytest.raises(ParameterError, match="amplitude"):
+        burgers_shock_time_2d_problem(amplitude_bounds=(0.01, 2.0))
 
 
 def test_simulator_source_rejects_bad_names():
