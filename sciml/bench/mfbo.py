@@ -794,9 +794,11 @@ def run_mfbo_benchmark(
         the same ``work_dir`` loads the finished jobs, resumes the interrupted runs where
         they stopped (:meth:`~sciml.bo.loop.BOLoop.run` with ``resume=True``: no evaluation
         is repeated, and the candidates are those of an uninterrupted run) and runs the
-        rest. ``work_dir/settings.json`` records the mode's settings; a ``work_dir`` made
-        with other settings is refused. Timings of loaded jobs are those measured when they
-        ran; ``config["jobs_loaded"]`` counts them.
+        rest. Jobs are keyed by all their inputs (:func:`_job_key`), so modes and settings
+        can share a ``work_dir`` and a changed input never reuses an old result; the
+        results of the code that made them are reused, so after changing the code give a new
+        ``work_dir``. A directory of another benchmark is refused. Timings of loaded jobs are
+        those measured when they ran; ``config["jobs_loaded"]`` counts them.
     only : sequence of str, optional
         Run a subset: each item is a problem (``"park91a"``: all its methods) or
         ``"problem/method"`` (``"park91a/mfmes"``). The timing jobs run only when
@@ -814,8 +816,8 @@ def run_mfbo_benchmark(
     Raises
     ------
     ConfigError
-        An unknown problem or method in ``only``, a ``work_dir`` made with other settings, or
-        an unreadable finished-job file in it.
+        An unknown problem or method in ``only``, a ``work_dir`` of another benchmark, or an
+        unreadable finished-job file in it.
     """
     from sciml.progress import progress
 
@@ -826,21 +828,9 @@ def run_mfbo_benchmark(
     selected = _parse_only(s, only)
     wd = None if work_dir is None else Path(work_dir)
     if wd is not None:
-        _claim_work_dir(wd, mode, s)
+        _claim_work_dir(wd)
     hartmann = next((p for p in s.problems if p.name == "augmented_hartmann"), None)
-    jobs: list[tuple[str, tuple[Any, ...]]] = []
-    for spec in s.problems:
-        for method in spec.methods:
-            for seed in s.seeds:
-                jobs.append(("run", (spec, method, seed, dict(s.acquisition), "FAST",
-                                     dict(s.model_options.get(method, {})))))
-    if hartmann is not None and s.tutorial_settings_runs:
-        for seed in s.seeds:
-            jobs.append(("run", (hartmann, "mfkg", seed, dict(s.acquisition), "TUTORIAL", None)))
-    if hartmann is not None:
-        jobs.append(("speed", (hartmann, s.seeds[0], dict(s.acquisition), s.time_tutorial_settings)))
-        for method in s.overhead_methods:
-            jobs.append(("overhead", (hartmann, method, s.seeds[0], dict(s.acquisition), s.overhead_rounds)))
+    jobs = _jobs(s)
     not_computed: dict[str, str] = {}
     if hartmann is None:
         not_computed["tutorial/speed/overhead"] = "no augmented_hartmann problem in these settings"
@@ -916,6 +906,25 @@ def run_mfbo_benchmark(
 
 
 # =============================================================================== selection and resume
+def _jobs(s: MFBOBenchSettings) -> list[tuple[str, tuple[Any, ...]]]:
+    """Every job of the settings: ``(kind, args)`` with kind ``"run"``, ``"speed"`` or ``"overhead"``."""
+    hartmann = next((p for p in s.problems if p.name == "augmented_hartmann"), None)
+    jobs: list[tuple[str, tuple[Any, ...]]] = []
+    for spec in s.problems:
+        for method in spec.methods:
+            for seed in s.seeds:
+                jobs.append(("run", (spec, method, seed, dict(s.acquisition), "FAST",
+                                     dict(s.model_options.get(method, {})))))
+    if hartmann is not None and s.tutorial_settings_runs:
+        for seed in s.seeds:
+            jobs.append(("run", (hartmann, "mfkg", seed, dict(s.acquisition), "TUTORIAL", None)))
+    if hartmann is not None:
+        jobs.append(("speed", (hartmann, s.seeds[0], dict(s.acquisition), s.time_tutorial_settings)))
+        for method in s.overhead_methods:
+            jobs.append(("overhead", (hartmann, method, s.seeds[0], dict(s.acquisition), s.overhead_rounds)))
+    return jobs
+
+
 def _parse_only(s: MFBOBenchSettings, only: Sequence[str] | None) -> dict[str, set[str]] | None:
     """``{problem: methods}`` selected by ``only`` (``None``: everything)."""
     if only is None:
@@ -950,20 +959,33 @@ def _job_selected(job: tuple[str, tuple[Any, ...]], selected: dict[str, set[str]
 
 
 def _job_key(kind: str, args: tuple[Any, ...]) -> str:
-    """File-name-safe name of one job (unique within a mode's settings)."""
+    """File-name-safe name of one job: a readable prefix and a hash of all its inputs.
+
+    Two jobs with equal inputs (problem spec, method, seed, acquisition settings, label,
+    model options; for timing jobs their arguments) share a key whatever mode or settings
+    list them, and any change of an input gives a new key, so a work dir never hands back
+    a result of other inputs.
+    """
+    import hashlib
+    import json
+
     if kind == "run":
         spec, method, seed, _, label = args[:5]
-        return f"run-{spec.name}-{method}-{label}-seed{seed}"
-    if kind == "speed":
-        return f"speed-{args[0].name}-seed{args[1]}"
-    return f"overhead-{args[1]}-seed{args[2]}"
+        prefix = f"run-{spec.name}-{method}-{label}-seed{seed}"
+    elif kind == "speed":
+        prefix = f"speed-{args[0].name}-seed{args[1]}"
+    else:
+        prefix = f"overhead-{args[1]}-seed{args[2]}"
+    inputs = [kind] + [asdict(a) if hasattr(a, "__dataclass_fields__") else a for a in args]
+    digest = hashlib.sha256(json.dumps(_jsonable(inputs), sort_keys=True, default=repr).encode()).hexdigest()
+    return f"{prefix}-{digest[:12]}"
 
 
-def _claim_work_dir(wd: Path, mode: str, s: MFBOBenchSettings) -> None:
-    """Record the settings in ``wd/settings.json``, or refuse a directory made with others."""
+def _claim_work_dir(wd: Path) -> None:
+    """Record that ``wd`` holds mfbo jobs, or refuse a directory of another benchmark."""
     from sciml.bench.workdir import claim_work_dir
 
-    claim_work_dir(wd, "mfbo", mode, _jsonable(asdict(s)))
+    claim_work_dir(wd, "mfbo")
 
 
 def _load_job(wd: Path, key: str) -> dict[str, Any] | None:

@@ -19,7 +19,8 @@ from sciml.errors import ConfigError
 __all__ = ["claim_work_dir"]
 
 
-def claim_work_dir(work_dir: str | Path, benchmark: str, mode: str, settings: Mapping[str, Any]) -> Path:
+def claim_work_dir(work_dir: str | Path, benchmark: str, mode: str | None = None,
+                   settings: Mapping[str, Any] | None = None) -> Path:
     """Record ``(benchmark, mode, settings)`` in ``work_dir/settings.json``, or check they match.
 
     Parameters
@@ -28,11 +29,12 @@ def claim_work_dir(work_dir: str | Path, benchmark: str, mode: str, settings: Ma
         Created if missing.
     benchmark : str
         Benchmark name.
-    mode : str
-        ``"quick"``, ``"full"`` or ``"custom"``.
-    settings : mapping
+    mode : str, optional
+        ``"quick"``, ``"full"`` or ``"custom"``. ``None``: not recorded nor compared (for a
+        benchmark whose jobs are keyed by their own inputs, so modes can share a directory).
+    settings : mapping, optional
         JSON-serialisable settings of the mode (compared after a JSON round trip, so tuples
-        and lists are equal).
+        and lists are equal). ``None``: not recorded nor compared.
 
     Returns
     -------
@@ -46,25 +48,30 @@ def claim_work_dir(work_dir: str | Path, benchmark: str, mode: str, settings: Ma
         the settings that differ), or an unreadable ``settings.json``.
     """
     wd = Path(work_dir)
-    fingerprint = json.loads(json.dumps({"benchmark": benchmark, "mode": mode, "settings": dict(settings)}))
+    fingerprint: dict[str, Any] = {"benchmark": benchmark}
+    if mode is not None:
+        fingerprint["mode"] = mode
+    if settings is not None:
+        fingerprint["settings"] = dict(settings)
+    fingerprint = json.loads(json.dumps(fingerprint))
     path = wd / "settings.json"
     if path.exists():
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read {path}: {exc}; give another work dir") from None
-        if old != fingerprint:
-            if not isinstance(old, dict) or old.get("benchmark") != benchmark:
-                got = old.get("benchmark") if isinstance(old, dict) else None
-                what = f"of benchmark {got!r}"
-            elif old.get("mode") != mode:
-                what = f"with other mode {old.get('mode')!r}"
-            else:
-                o, n = old.get("settings") or {}, fingerprint["settings"]
-                what = f"with other settings ({', '.join(sorted(k for k in set(o) | set(n) if o.get(k) != n.get(k)))})"
-            raise ConfigError(f"{wd} holds a run {what}; resume it with the same benchmark, mode and "
-                              f"settings, or give another work dir")
-        return wd
+        if not isinstance(old, dict) or old.get("benchmark") != benchmark:
+            got = old.get("benchmark") if isinstance(old, dict) else None
+            what = f"of benchmark {got!r}"
+        elif mode is not None and old.get("mode") != mode:
+            what = f"with other mode {old.get('mode')!r}"
+        elif settings is not None and old.get("settings") != fingerprint["settings"]:
+            o, n = old.get("settings") or {}, fingerprint["settings"]
+            what = f"with other settings ({', '.join(sorted(k for k in set(o) | set(n) if o.get(k) != n.get(k)))})"
+        else:
+            return wd
+        raise ConfigError(f"{wd} holds a run {what}; resume it with the same benchmark, mode and "
+                          f"settings, or give another work dir")
     wd.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(fingerprint, indent=1))
     return wd

@@ -293,9 +293,10 @@ def test_work_dir_resumes_an_interrupted_run_and_loads_finished_jobs(tmp_path, o
     wd = tmp_path / "wd"
     # a run "killed" after its first BO iteration: its loop state is in the work dir, no finished job
     spec = s.problems[0]
-    key = _job_key("run", (spec, "mfmes", 0, dict(s.acquisition), "FAST"))
+    key = _job_key("run", (spec, "mfmes", 0, dict(s.acquisition), "FAST", {}))
     run_mfbo_benchmark(settings=s, work_dir=wd, only=["park91a/qlognei"])  # claims wd, runs qLogNEI only
-    assert sorted(p.name for p in (wd / "jobs").iterdir()) == ["run-park91a-qlognei-FAST-seed0.json"]
+    assert [p.name for p in (wd / "jobs").iterdir()] == \
+        [_job_key("run", (spec, "qlognei", 0, dict(s.acquisition), "FAST", {})) + ".json"]
     loop = _make_loop(spec, "mfmes", 0, _acq_settings(s.acquisition, spec.q, "FAST"), None,
                       state_dir=str(wd / "loops" / key))
     partial = loop.run(spec.budget, max_iterations=1)
@@ -320,16 +321,29 @@ def test_work_dir_resumes_an_interrupted_run_and_loads_finished_jobs(tmp_path, o
     assert [c.value for c in again.checks] == [c.value for c in report.checks]
 
 
-def test_work_dir_with_other_settings_is_refused(tmp_path):
-    from sciml.bench.mfbo import _claim_work_dir
+def test_jobs_are_keyed_by_their_inputs(tmp_path):
+    from dataclasses import replace
+
+    from sciml.bench.mfbo import _claim_work_dir, _job_key
+    from sciml.bench.workdir import claim_work_dir
     from sciml.errors import ConfigError
 
-    _claim_work_dir(tmp_path, "custom", _tiny_park())
-    _claim_work_dir(tmp_path, "custom", _tiny_park())  # same settings: accepted
-    with pytest.raises(ConfigError, match=r"with other settings \(seeds\)"):
-        _claim_work_dir(tmp_path, "custom", _tiny_park().__class__(**{**_tiny_park().__dict__, "seeds": (0, 1)}))
-    with pytest.raises(ConfigError, match="with other mode 'custom'"):
-        _claim_work_dir(tmp_path, "quick", _tiny_park())
+    spec = _tiny_park().problems[0]
+    acq = dict(TINY_ACQ)
+    key = _job_key("run", (spec, "mfmes", 0, acq, "FAST", None))
+    assert key.startswith("run-park91a-mfmes-FAST-seed0-")
+    assert key == _job_key("run", (replace(spec), "mfmes", 0, dict(acq), "FAST", None))  # equal inputs
+    others = [_job_key("run", (replace(spec, budget=41.0), "mfmes", 0, acq, "FAST", None)),
+              _job_key("run", (spec, "mfmes", 1, acq, "FAST", None)),
+              _job_key("run", (spec, "mfmes", 0, {**acq, "num_restarts": 3}, "FAST", None)),
+              _job_key("run", (spec, "mfmes", 0, acq, "FAST", {"n_restarts": 2}))]
+    assert len({key, *others}) == 5
+    assert _job_key("speed", (spec, 0, acq, True)) != _job_key("speed", (spec, 0, acq, False))
+    _claim_work_dir(tmp_path / "a")
+    _claim_work_dir(tmp_path / "a")  # any mfbo settings may share it
+    claim_work_dir(tmp_path / "b", "probconserv", "quick", {"steps": 1})
+    with pytest.raises(ConfigError, match="of benchmark 'probconserv'"):
+        _claim_work_dir(tmp_path / "b")
 
 
 def test_only_selects_problems_and_methods():

@@ -35,3 +35,12 @@ def test_unreadable_settings_file_is_a_clear_error(tmp_path):
     (tmp_path / "settings.json").write_text("{not json")
     with pytest.raises(ConfigError, match="cannot read .*settings.json"):
         claim_work_dir(tmp_path, "mfbo", "quick", {})
+
+
+def test_unset_mode_and_settings_are_not_compared(tmp_path):
+    claim_work_dir(tmp_path, "mfbo")
+    assert json.loads((tmp_path / "settings.json").read_text()) == {"benchmark": "mfbo"}
+    claim_work_dir(tmp_path, "mfbo")
+    with pytest.raises(ConfigError, match="of benchmark 'mfbo'"):
+        claim_work_dir(tmp_path, "cape")
+
