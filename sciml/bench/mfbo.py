@@ -29,6 +29,10 @@ Problems (:class:`ProblemSpec`; :func:`settings_for` lists which run in which mo
   The optimum is a narrow peak (``|t_s - 0.2| < 0.02`` for ``log10 nu`` within about
   ``+-0.04`` of -1.043) beside a broad plateau at ``-2.5e-3`` (``t_s ~ 0.25`` for small ``nu``):
   a deceptive local optimum.
+* ``burgers_shock_time_2d`` (full mode) --
+  :func:`~sciml.bo.problems.burgers_shock_time_2d_problem`: the same with the initial
+  amplitude ``A in [0.5, 2]`` designed too (the issue's "viscosity/initial amplitude");
+  ``t_s(nu, A) = t_s(nu / A, 1) / A``, so the target is attained along a curve of designs.
 
 Figures (rows of kind ``"regret"``, one per problem, method and acquisition settings):
 
@@ -289,6 +293,7 @@ def settings_for(quick: bool) -> MFBOBenchSettings:
         ProblemSpec("park91a", budget=200.0, max_iterations=40, fidelity_pays=True),
         ProblemSpec("borehole", budget=300.0, max_iterations=40, fidelity_pays=True),
         ProblemSpec("burgers_shock_time", budget=24.0, max_iterations=40, fidelity_pays=True),
+        ProblemSpec("burgers_shock_time_2d", budget=24.0, max_iterations=40, fidelity_pays=True),
     )
     return MFBOBenchSettings(
         problems=problems, seeds=tuple(range(10)), tutorial_settings_runs=True, overhead_rounds=5,

@@ -218,7 +218,8 @@ def test_modes():
     assert quick.tutorial_settings_runs and "mfmes" in qh.methods and (qh.n_init, qh.q, qh.max_iterations) == (16, 4, 6)
     tut = next(p for p in full.problems if p.name == "augmented_hartmann")
     assert (tut.n_init, tut.q, tut.max_iterations, tut.tutorial_init) == (16, 4, 6, True)
-    assert {p.name for p in full.problems if p.fidelity_pays} == {"park91a", "borehole", "burgers_shock_time"}
+    assert {p.name for p in full.problems if p.fidelity_pays} == {"park91a", "borehole", "burgers_shock_time",
+                                                                 "burgers_shock_time_2d"}
     for p in full.problems:
         if p.fidelity_pays:  # every method where fidelity pays, in full mode
             assert set(p.methods) == set(MF_METHODS) | {"qlognei"}
