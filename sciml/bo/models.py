@@ -36,6 +36,11 @@ strategies of :data:`FIT_STRATEGIES`, in order:
 3. ``adam``: ``fit_gpytorch_mll_torch`` (Adam, at most 400 steps) from hyperparameters drawn
    from their priors, with the Cholesky jitter raised to ``1e-4``.
 
+A strategy that draws its starting point from the priors (2 and 3) tries up to
+:data:`EXTRA_DRAWS` further draws when all of its restarts fail: whether a fit fails often
+depends on the draw alone (seen on a Burgers BO run: the fit failed for seed 26 and succeeded
+for seeds 0-3 on the same data).
+
 An attempt fails when it raises (``ModelFittingError``, ``NotPSDError``, ``NanError``, a
 Cholesky ``RuntimeError`` ...) or leaves a non-finite hyperparameter or marginal likelihood.
 When every attempt fails, :class:`ModelFitError` lists each attempt and its error.
@@ -268,6 +273,9 @@ FIT_STRATEGIES: tuple[FitStrategy, ...] = (
 )
 """Fallback sequence used by every ``fit_*`` function of this module."""
 
+#: Further prior draws of a resampling strategy when all its ``n_restarts`` attempts fail.
+EXTRA_DRAWS = 3
+
 # Errors that mean "this fitting attempt failed" (anything else is a bug and propagates).
 _FIT_ERRORS: tuple[type[BaseException], ...] = (
     ModelFittingError,
@@ -317,9 +325,11 @@ def _fit_with_fallbacks(
     """Fit ``model`` in place with :data:`FIT_STRATEGIES`, keeping the best of ``n_restarts``.
 
     Restart 0 of the first strategy starts from the model's initial hyperparameters; every other
-    attempt starts from ``randomize(model)`` (default: draw from the hyperparameter priors). The
-    first strategy with at least one successful restart wins; its restart with the highest
-    marginal likelihood is kept.
+    attempt starts from ``randomize(model)`` (default: draw from the hyperparameter priors). A
+    resampling strategy whose ``n_restarts`` attempts all fail makes up to :data:`EXTRA_DRAWS`
+    more. The first strategy with at least one successful attempt wins; its attempt with the
+    highest marginal likelihood is kept. When nothing fails, the attempts (and so the random
+    stream) are exactly ``n_restarts`` per strategy.
     """
     if n_restarts < 1:
         raise ModelInputError(f"n_restarts must be >= 1, got {n_restarts}")
@@ -331,11 +341,16 @@ def _fit_with_fallbacks(
         torch.manual_seed(seed)
         for strategy in FIT_STRATEGIES:
             best: tuple[float, dict[str, Tensor]] | None = None
-            for restart in range(n_restarts):
+            restart = 0
+            # a strategy that starts from prior draws tries up to EXTRA_DRAWS more draws when
+            # all its restarts fail (a failure often depends on the draw alone)
+            limit = n_restarts + (EXTRA_DRAWS if strategy.resample else 0)
+            while restart < limit and (restart < n_restarts or best is None):
+                restart += 1
                 model.load_state_dict(initial)
                 mll.train()
                 try:
-                    if strategy.resample or restart > 0:
+                    if strategy.resample or restart > 1:
                         with torch.no_grad():
                             randomize(model)
                     _run_strategy(mll, strategy)
@@ -346,7 +361,7 @@ def _fit_with_fallbacks(
                         raise ValueError(f"non-finite marginal log likelihood {value}")
                 except _FIT_ERRORS as exc:
                     errors.append(
-                        f"{strategy.name} (restart {restart}): {type(exc).__name__}: {exc}"
+                        f"{strategy.name} (restart {restart - 1}): {type(exc).__name__}: {exc}"
                     )
                     continue
                 if best is None or value > best[0]:

@@ -300,9 +300,14 @@ def test_fit_failures_raise_model_fit_error_listing_attempts(monkeypatch, branin
     with pytest.raises(ModelFitError) as info:
         fit_multifidelity_gp(X, Y, seed=0)
     msg = str(info.value)
-    assert len(calls) == len(FIT_STRATEGIES) == 3
-    for i, strategy in enumerate(FIT_STRATEGIES, start=1):
-        assert f"{strategy.name} (restart 0): ModelFittingError: boom {i}" in msg
+    # one attempt from the defaults, then 1 + EXTRA_DRAWS prior draws for each resampling strategy
+    assert len(FIT_STRATEGIES) == 3 and not FIT_STRATEGIES[0].resample
+    assert all(s.resample for s in FIT_STRATEGIES[1:])
+    assert len(calls) == 1 + 2 * (1 + models.EXTRA_DRAWS) == 9
+    assert "lbfgs (restart 0): ModelFittingError: boom 1\n" in msg and "lbfgs (restart 1)" not in msg
+    for k in range(1 + models.EXTRA_DRAWS):
+        assert f"lbfgs-jitter (restart {k}): ModelFittingError: boom {2 + k}\n" in msg
+        assert f"adam (restart {k}): ModelFittingError: boom {6 + k}\n" in msg
     assert calls[-1] is models.fit_gpytorch_mll_torch  # last fallback is the Adam optimizer
     assert isinstance(info.value, SciMLError) and isinstance(info.value, RuntimeError)
 
@@ -321,6 +326,26 @@ def test_fit_fallback_recovers_after_first_strategy_fails(monkeypatch, branin_da
     monkeypatch.setattr(models, "fit_gpytorch_mll", flaky_fit)
     model = fit_multifidelity_gp(X, Y, seed=0)
     assert len(calls) == 2 and torch.isfinite(model.posterior(X[:2]).mean).all()
+
+
+def test_fit_that_fails_for_one_prior_draw_is_recovered_by_further_draws(monkeypatch):
+    """Real data from a Burgers BO run whose fit failed for seed 26 with one draw per fallback."""
+    import json
+    from pathlib import Path
+
+    d = json.loads((Path(__file__).parent / "data" / "mfgp_fit_failure.json").read_text())
+    Z = torch.tensor(d["Z"], dtype=torch.float64)
+    Y = torch.tensor(d["Y"], dtype=torch.float64)[:, None]
+    bounds = torch.tensor(d["bounds"], dtype=torch.float64)
+    monkeypatch.setattr(models, "EXTRA_DRAWS", 0)
+    with pytest.raises(ModelFitError, match=r"adam \(restart 0\): NotPSDError"):
+        fit_multifidelity_gp(Z, Y, seed=d["seed"], bounds=bounds)
+    monkeypatch.undo()
+    model = fit_multifidelity_gp(Z, Y, seed=d["seed"], bounds=bounds)
+    with torch.no_grad():
+        post = model.posterior(Z)
+    # the fitted model interpolates its (noise-free) data closely
+    assert float((post.mean - Y).abs().max()) < 0.05 * float(Y.abs().max())
 
 
 # --------------------------------------------------------------------------------------------
