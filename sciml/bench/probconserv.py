@@ -481,7 +481,7 @@ def run_probconserv_benchmark(
             raise ConfigError("give work_dir or run_root, not both")
         from sciml.bench.workdir import claim_work_dir
 
-        run_root = claim_work_dir(work_dir, "probconserv", mode, _jsonable(asdict(s)))
+        run_root = claim_work_dir(work_dir, "probconserv", mode, asdict(s))
     only_set = None
     if only is not None:
         only_list = [only] if isinstance(only, str) else [str(x).strip() for x in only]
@@ -638,12 +638,3 @@ def add_checks(report: BenchReport) -> None:
     timing = [r for r in rows if r.get("model") == "timing"]  # the ANP's; the bases' are rows only
     if timing:
         report.add_check("update_overhead_max", max(r["update_overhead"] for r in timing), "<", 0.10)
-
-
-def _jsonable(obj: Any) -> Any:
-    """Tuples to lists, recursively (settings as JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj

@@ -1322,6 +1322,18 @@ def shock_time(ds: xr.Dataset, *, field: str = "u") -> float:
     return float(np.mean(times))
 
 
+def _shock_time_objective(t_target: float, t_final: float) -> Callable[[xr.Dataset], float]:
+    """``-(shock_time(ds) - t_target)^2`` (maximised), after checking ``0 < t_target < t_final``."""
+    if not (math.isfinite(t_target) and 0.0 < t_target < t_final):
+        raise ConfigError(f"t_target must lie in (0, t_final={t_final:g}), got {t_target!r}")
+    target = float(t_target)
+
+    def objective(ds: xr.Dataset) -> float:
+        return -((shock_time(ds) - target) ** 2)
+
+    return objective
+
+
 def burgers_shock_time_problem(
     *,
     t_target: float = 0.2,
@@ -1365,13 +1377,7 @@ def burgers_shock_time_problem(
     from sciml.simulators.pde.burgers import BurgersSimulator
     from sciml.simulators.pde.initial_conditions import SineIC
 
-    if not (math.isfinite(t_target) and 0.0 < t_target < t_final):
-        raise ConfigError(f"t_target must lie in (0, t_final={t_final:g}), got {t_target!r}")
-    target = float(t_target)
-
-    def objective(ds: xr.Dataset) -> float:
-        return -((shock_time(ds) - target) ** 2)
-
+    objective = _shock_time_objective(t_target, t_final)
     fid = Fidelity.discrete("n_cells", tuple(int(n) for n in n_cells), log_scale=True)
     return SimulatorSource(
         BurgersSimulator, objective, fid,
@@ -1447,13 +1453,7 @@ def burgers_shock_time_2d_problem(
     """
     from sciml.simulators.pde.initial_conditions import SineIC
 
-    if not (math.isfinite(t_target) and 0.0 < t_target < t_final):
-        raise ConfigError(f"t_target must lie in (0, t_final={t_final:g}), got {t_target!r}")
-    target = float(t_target)
-
-    def objective(ds: xr.Dataset) -> float:
-        return -((shock_time(ds) - target) ** 2)
-
+    objective = _shock_time_objective(t_target, t_final)
     fid = Fidelity.discrete("n_cells", tuple(int(n) for n in n_cells), log_scale=True)
     return SimulatorSource(
         _amplitude_burgers, objective, fid,
