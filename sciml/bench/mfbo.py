@@ -799,7 +799,8 @@ def run_mfbo_benchmark(
         the same ``work_dir`` loads the finished jobs, resumes the interrupted runs where
         they stopped (:meth:`~sciml.bo.loop.BOLoop.run` with ``resume=True``: no evaluation
         is repeated, and the candidates are those of an uninterrupted run) and runs the
-        rest. Jobs are keyed by all their inputs (:func:`_job_key`), so modes and settings
+        rest. A run whose budget or iteration cap was raised continues from the state of
+        the shorter run (:func:`_loop_state_dir`). Jobs are keyed by all their inputs (:func:`_job_key`), so modes and settings
         can share a ``work_dir`` and a changed input never reuses an old result; the
         results of the code that made them are reused, so after changing the code give a new
         ``work_dir``. A directory of another benchmark is refused. Timings of loaded jobs are
@@ -875,7 +876,7 @@ def run_mfbo_benchmark(
     order = sorted(todo, key=lambda i: _expected_seconds(*jobs[i]), reverse=True)
 
     def loop_dir(i: int) -> str | None:
-        return None if wd is None or jobs[i][0] != "run" else str(wd / "loops" / keys[i])
+        return None if wd is None or jobs[i][0] != "run" else str(_loop_state_dir(wd, jobs[i][1]))
 
     pool = None
     try:
@@ -963,13 +964,14 @@ def _job_selected(job: tuple[str, tuple[Any, ...]], selected: dict[str, set[str]
     return "*" in selected.get("augmented_hartmann", set())  # timing jobs
 
 
-def _job_key(kind: str, args: tuple[Any, ...]) -> str:
+def _job_key(kind: str, args: tuple[Any, ...], *, with_limits: bool = True) -> str:
     """File-name-safe name of one job: a readable prefix and a hash of all its inputs.
 
     Two jobs with equal inputs (problem spec, method, seed, acquisition settings, label,
     model options; for timing jobs their arguments) share a key whatever mode or settings
     list them, and any change of an input gives a new key, so a work dir never hands back
-    a result of other inputs.
+    a result of other inputs. ``with_limits=False`` leaves the run's budget and iteration
+    cap out (the key of its loop states, :func:`_loop_state_dir`).
     """
     import hashlib
     import json
@@ -982,8 +984,57 @@ def _job_key(kind: str, args: tuple[Any, ...]) -> str:
     else:
         prefix = f"overhead-{args[1]}-seed{args[2]}"
     inputs = [kind] + [asdict(a) if hasattr(a, "__dataclass_fields__") else a for a in args]
+    if not with_limits and kind == "run":
+        for k in _LIMITS:
+            inputs[1].pop(k)
     digest = hashlib.sha256(json.dumps(_jsonable(inputs), sort_keys=True, default=repr).encode()).hexdigest()
     return f"{prefix}-{digest[:12]}"
+
+
+#: Fields of a ProblemSpec that only stop a BO run (its trajectory does not depend on them).
+_LIMITS = ("budget", "max_iterations")
+
+
+def _loop_state_dir(wd: Path, args: tuple[Any, ...]) -> Path:
+    """The loop-state folder of a run job, seeded from a shorter run of it when there is one.
+
+    A BO run's candidates do not depend on its budget or iteration cap, which only stop it,
+    so a run with larger limits continues one with smaller ones. States live in
+    ``wd/loops/<key without limits>/<limits>/`` with a ``limits.json``; when the folder of
+    these limits holds no state yet, the state of the longest run of the same job whose
+    budget and cap are both no larger is copied there first (the shorter run's own folder,
+    and its finished result, stay as they were).
+    """
+    import json
+    import shutil
+
+    from sciml.data.atomic import atomic_write_text
+
+    spec = args[0]
+    limits = {k: getattr(spec, k) for k in _LIMITS}
+    base = wd / "loops" / _job_key("run", args, with_limits=False)
+    target = base / f"budget{limits['budget']}-iter{limits['max_iterations']}"
+    if (target / "state.json").exists():
+        return target
+
+    def within(old: Mapping[str, Any]) -> bool:
+        return all(new is None or (old.get(k) is not None and float(old[k]) <= float(new))
+                   for k, new in limits.items())
+
+    shorter = []
+    for d in sorted(base.glob("*/limits.json")) if base.exists() else []:
+        old = json.loads(d.read_text(encoding="utf-8"))
+        if d.parent != target and (d.parent / "state.json").exists() and within(old):
+            shorter.append(((float("inf") if old["budget"] is None else float(old["budget"]),
+                             float("inf") if old["max_iterations"] is None else float(old["max_iterations"])),
+                            d.parent))
+    if shorter:
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(max(shorter)[1], target)
+    target.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target / "limits.json", json.dumps(limits))
+    return target
 
 
 def _claim_work_dir(wd: Path) -> None:

@@ -287,24 +287,24 @@ def _regret_rows(report):
 
 @pytest.mark.slow
 def test_work_dir_resumes_an_interrupted_run_and_loads_finished_jobs(tmp_path, one_torch_thread):
-    from sciml.bench.mfbo import _acq_settings, _job_key, _make_loop
+    from sciml.bench.mfbo import _acq_settings, _job_key, _loop_state_dir, _make_loop
 
     s = _tiny_park()
     plain = _regret_rows(run_mfbo_benchmark(settings=s))
     wd = tmp_path / "wd"
     # a run "killed" after its first BO iteration: its loop state is in the work dir, no finished job
     spec = s.problems[0]
-    key = _job_key("run", (spec, "mfmes", 0, dict(s.acquisition), "FAST", {}))
+    state_dir = _loop_state_dir(wd, (spec, "mfmes", 0, dict(s.acquisition), "FAST", {}))
     run_mfbo_benchmark(settings=s, work_dir=wd, only=["park91a/qlognei"])  # claims wd, runs qLogNEI only
     assert [p.name for p in (wd / "jobs").iterdir()] == \
         [_job_key("run", (spec, "qlognei", 0, dict(s.acquisition), "FAST", {})) + ".json"]
     loop = _make_loop(spec, "mfmes", 0, _acq_settings(s.acquisition, spec.q, "FAST"), None,
-                      state_dir=str(wd / "loops" / key))
+                      state_dir=str(state_dir))
     partial = loop.run(spec.budget, max_iterations=1)
     assert partial.iteration.max() == 1
     from sciml.bo.loop import BOLoop
 
-    z_partial = BOLoop._read_state(wd / "loops" / key)[1]["Z"]
+    z_partial = BOLoop._read_state(state_dir)[1]["Z"]
     report = run_mfbo_benchmark(settings=s, work_dir=wd)
     assert report.config["jobs_loaded"] == 1  # qLogNEI's finished job, not re-run
     resumed = _regret_rows(report)
@@ -313,7 +313,7 @@ def test_work_dir_resumes_an_interrupted_run_and_loads_finished_jobs(tmp_path, o
             assert resumed[k][field_] == plain[k][field_], (k, field_)
         assert resumed[k]["curve"] == plain[k]["curve"]
     # the resumed loop kept the first evaluations and added the rest (none repeated)
-    z = BOLoop._read_state(wd / "loops" / key)[1]["Z"]
+    z = BOLoop._read_state(state_dir)[1]["Z"]
     assert z.shape[0] > z_partial.shape[0] == partial.n_evaluations
     assert z[: z_partial.shape[0]].equal(z_partial)
     # everything finished: a third call loads every job and runs nothing
@@ -368,3 +368,35 @@ def test_only_selects_problems_and_methods():
         _parse_only(s, ["park91a/ei"])
     with pytest.raises(ConfigError, match="selects nothing"):
         _parse_only(s, [])
+
+
+@pytest.mark.slow
+def test_raising_the_cap_continues_the_shorter_run(tmp_path, one_torch_thread):
+    from dataclasses import replace
+
+    from sciml.bench.mfbo import _job_key, _loop_state_dir
+    from sciml.bo.loop import BOLoop
+
+    short = replace(_tiny_park(), problems=(replace(_tiny_park().problems[0], methods=("mfmes",),
+                                                    max_iterations=2),))
+    long = replace(short, problems=(replace(short.problems[0], max_iterations=4),))
+    wd = tmp_path / "wd"
+    r_short = _regret_rows(run_mfbo_benchmark(settings=short, work_dir=wd))
+    args_short = (short.problems[0], "mfmes", 0, dict(short.acquisition), "FAST", {})
+    args_long = (long.problems[0], "mfmes", 0, dict(long.acquisition), "FAST", {})
+    z_short = BOLoop._read_state(_loop_state_dir(wd, args_short))[1]["Z"]
+    r_long = _regret_rows(run_mfbo_benchmark(settings=long, work_dir=wd))
+    plain = _regret_rows(run_mfbo_benchmark(settings=long))
+    key = ("park91a", "mfmes")
+    assert r_long[key]["curve"] == plain[key]["curve"] and r_long[key]["iterations_mean"] == 4
+    # the long run started from the short run's evaluations; the short run's results stay
+    z_long = BOLoop._read_state(_loop_state_dir(wd, args_long))[1]["Z"]
+    assert z_long.shape[0] > z_short.shape[0] and z_long[: z_short.shape[0]].equal(z_short)
+    assert BOLoop._read_state(_loop_state_dir(wd, args_short))[1]["Z"].equal(z_short)
+    assert (wd / "jobs" / f"{_job_key('run', args_short)}.json").is_file()
+    again = _regret_rows(run_mfbo_benchmark(settings=short, work_dir=wd))
+    assert again[key]["curve"] == r_short[key]["curve"]
+    # a larger budget with a smaller cap is not an extension of the short run
+    other = replace(short, problems=(replace(short.problems[0], max_iterations=1, budget=80.0),))
+    d = _loop_state_dir(wd, (other.problems[0], "mfmes", 0, dict(other.acquisition), "FAST", {}))
+    assert not (d / "state.json").exists()
