@@ -55,6 +55,11 @@ Figures (rows of kind ``"regret"``, one per problem, method and acquisition sett
   reached). ``cost_fraction_vs_qlognei_reach`` divides instead by the cost at which qLogNEI's
   own mean curve reaches that target (the stricter reading; reported, not checked).
 
+A run that raises a sciml error (e.g. a model that cannot be fitted) does not stop the
+benchmark: it is a row of kind ``"failed_run"`` (seed, iteration, error), the regret rows count
+such runs in ``n_failed`` and summarise the others, and with ``--work-dir`` a rerun tries it
+again.
+
 Timing rows:
 
 * ``"speed"``: on the Hartmann set-up after the 16 initial points, fit + acquisition of one
@@ -595,10 +600,17 @@ def _run_job(spec: ProblemSpec, method: str, seed: int, base_acq: Mapping[str, i
     if n_threads is not None:
         torch.set_num_threads(n_threads)
     acq = _acq_settings(base_acq, spec.q, label)
+    from sciml.errors import SciMLError
+
     loop = _make_loop(spec, method, seed, acq, model_options, state_dir=state_dir)
     t0 = time.perf_counter()
-    result = loop.run(spec.budget if spec.budget is not None else 1e300, max_iterations=spec.max_iterations,
-                      resume=state_dir is not None)
+    try:
+        result = loop.run(spec.budget if spec.budget is not None else 1e300, max_iterations=spec.max_iterations,
+                          resume=state_dir is not None)
+    except SciMLError as exc:  # e.g. a model that cannot be fitted: the run fails, the benchmark goes on
+        return {"problem": spec.name, "method": method, "settings": label, "seed": seed, "failed": True,
+                "error": f"{type(exc).__name__}: {exc}", "iteration": loop.result().iteration.max().item()
+                if loop.n_observations else 0, "wall_s": time.perf_counter() - t0}
     wall = time.perf_counter() - t0
     init_cost = float(result.costs[result.iteration == 0].sum())
     cost, regret = regret_curve(result.recommendations)
@@ -854,7 +866,7 @@ def run_mfbo_benchmark(
                 "se": "standard error over seeds, std(ddof=1) / sqrt(n)",
                 "tutorial_reference": {"value": TUTORIAL_VALUE, "bo_cost": TUTORIAL_COST},
                 "notes": list(s.notes), "checks_not_computed": not_computed},
-        table_columns=["kind", "problem", "method", "settings", "n_seeds", "final_cost_mean", "final_regret_mean",
+        table_columns=["kind", "problem", "method", "settings", "n_seeds", "n_failed", "final_cost_mean", "final_regret_mean",
                        "final_regret_se", "cost_fraction_vs_qlognei", "iterations_mean", "s_per_iter", "overhead",
                        "value_mean", "value_se", "bo_cost_mean", "default_s", "mfkg_tutorial_s"])
     t_start = time.perf_counter()
@@ -899,7 +911,7 @@ def run_mfbo_benchmark(
             it = ((i, call(i, None)) for i in order)
         for i, out in progress(it, total=len(order), desc="mfbo bench", unit="job"):
             outcomes.append((jobs[i][0], jobs[i][1], out))
-            if wd is not None:
+            if wd is not None and not out.get("failed"):  # a failed run is tried again by a rerun
                 _save_job(wd, keys[i], out)
             if log:
                 log(_describe(jobs[i][0], out))
@@ -1091,6 +1103,9 @@ def _expected_seconds(kind: str, args: tuple[Any, ...]) -> float:
 
 
 def _describe(kind: str, out: Mapping[str, Any]) -> str:
+    if kind == "run" and out.get("failed"):
+        return (f"{out['problem']} {out['method']} ({out['settings']}) seed {out['seed']}: FAILED at iteration "
+                f"{out['iteration']}: {out['error'].splitlines()[0]}")
     if kind == "run":
         return (f"{out['problem']} {out['method']} ({out['settings']}) seed {out['seed']}: final regret "
                 f"{out['final_regret']:.3g} at cost {out['total_cost']:.4g}, {out['n_iterations']} iterations, "
@@ -1114,7 +1129,8 @@ def _jsonable(obj: Any) -> Any:
 def _summarise(report: BenchReport, s: MFBOBenchSettings, outcomes: Sequence[tuple[str, tuple[Any, ...],
                                                                                   dict[str, Any]]]) -> None:
     """Rows from the job outcomes: regret summaries, cost fractions, tutorial wiring, timings."""
-    runs = [out for kind, _, out in outcomes if kind == "run"]
+    runs = [out for kind, _, out in outcomes if kind == "run" and not out.get("failed")]
+    failed = [out for kind, _, out in outcomes if kind == "run" and out.get("failed")]
     rows: list[dict[str, Any]] = []
     for spec in s.problems:
         labels = ["FAST"] + (["TUTORIAL"] if spec.name == "augmented_hartmann" and s.tutorial_settings_runs else [])
@@ -1126,6 +1142,8 @@ def _summarise(report: BenchReport, s: MFBOBenchSettings, outcomes: Sequence[tup
                 if not mine:
                     continue
                 row = summarise_runs(mine, problem=spec.name, method=method, settings=label)
+                row["n_failed"] = sum(1 for f in failed if (f["problem"], f["method"], f["settings"])
+                                      == (spec.name, method, label))
                 row["fidelity_pays"] = spec.fidelity_pays
                 row["budget"] = spec.budget
                 row["max_iterations"] = spec.max_iterations
@@ -1137,6 +1155,9 @@ def _summarise(report: BenchReport, s: MFBOBenchSettings, outcomes: Sequence[tup
                 r["regret_floor"] = floor
         add_cost_fractions(rows, problem=spec.name, regret_floor_abs=floor)
     report.results.extend(rows)
+    report.results.extend({"kind": "failed_run", **{k: f[k] for k in ("problem", "method", "settings", "seed",
+                                                                      "error", "iteration")}}
+                          for f in sorted(failed, key=lambda f: (f["problem"], f["method"], f["settings"], f["seed"])))
     # (a) tutorial wiring: MF-KG on the Hartmann set-up, with the tutorial's own acquisition
     # settings when they ran (full mode), else FAST; the tutorial maximises -f
     for label in ("TUTORIAL", "FAST"):

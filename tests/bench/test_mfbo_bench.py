@@ -400,3 +400,33 @@ def test_raising_the_cap_continues_the_shorter_run(tmp_path, one_torch_thread):
     other = replace(short, problems=(replace(short.problems[0], max_iterations=1, budget=80.0),))
     d = _loop_state_dir(wd, (other.problems[0], "mfmes", 0, dict(other.acquisition), "FAST", {}))
     assert not (d / "state.json").exists()
+
+
+def test_a_failed_run_is_reported_and_the_benchmark_goes_on(tmp_path, monkeypatch, one_torch_thread):
+    from dataclasses import replace
+
+    from sciml.bo.loop import BOLoop
+    from sciml.bo.models import ModelFitError
+
+    real_run = BOLoop.run
+
+    def run(self, *args, **kwargs):
+        if self.seed == 1:
+            raise ModelFitError("could not fit the multi-fidelity GP hyperparameters; tried, in order: ...")
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(BOLoop, "run", run)
+    s = replace(_tiny_park(), problems=(replace(_tiny_park().problems[0], methods=("qlognei",), max_iterations=1),),
+                seeds=(0, 1))
+    report = run_mfbo_benchmark(settings=s, work_dir=tmp_path / "wd")
+    row = _regret_rows(report)[("park91a", "qlognei")]
+    assert row["n_seeds"] == 1 and row["n_failed"] == 1 and [r["seed"] for r in row["runs"]] == [0]
+    failed = [r for r in report.results if r["kind"] == "failed_run"]
+    assert len(failed) == 1 and failed[0]["seed"] == 1 and failed[0]["error"].startswith("ModelFitError: could not")
+    # only the successful run is kept as finished: a rerun tries seed 1 again
+    assert len(list((tmp_path / "wd" / "jobs").iterdir())) == 1
+    monkeypatch.setattr(BOLoop, "run", real_run)
+    again = run_mfbo_benchmark(settings=s, work_dir=tmp_path / "wd")
+    assert again.config["jobs_loaded"] == 1
+    assert _regret_rows(again)[("park91a", "qlognei")]["n_seeds"] == 2
+    assert not [r for r in again.results if r["kind"] == "failed_run"]
