@@ -609,8 +609,8 @@ def _run_job(spec: ProblemSpec, method: str, seed: int, base_acq: Mapping[str, i
                           resume=state_dir is not None)
     except SciMLError as exc:  # e.g. a model that cannot be fitted: the run fails, the benchmark goes on
         return {"problem": spec.name, "method": method, "settings": label, "seed": seed, "failed": True,
-                "error": f"{type(exc).__name__}: {exc}", "iteration": loop.result().iteration.max().item()
-                if loop.n_observations else 0, "wall_s": time.perf_counter() - t0}
+                "error": f"{type(exc).__name__}: {exc}", "iteration": loop.iteration,
+                "wall_s": time.perf_counter() - t0}
     wall = time.perf_counter() - t0
     init_cost = float(result.costs[result.iteration == 0].sum())
     cost, regret = regret_curve(result.recommendations)
@@ -847,7 +847,9 @@ def run_mfbo_benchmark(
     selected = _parse_only(s, only)
     wd = None if work_dir is None else Path(work_dir)
     if wd is not None:
-        _claim_work_dir(wd)
+        from sciml.bench.workdir import claim_work_dir
+
+        claim_work_dir(wd, "mfbo")  # jobs are keyed by their inputs: any mfbo settings may share it
     hartmann = next((p for p in s.problems if p.name == "augmented_hartmann"), None)
     jobs = _jobs(s)
     not_computed: dict[str, str] = {}
@@ -875,13 +877,14 @@ def run_mfbo_benchmark(
     todo = [i for i in range(len(jobs)) if _job_selected(jobs[i], selected)]
     loaded = 0
     if wd is not None:
+        done = set()
         for i in range(len(jobs)):
             out = _load_job(wd, keys[i])
             if out is not None:
                 outcomes.append((jobs[i][0], jobs[i][1], out))
-                loaded += 1
-        done = {keys[i] for i in range(len(jobs)) if (wd / "jobs" / f"{keys[i]}.json").exists()}
-        todo = [i for i in todo if keys[i] not in done]
+                done.add(i)
+        loaded = len(done)
+        todo = [i for i in todo if i not in done]
     report.config["only"] = None if only is None else list(only)
     report.config["work_dir"] = None if wd is None else str(wd)
     report.config["jobs_loaded"] = loaded
@@ -1048,13 +1051,6 @@ def _loop_state_dir(wd: Path, args: tuple[Any, ...]) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     atomic_write_text(target / "limits.json", json.dumps(limits))
     return target
-
-
-def _claim_work_dir(wd: Path) -> None:
-    """Record that ``wd`` holds mfbo jobs, or refuse a directory of another benchmark."""
-    from sciml.bench.workdir import claim_work_dir
-
-    claim_work_dir(wd, "mfbo")
 
 
 def _load_job(wd: Path, key: str) -> dict[str, Any] | None:

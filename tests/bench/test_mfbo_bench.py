@@ -325,7 +325,7 @@ def test_work_dir_resumes_an_interrupted_run_and_loads_finished_jobs(tmp_path, o
 def test_jobs_are_keyed_by_their_inputs(tmp_path):
     from dataclasses import replace
 
-    from sciml.bench.mfbo import _claim_work_dir, _job_key
+    from sciml.bench.mfbo import _job_key
     from sciml.bench.workdir import claim_work_dir
     from sciml.errors import ConfigError
 
@@ -340,11 +340,11 @@ def test_jobs_are_keyed_by_their_inputs(tmp_path):
               _job_key("run", (spec, "mfmes", 0, acq, "FAST", {"n_restarts": 2}))]
     assert len({key, *others}) == 5
     assert _job_key("speed", (spec, 0, acq, True)) != _job_key("speed", (spec, 0, acq, False))
-    _claim_work_dir(tmp_path / "a")
-    _claim_work_dir(tmp_path / "a")  # any mfbo settings may share it
+    claim_work_dir(tmp_path / "a", "mfbo")
+    claim_work_dir(tmp_path / "a", "mfbo")  # any mfbo settings may share it
     claim_work_dir(tmp_path / "b", "probconserv", "quick", {"steps": 1})
     with pytest.raises(ConfigError, match="of benchmark 'probconserv'"):
-        _claim_work_dir(tmp_path / "b")
+        claim_work_dir(tmp_path / "b", "mfbo")
 
 
 def test_only_selects_problems_and_methods():
@@ -430,3 +430,11 @@ def test_a_failed_run_is_reported_and_the_benchmark_goes_on(tmp_path, monkeypatc
     assert again.config["jobs_loaded"] == 1
     assert _regret_rows(again)[("park91a", "qlognei")]["n_seeds"] == 2
     assert not [r for r in again.results if r["kind"] == "failed_run"]
+
+
+def test_bad_only_writes_nothing(tmp_path):
+    from sciml.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="only: no method 'ei' on 'park91a'"):
+        run_mfbo_benchmark(settings=_tiny_park(), work_dir=tmp_path / "wd", only=["park91a/ei"])
+    assert not (tmp_path / "wd").exists()
