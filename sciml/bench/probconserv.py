@@ -476,19 +476,22 @@ def run_probconserv_benchmark(
     unknown = [p for p in s.problems if p not in problems]
     if unknown:
         raise ValueError(f"unknown problem(s) {unknown}; accepted: {sorted(problems)}")
+    only_set = None
+    if only is not None:
+        only_list = [only] if isinstance(only, str) else [str(x).strip() for x in only]
+        bad = [p for p in only_list if p not in s.problems]
+        if not only_list:
+            raise ConfigError(f"only selects nothing; give problems of this mode: {list(s.problems)}")
+        if bad:
+            raise ConfigError(f"only: no problem(s) {bad} in this mode; accepted: {list(s.problems)}")
+        only_set = set(only_list)
+    # validated before the work dir is claimed, so bad input writes nothing
     if work_dir is not None:
         if run_root is not None:
             raise ConfigError("give work_dir or run_root, not both")
         from sciml.bench.workdir import claim_work_dir
 
         run_root = claim_work_dir(work_dir, "probconserv", mode, asdict(s))
-    only_set = None
-    if only is not None:
-        only_list = [only] if isinstance(only, str) else [str(x).strip() for x in only]
-        bad = [p for p in only_list if p not in s.problems]
-        if bad or not only_list:
-            raise ConfigError(f"only: no problem(s) {bad} in this mode; accepted: {list(s.problems)}")
-        only_set = set(only_list)
     bs, base_on = _base_plan(s, quick=quick, custom=settings is not None, base_settings=base_settings,
                              base_problems=base_problems)
     base_names = [m for b in (bs.bases if bs is not None else ()) for m in _base_models(b)]

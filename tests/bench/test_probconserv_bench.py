@@ -125,3 +125,13 @@ def test_work_dir_and_only(tmp_path):
         run_probconserv_benchmark(settings=two, only=["pme"])
     with pytest.raises(ConfigError, match="work_dir or run_root, not both"):
         run_probconserv_benchmark(settings=two, work_dir=tmp_path / "a", run_root=tmp_path / "b")
+
+
+def test_bad_only_writes_nothing(tmp_path):
+    from sciml.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"only: no problem\(s\) \['pme'\] in this mode; accepted: \['stefan'\]"):
+        run_probconserv_benchmark(settings=TINY, work_dir=tmp_path / "wd", only=["pme"])
+    with pytest.raises(ConfigError, match=r"only selects nothing; give problems of this mode: \['stefan'\]"):
+        run_probconserv_benchmark(settings=TINY, work_dir=tmp_path / "wd", only=[])
+    assert not (tmp_path / "wd").exists()
