@@ -183,8 +183,10 @@ def run_probconserv_study(step: ProbConservStudyStep, index: int, ctx: WorkflowC
     values = _test_values(step, problem)
     plot_value = values[0] if step.plot_value is None else step.plot_value
 
+    from sciml.bench.probconserv import _train_seconds
+
     model, result = _train(step, problem, s, ctx)
-    train_seconds = float(sum(h.get("seconds") or 0.0 for h in result.history))
+    train_seconds = _train_seconds(result)
     rows: list[dict[str, Any]] = []
     plot_test = None
     for v, p in enumerate(values):
