@@ -438,3 +438,17 @@ def test_bad_only_writes_nothing(tmp_path):
     with pytest.raises(ConfigError, match="only: no method 'ei' on 'park91a'"):
         run_mfbo_benchmark(settings=_tiny_park(), work_dir=tmp_path / "wd", only=["park91a/ei"])
     assert not (tmp_path / "wd").exists()
+
+
+def test_unreadable_finished_job_is_a_clear_error(tmp_path):
+    from sciml.bench.mfbo import _load_job
+    from sciml.errors import ConfigError
+
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "run-x.json").write_text("{truncated")
+    with pytest.raises(ConfigError, match=r"cannot read the finished job .*run-x.json: .*delete it to run the job again"):
+        _load_job(tmp_path, "run-x")
+    (tmp_path / "jobs" / "run-y.json").write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="does not hold a job outcome"):
+        _load_job(tmp_path, "run-y")
+    assert _load_job(tmp_path, "run-z") is None

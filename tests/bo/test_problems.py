@@ -371,6 +371,8 @@ def test_burgers_shock_time_2d_obeys_burgers_scaling_and_reaches_the_target():
     assert ts[0] > 0.2 > ts[1]
     with pytest.raises(ParameterError, match="amplitude"):
         burgers_shock_time_2d_problem(amplitude_bounds=(0.01, 2.0))
+    with pytest.raises(ConfigError, match=r"t_target must lie in \(0, t_final=0.5\), got 0.7"):
+        burgers_shock_time_2d_problem(t_target=0.7)
 
 
 def test_simulator_source_rejects_bad_names():
