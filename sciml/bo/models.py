@@ -83,6 +83,7 @@ from torch import Tensor
 from sciml.errors import SciMLError
 
 __all__ = [
+    "AR1_MAX_ITER",
     "FIT_STRATEGIES",
     "MODEL_KINDS",
     "AR1Kernel",
@@ -276,6 +277,9 @@ FIT_STRATEGIES: tuple[FitStrategy, ...] = (
 #: Further prior draws of a resampling strategy when all its ``n_restarts`` attempts fail.
 EXTRA_DRAWS = 3
 
+#: Default cap on the L-BFGS-B iterations of each starting point of :func:`fit_ar1_gp`.
+AR1_MAX_ITER = 300
+
 # Errors that mean "this fitting attempt failed" (anything else is a bug and propagates).
 _FIT_ERRORS: tuple[type[BaseException], ...] = (
     ModelFittingError,
@@ -299,7 +303,8 @@ def _mll_value(mll: ExactMarginalLogLikelihood) -> float:
     return value
 
 
-def _run_strategy(mll: ExactMarginalLogLikelihood, strategy: FitStrategy) -> None:
+def _run_strategy(mll: ExactMarginalLogLikelihood, strategy: FitStrategy, max_iter: int | None = None) -> None:
+    """Run one strategy; ``max_iter`` caps the L-BFGS-B iterations of a ``"scipy"`` strategy."""
     jitter = (
         gpytorch.settings.cholesky_jitter(float_value=strategy.jitter, double_value=strategy.jitter)
         if strategy.jitter is not None
@@ -310,6 +315,9 @@ def _run_strategy(mll: ExactMarginalLogLikelihood, strategy: FitStrategy) -> Non
             fit_gpytorch_mll(
                 mll, optimizer=fit_gpytorch_mll_torch, optimizer_kwargs={"step_limit": 400}
             )
+        elif max_iter is not None:
+            # BoTorch logs "ITERATIONS REACHED LIMIT" at DEBUG level and keeps the result
+            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": int(max_iter)}})
         else:
             fit_gpytorch_mll(mll)
 
@@ -321,6 +329,7 @@ def _fit_with_fallbacks(
     n_restarts: int = 1,
     randomize: Callable[[Model], None] | None = None,
     what: str = "GP",
+    max_iter: int | None = None,
 ) -> Model:
     """Fit ``model`` in place with :data:`FIT_STRATEGIES`, keeping the best of ``n_restarts``.
 
@@ -329,10 +338,13 @@ def _fit_with_fallbacks(
     resampling strategy whose ``n_restarts`` attempts all fail makes up to :data:`EXTRA_DRAWS`
     more. The first strategy with at least one successful attempt wins; its attempt with the
     highest marginal likelihood is kept. When nothing fails, the attempts (and so the random
-    stream) are exactly ``n_restarts`` per strategy.
+    stream) are exactly ``n_restarts`` per strategy. ``max_iter`` caps the L-BFGS-B iterations
+    of each attempt of a ``"scipy"`` strategy (None: scipy's default, 15,000).
     """
     if n_restarts < 1:
         raise ModelInputError(f"n_restarts must be >= 1, got {n_restarts}")
+    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1):
+        raise ModelInputError(f"max_iter must be a positive integer or None, got {max_iter!r}")
     randomize = randomize or sample_all_priors
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     initial = copy.deepcopy(model.state_dict())
@@ -353,7 +365,7 @@ def _fit_with_fallbacks(
                     if strategy.resample or restart > 1:
                         with torch.no_grad():
                             randomize(model)
-                    _run_strategy(mll, strategy)
+                    _run_strategy(mll, strategy, max_iter)
                     if not all(torch.isfinite(p).all() for p in model.parameters()):
                         raise ValueError("fit left non-finite hyperparameters")
                     value = _mll_value(mll)
@@ -713,6 +725,7 @@ def fit_ar1_gp(
     bounds: Tensor | None = None,
     n_restarts: int = 4,
     seed: int = 0,
+    max_iter: int | None = AR1_MAX_ITER,
 ) -> AR1MultiFidelityGP:
     """Build an :class:`AR1MultiFidelityGP` and fit all hyperparameters jointly.
 
@@ -736,6 +749,14 @@ def fit_ar1_gp(
         Number of optimisation starting points.
     seed : int
         Seed of the random starting points.
+    max_iter : int or None
+        Cap on the L-BFGS-B iterations of each starting point (default :data:`AR1_MAX_ITER`;
+        None: scipy's default of 15,000). When two levels are nearly proportional (Borehole:
+        ``f_H ~ 1.257 f_L``) the discrepancy's outputscale drifts towards 0 for thousands of
+        iterations while the predictions barely change. Measured on 33 Borehole points of a BO
+        run (2 starting points, one core): uncapped 42 s, ``rho = 1.2548``, target-level RMSE
+        3.99 over 512 Sobol points (range 15-257); capped at 300: 6.6 s, ``rho = 1.2567``
+        (``2 pi / 5 = 1.2566``), RMSE 4.51.
 
     Returns
     -------
@@ -748,7 +769,8 @@ def fit_ar1_gp(
         bounds=bounds,
     )
     return _fit_with_fallbacks(
-        model, seed=seed, n_restarts=n_restarts, randomize=_ar1_randomizer, what="AR(1) GP"
+        model, seed=seed, n_restarts=n_restarts, randomize=_ar1_randomizer, what="AR(1) GP",
+        max_iter=max_iter,
     )
 
 

@@ -217,6 +217,33 @@ def test_ar1_recovers_rho_and_beats_single_fidelity(ar1_model, two_level_data):
     assert err_ar1[i] < err_st[i]
 
 
+def _mll_per_point(model: AR1MultiFidelityGP) -> float:
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    return models._mll_value(ExactMarginalLogLikelihood(model.likelihood, model))
+
+
+def test_ar1_iteration_cap_on_proportional_levels():
+    # f_H = 1.25 f_L exactly (like Borehole's two levels): the discrepancy's outputscale drifts
+    # towards 0 for thousands of L-BFGS-B iterations; the default cap keeps rho and the fit
+    X = torch.linspace(0, 1, 16, dtype=DT).unsqueeze(-1)
+    s = (torch.arange(16) % 3 == 0).to(DT).unsqueeze(-1)  # every third point at the target
+    Z = torch.cat([X, s], -1)
+    Y = _f0(X) * torch.where(s == 1.0, 1.25, 1.0)
+    capped = fit_ar1_gp(Z, Y, n_restarts=1, seed=0)  # default max_iter = AR1_MAX_ITER
+    full = fit_ar1_gp(Z, Y, n_restarts=1, seed=0, max_iter=None)
+    one = fit_ar1_gp(Z, Y, n_restarts=1, seed=0, max_iter=1)
+    assert models.AR1_MAX_ITER == 300
+    assert abs(float(capped.rho[0]) - 1.25) < 0.0125  # within 1%
+    assert abs(float(full.rho[0]) - 1.25) < 0.0125
+    # the cap bites: one iteration leaves the likelihood far from the optimum the others reach
+    assert _mll_per_point(one) < _mll_per_point(capped) - 0.5
+    assert _mll_per_point(capped) > _mll_per_point(full) - 0.1
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ModelInputError, match="max_iter must be a positive integer"):
+            fit_ar1_gp(Z, Y, n_restarts=1, max_iter=bad)
+
+
 def test_ar1_inside_botorch_acquisition(ar1_model, two_level_data):
     X, _ = two_level_data
     X_base = X.clone()
