@@ -987,10 +987,15 @@ def _job_key(kind: str, args: tuple[Any, ...], *, with_limits: bool = True) -> s
     model options; for timing jobs their arguments) share a key whatever mode or settings
     list them, and any change of an input gives a new key, so a work dir never hands back
     a result of other inputs. ``with_limits=False`` leaves the run's budget and iteration
-    cap out (the key of its loop states, :func:`_loop_state_dir`).
+    cap out (the key of its loop states, :func:`_loop_state_dir`). A change of sciml's code
+    that changes the results of a model kind bumps its :data:`MODEL_REVISIONS` entry, which
+    then enters the keys of the runs with that model and of the timing jobs (which fit the
+    ``mfgp`` model), so that old results and loop states are not reused.
     """
     import hashlib
     import json
+
+    from sciml.bo.loop import DEFAULT_MODEL
 
     if kind == "run":
         spec, method, seed, _, label = args[:5]
@@ -1000,12 +1005,20 @@ def _job_key(kind: str, args: tuple[Any, ...], *, with_limits: bool = True) -> s
     else:
         prefix = f"overhead-{args[1]}-seed{args[2]}"
     inputs = [kind] + [asdict(a) if hasattr(a, "__dataclass_fields__") else a for a in args]
+    revision = MODEL_REVISIONS.get(DEFAULT_MODEL[args[1]] if kind == "run" else "mfgp", 0)
+    if revision:  # revision 0 adds nothing, so the keys of unchanged models stay as they were
+        inputs.append({"model_revision": revision})
     if not with_limits and kind == "run":
         for k in _LIMITS:
             inputs[1].pop(k)
     digest = hashlib.sha256(json.dumps(_jsonable(inputs), sort_keys=True, default=repr).encode()).hexdigest()
     return f"{prefix}-{digest[:12]}"
 
+
+#: Revision of each model kind's results, part of the job keys (:func:`_job_key`). ``mfgp`` 1:
+#: the linear-truncated fidelity kernel's power fixed to 1 and indefinite fits rejected
+#: (:mod:`sciml.bo.models`); before it, fits with BoTorch's learned power.
+MODEL_REVISIONS: dict[str, int] = {"mfgp": 1}
 
 #: Fields of a ProblemSpec that only stop a BO run (its trajectory does not depend on them).
 _LIMITS = ("budget", "max_iterations")

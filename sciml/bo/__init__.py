@@ -42,10 +42,12 @@ from sciml.bo.models import (
     AR1MultiFidelityGP,
     ModelFitError,
     ModelInputError,
+    check_training_covariance,
     fit_ar1_gp,
     fit_multifidelity_gp,
     fit_multitask_gp,
     fit_singletask_gp,
+    fix_fidelity_power,
     model_for,
 )
 from sciml.bo.problems import (
@@ -95,6 +97,8 @@ __all__ = [
     "ModelInputError",
     "fit_ar1_gp",
     "fit_multifidelity_gp",
+    "fix_fidelity_power",
+    "check_training_covariance",
     "fit_multitask_gp",
     "fit_singletask_gp",
     "model_for",

@@ -89,7 +89,7 @@ from sciml.bo.acquisition import (
     propose_candidates,
     recommend,
 )
-from sciml.bo.models import MODEL_KINDS, fit_singletask_gp, model_for
+from sciml.bo.models import MODEL_KINDS, fit_singletask_gp, fix_fidelity_power, model_for
 from sciml.bo.problems import MultiFidelityProblem
 from sciml.data.atomic import atomic_path, atomic_write_text
 from sciml.viz.figures import save_figure
@@ -1016,6 +1016,8 @@ def bare_botorch_iteration(problem: MultiFidelityProblem, X: Tensor, Y: Tensor, 
     ``SingleTaskMultiFidelityGP`` + ``fit_gpytorch_mll`` and the tutorial's cost-aware MF-KG
     (``mfkg``) or BoTorch's ``qMultiFidelityLowerBoundMaxValueEntropy`` (``mfmes``);
     ``SingleTaskGP`` on the target rows + ``qLogNoisyExpectedImprovement`` (``qlognei``).
+    The multi-fidelity GP has the fidelity kernel's power fixed to 1 as in the loop
+    (:func:`~sciml.bo.models.fix_fidelity_power`), so that both sides fit the same model.
     ``ar1-ei`` has no BoTorch counterpart: it times :func:`~sciml.bo.models.fit_ar1_gp` and
     :func:`~sciml.bo.acquisition.propose_candidates` directly. The same ``settings`` as the
     loop's: restarts, raw samples, ``maxiter``, ``batch_limit``, qLogNEI's ``mc_samples`` (a Sobol
@@ -1093,6 +1095,7 @@ def bare_botorch_iteration(problem: MultiFidelityProblem, X: Tensor, Y: Tensor, 
             model = SingleTaskMultiFidelityGP(X, Y, data_fidelities=[d],
                                               input_transform=Normalize(d + 1, indices=list(range(d)), bounds=bounds),
                                               outcome_transform=Standardize(m=1))
+            fix_fidelity_power(model, 1)
             fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
             t1 = time.perf_counter()
             cost_model, _ = cost_model_for(problem)

@@ -42,8 +42,26 @@ depends on the draw alone (seen on a Burgers BO run: the fit failed for seed 26 
 for seeds 0-3 on the same data).
 
 An attempt fails when it raises (``ModelFittingError``, ``NotPSDError``, ``NanError``, a
-Cholesky ``RuntimeError`` ...) or leaves a non-finite hyperparameter or marginal likelihood.
-When every attempt fails, :class:`ModelFitError` lists each attempt and its error.
+Cholesky ``RuntimeError`` ...), leaves a non-finite hyperparameter or marginal likelihood, or
+leaves a training covariance (kernel plus noise) that is not positive definite
+(:func:`check_training_covariance`): a fit can drive an indefinite kernel into a region where
+the exact marginal likelihood is meaningless and the posterior is garbage, which no error
+reveals. When every attempt fails, :class:`ModelFitError` lists each attempt and its error.
+
+The linear-truncated fidelity kernel. BoTorch's ``LinearTruncatedFidelityKernel`` multiplies
+its bias kernel by ``(1 - s)(1 - s') (1 + s s')^p`` with a learned power ``p > 0`` (prior
+Gamma(3, 3)). For a non-integer ``p`` this factor is not a positive semi-definite kernel of
+the fidelity (the series of ``(1 + z)^p`` has negative coefficients), and on three or more
+distinct fidelities the kernel matrix can be indefinite. Seen in a Burgers MF-MES run (levels
+``s = 0, 1/3, 2/3, 1``): the fit reached ``p = 0.643`` with a training covariance whose
+smallest eigenvalue was ``-1e-4`` (noise included, standardised units), and the target-level
+posterior mean swung between ``-0.092`` and ``+0.001`` where the data lay in ``[-0.0263, 0]``
+with standard deviations of ``1e-5`` far from any data; the recommendation was a point of
+regret 0.0053 while the data held one of regret ``< 1e-5``. :func:`fit_multifidelity_gp`
+therefore fixes ``p`` to an integer (``fidelity_power``, default 1, where the factor is
+``(1 - s)(1 - s') + s (1 - s) s' (1 - s')``, a sum of two rank-one kernels), not learned;
+``fidelity_power=None`` keeps BoTorch's learned power. With two fidelities (``s in {0, 1}``)
+``p`` has no effect: the factor is 1 at ``s = s' = 0`` and 0 otherwise.
 """
 
 from __future__ import annotations
@@ -92,8 +110,10 @@ __all__ = [
     "LevelConstantMean",
     "ModelFitError",
     "ModelInputError",
+    "check_training_covariance",
     "fit_ar1_gp",
     "fit_multifidelity_gp",
+    "fix_fidelity_power",
     "fit_multitask_gp",
     "fit_singletask_gp",
     "model_for",
@@ -303,6 +323,83 @@ def _mll_value(mll: ExactMarginalLogLikelihood) -> float:
     return value
 
 
+def check_training_covariance(model: Model, *, rel_jitter: float = 1e-8) -> None:
+    """Raise ``ValueError`` when the model's training covariance (noise included) is not positive definite.
+
+    The prior covariance of the training outputs plus the likelihood's noise, in the model's
+    (transformed) units, must admit a Cholesky factor after adding ``rel_jitter`` times its
+    mean diagonal (round-off of a valid kernel passes; an indefinite kernel does not).
+
+    Parameters
+    ----------
+    model : botorch Model
+        An exact GP with ``train_inputs`` (e.g. every model of this module).
+    rel_jitter : float
+        Relative jitter of the test.
+
+    Raises
+    ------
+    ValueError
+        The matrix is not positive definite; the message gives its smallest eigenvalue.
+    """
+    was_training = model.training
+    model.train()
+    try:
+        with torch.no_grad():
+            out = model(*model.train_inputs)  # in train mode the model transforms its inputs itself
+            inputs = [model.transform_inputs(X=t) for t in model.train_inputs]
+            K = to_dense(model.likelihood(out, *inputs).covariance_matrix).detach()
+    finally:
+        model.train(was_training)
+    K = K.reshape(-1, K.shape[-2], K.shape[-1])
+    jitter = rel_jitter * K.diagonal(dim1=-2, dim2=-1).mean(-1).abs().clamp_min(1e-300)
+    eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
+    _, info = torch.linalg.cholesky_ex(K + jitter[:, None, None] * eye)
+    if bool((info > 0).any()):
+        smallest = float(torch.linalg.eigvalsh(K).min())
+        raise ValueError(
+            f"the fitted training covariance is not positive definite (smallest eigenvalue "
+            f"{smallest:.3g} of a matrix with mean diagonal {float(K.diagonal(dim1=-2, dim2=-1).mean()):.3g}): "
+            "the kernel is indefinite at these hyperparameters"
+        )
+
+
+def fix_fidelity_power(model: Model, power: int) -> None:
+    """Fix the power of every ``LinearTruncatedFidelityKernel`` of ``model`` to an integer, not learned.
+
+    Removes the kernel's ``power_prior`` (so that restarts drawn from the priors leave it) and
+    turns off the gradient of its raw parameter (so that fitting leaves it). An integer power
+    makes the fidelity factor ``(1 - s)(1 - s')(1 + s s')^p`` a positive semi-definite kernel
+    (see the module docstring).
+
+    Parameters
+    ----------
+    model : botorch Model
+        E.g. a ``SingleTaskMultiFidelityGP`` built with ``linear_truncated=True``.
+    power : int
+        Non-negative integer.
+
+    Raises
+    ------
+    ModelInputError
+        ``power`` is not a non-negative integer, or the model has no such kernel.
+    """
+    from botorch.models.kernels import LinearTruncatedFidelityKernel
+
+    if isinstance(power, bool) or not isinstance(power, (int, np.integer)) or power < 0:
+        raise ModelInputError(
+            f"fidelity_power must be a non-negative integer (a non-integer power makes the "
+            f"linear-truncated fidelity kernel indefinite) or None, got {power!r}"
+        )
+    kernels = [k for k in model.modules() if isinstance(k, LinearTruncatedFidelityKernel)]
+    if not kernels:
+        raise ModelInputError("the model has no LinearTruncatedFidelityKernel whose power could be fixed")
+    for k in kernels:
+        k._priors.pop("power_prior", None)  # gpytorch has no public way to drop a registered prior
+        k.initialize(power=float(power))
+        k.raw_power.requires_grad_(False)
+
+
 def _run_strategy(mll: ExactMarginalLogLikelihood, strategy: FitStrategy, max_iter: int | None = None) -> None:
     """Run one strategy; ``max_iter`` caps the L-BFGS-B iterations of a ``"scipy"`` strategy."""
     jitter = (
@@ -371,6 +468,7 @@ def _fit_with_fallbacks(
                     value = _mll_value(mll)
                     if not math.isfinite(value):
                         raise ValueError(f"non-finite marginal log likelihood {value}")
+                    check_training_covariance(model)
                 except _FIT_ERRORS as exc:
                     errors.append(
                         f"{strategy.name} (restart {restart - 1}): {type(exc).__name__}: {exc}"
@@ -405,6 +503,7 @@ def fit_multifidelity_gp(
     noise: float | Tensor | None = None,
     bounds: Tensor | None = None,
     seed: int = 0,
+    fidelity_power: int | None = 1,
 ) -> SingleTaskMultiFidelityGP:
     """Fit BoTorch's ``SingleTaskMultiFidelityGP`` with a continuous data-fidelity column.
 
@@ -426,6 +525,10 @@ def fit_multifidelity_gp(
         ignored); None normalises with the training-data range.
     seed : int
         Seed of the random restarts.
+    fidelity_power : int or None
+        With ``linear_truncated``: the kernel's power ``p``, fixed to this non-negative integer
+        (:func:`fix_fidelity_power`; default 1); None learns it as BoTorch does, which can make
+        the kernel indefinite on three or more distinct fidelities (see the module docstring).
 
     Returns
     -------
@@ -453,6 +556,8 @@ def fit_multifidelity_gp(
         input_transform=_design_normalize(X.shape[1], col, b),
         outcome_transform=Standardize(m=1),
     )
+    if linear_truncated and fidelity_power is not None:
+        fix_fidelity_power(model, fidelity_power)
     return _fit_with_fallbacks(model, seed=seed, what="multi-fidelity GP")
 
 

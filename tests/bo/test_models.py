@@ -356,7 +356,12 @@ def test_fit_fallback_recovers_after_first_strategy_fails(monkeypatch, branin_da
 
 
 def test_fit_that_fails_for_one_prior_draw_is_recovered_by_further_draws(monkeypatch):
-    """Real data from a Burgers BO run whose fit failed for seed 26 with one draw per fallback."""
+    """Real data from a Burgers BO run whose fit failed for seed 26 with one draw per fallback.
+
+    The failure came from BoTorch's learned power of the fidelity kernel (indefinite on these
+    four levels): with it, one draw per fallback fails and further draws recover; with the
+    power fixed to 1 (the default) the first attempt succeeds.
+    """
     import json
     from pathlib import Path
 
@@ -366,13 +371,24 @@ def test_fit_that_fails_for_one_prior_draw_is_recovered_by_further_draws(monkeyp
     bounds = torch.tensor(d["bounds"], dtype=torch.float64)
     monkeypatch.setattr(models, "EXTRA_DRAWS", 0)
     with pytest.raises(ModelFitError, match=r"adam \(restart 0\): NotPSDError"):
-        fit_multifidelity_gp(Z, Y, seed=d["seed"], bounds=bounds)
+        fit_multifidelity_gp(Z, Y, seed=d["seed"], bounds=bounds, fidelity_power=None)
+    real = models._run_strategy
+    strategies = []
+
+    def spy(mll, strategy, max_iter=None):
+        strategies.append(strategy.name)
+        return real(mll, strategy, max_iter)
+
+    monkeypatch.setattr(models, "_run_strategy", spy)
+    fixed = fit_multifidelity_gp(Z, Y, seed=d["seed"], bounds=bounds)
+    assert strategies == ["lbfgs"]
     monkeypatch.undo()
-    model = fit_multifidelity_gp(Z, Y, seed=d["seed"], bounds=bounds)
-    with torch.no_grad():
-        post = model.posterior(Z)
-    # the fitted model interpolates its (noise-free) data closely
-    assert float((post.mean - Y).abs().max()) < 0.05 * float(Y.abs().max())
+    model = fit_multifidelity_gp(Z, Y, seed=d["seed"], bounds=bounds, fidelity_power=None)
+    for m in (model, fixed):
+        with torch.no_grad():
+            post = m.posterior(Z)
+        # the fitted model interpolates its (noise-free) data closely
+        assert float((post.mean - Y).abs().max()) < 0.05 * float(Y.abs().max())
 
 
 # --------------------------------------------------------------------------------------------
@@ -422,3 +438,85 @@ def test_factory_unknown_kind_and_singletask_errors(two_level_data):
         fit_singletask_gp(X[:12], Y[:12])
     plain = fit_singletask_gp(X[12:, :1], Y[12:], fidelity_dim=None)
     assert plain.posterior(torch.tensor([[0.3]], dtype=DT)).mean.shape == (1, 1)
+
+
+# --------------------------------------------------------------------------------------------
+# the linear-truncated fidelity kernel: integer power, positive-definite training covariance
+# --------------------------------------------------------------------------------------------
+
+
+def _indefinite_case() -> dict:
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parent / "data" / "mfgp_indefinite.json").read_text())
+
+
+def test_learned_fidelity_power_makes_the_kernel_indefinite():
+    # BoTorch's fidelity factor (1 - s)(1 - s')(1 + s s')^p on four equally spaced levels: a
+    # non-integer power gives a negative eigenvalue, integer powers never do
+    s = torch.tensor([0.0, 1 / 3, 2 / 3, 1.0], dtype=DT)
+    a = (1 - s)[:, None] * (1 - s)[None, :]
+    z = s[:, None] * s[None, :]
+    assert float(torch.linalg.eigvalsh(a * (1 + z).pow(0.643)).min()) < -5e-5
+    for p in (0, 1, 2, 3):
+        assert float(torch.linalg.eigvalsh(a * (1 + z).pow(p)).min()) > -1e-12
+
+
+def test_check_training_covariance_rejects_the_indefinite_fit():
+    d = _indefinite_case()
+    Z = torch.tensor(d["Z"], dtype=DT)
+    Y = torch.tensor(d["y"], dtype=DT)[:, None]
+    bounds = torch.tensor(d["bounds"], dtype=DT)
+    model = SingleTaskMultiFidelityGP(Z, Y, data_fidelities=[1], input_transform=models._design_normalize(2, 1, bounds),
+                                      outcome_transform=models.Standardize(m=1))
+    state = {k: torch.tensor(v, dtype=DT) for k, v in d["raw_hyperparameters"].items()}
+    model.load_state_dict(state, strict=False)
+    model.eval()
+    assert float(model.covar_module.base_kernel.kernels[0].power) == pytest.approx(d["hyperparameters"]["power"])
+    with pytest.raises(ValueError, match="not positive definite"):
+        models.check_training_covariance(model)
+    # what that model predicts at the target level: far outside the data, with a tiny variance
+    g = torch.linspace(-3.0, math.log10(0.3), 34, dtype=DT)[:, None]
+    with torch.no_grad():
+        post = model.posterior(torch.cat([g, torch.ones_like(g)], -1))
+    assert float(post.mean.min()) < 3 * float(Y.min())  # -0.092 against data >= -0.0263
+    # the same hyperparameters with the power fixed to 1: a valid kernel
+    models.fix_fidelity_power(model, 1)
+    models.check_training_covariance(model)
+
+
+def test_fit_multifidelity_gp_fixes_the_power_and_predicts_the_data():
+    d = _indefinite_case()
+    Z = torch.tensor(d["Z"], dtype=DT)
+    Y = torch.tensor(d["y"], dtype=DT)[:, None]
+    bounds = torch.tensor(d["bounds"], dtype=DT)
+    model = fit_multifidelity_gp(Z, Y, bounds=bounds, seed=47)  # the run's fit seed (seed + iteration)
+    kern = model.covar_module.base_kernel.kernels[0]
+    assert float(kern.power) == 1.0 and not kern.raw_power.requires_grad
+    assert "power_prior" not in kern._priors
+    models.check_training_covariance(model)
+    target = Z[:, 1] == 1.0
+    with torch.no_grad():
+        post = model.posterior(Z[target])
+    # the target-level observations are reproduced to within 3e-4 (the data span 0.026)
+    assert float((post.mean - Y[target]).abs().max()) < 3e-4
+    # the posterior mean over the design range stays within the data's range (+- 10%)
+    g = torch.linspace(-3.0, math.log10(0.3), 100, dtype=DT)[:, None]
+    with torch.no_grad():
+        mean = model.posterior(torch.cat([g, torch.ones_like(g)], -1)).mean
+    span = float(Y.max() - Y.min())
+    assert float(mean.max()) < float(Y.max()) + 0.1 * span
+    assert float(mean.min()) > float(Y.min()) - 0.1 * span
+    learned = fit_multifidelity_gp(Z, Y, bounds=bounds, seed=47, fidelity_power=None)
+    assert learned.covar_module.base_kernel.kernels[0].raw_power.requires_grad
+    models.check_training_covariance(learned)  # indefinite attempts are rejected by the fit
+
+
+@pytest.mark.parametrize("bad", [0.5, -1, True, "1"])
+def test_fidelity_power_must_be_a_non_negative_integer(bad):
+    d = _indefinite_case()
+    Z = torch.tensor(d["Z"], dtype=DT)[:12]
+    Y = torch.tensor(d["y"], dtype=DT)[:12, None]
+    with pytest.raises(ModelInputError, match="fidelity_power must be a non-negative integer"):
+        fit_multifidelity_gp(Z, Y, fidelity_power=bad)
