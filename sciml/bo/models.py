@@ -859,9 +859,9 @@ def fit_ar1_gp(
         None: scipy's default of 15,000). When two levels are nearly proportional (Borehole:
         ``f_H ~ 1.257 f_L``) the discrepancy's outputscale drifts towards 0 for thousands of
         iterations while the predictions barely change. Measured on 33 Borehole points of a BO
-        run (2 starting points, one core): uncapped 42 s, ``rho = 1.2548``, target-level RMSE
-        3.99 over 512 Sobol points (range 15-257); capped at 300: 6.6 s, ``rho = 1.2567``
-        (``2 pi / 5 = 1.2566``), RMSE 4.51.
+        run (2 starting points, one thread beside a 2-worker benchmark on 2 cores): uncapped
+        42 s, ``rho = 1.2548``, target-level RMSE 3.99 over 512 Sobol points (range 15-257);
+        capped at 300: 6.6 s, ``rho = 1.2567`` (``2 pi / 5 = 1.2566``), RMSE 4.51.
 
     Returns
     -------
