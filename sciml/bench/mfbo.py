@@ -17,6 +17,14 @@ Problems (:class:`ProblemSpec`; :func:`settings_for` lists which run in which mo
   wiring and the speed. AR1+MF-EI needs discrete levels and does not run on it.
 * ``park91a``, ``borehole`` -- two-level problems, cost 1 (low) and 10 (target), ``q = 1``, a
   fixed cumulative-cost budget (see the settings).
+  On Borehole the two levels are nearly proportional (``f_L ~ 0.796 f_H``), which the AR(1)
+  model represents with ``rho ~ 1.257`` while the linear-truncated kernel of MF-KG and MF-MES
+  models the difference as an independent GP; and the flow rate hardly depends on ``Tu``,
+  ``r`` and ``Tl`` near the optimal corner. Measured (full settings with the iteration cap
+  40, 10 seeds): MF-MES's final regret 3.5 +- 0.5 (its recommendations left ``Tu``, ``r``
+  and ``Tl`` off the corner, e.g. ``Tu = 66,658`` instead of 115,600), AR1+MF-EI's 0.034 +-
+  0.034 (nine seeds below 0.001); two MF-KG runs stopped early still had regrets of ~100
+  at a cost of ~115.
 * ``burgers_shock_time`` -- :func:`~sciml.bo.problems.burgers_shock_time_problem`: the
   viscosity (``log10 nu``) for which the Burgers shock forms at ``t = 0.2``, solver resolution
   ``n_cells in {64, 128, 256, 512}`` as fidelity, declared cost ``(n_cells / 512)^2`` (the
@@ -28,7 +36,10 @@ Problems (:class:`ProblemSpec`; :func:`settings_for` lists which run in which mo
   shock-time error of 8e-5 there), so 0 is the supremum, reached between grid points.
   The optimum is a narrow peak (``|t_s - 0.2| < 0.02`` for ``log10 nu`` within about
   ``+-0.04`` of -1.043) beside a broad plateau at ``-2.5e-3`` (``t_s ~ 0.25`` for small ``nu``):
-  a deceptive local optimum.
+  a deceptive local optimum. With BoTorch's learned power of the linear-truncated fidelity
+  kernel, three of ten MF-MES runs ended on the plateau or worse, one of them because its
+  model had become indefinite (:mod:`sciml.bo.models`); with the power fixed to 1, two of ten
+  (and three of ten qLogNEI runs).
 * ``burgers_shock_time_2d`` (full mode) --
   :func:`~sciml.bo.problems.burgers_shock_time_2d_problem`: the same with the initial
   amplitude ``A in [0.5, 2]`` designed too (the issue's "viscosity/initial amplitude");
@@ -271,9 +282,11 @@ def settings_for(quick: bool) -> MFBOBenchSettings:
     compares the default with the tutorial settings in quick mode too); MF-KG with ``FAST``
     settings is full-mode only.
 
-    Measured (quick, ``sciml bench mfbo --quick --work-dir ...``): 618 s wall with 2 workers
-    on 2 nearly idle cores; MF-KG with the tutorial settings took 39 s per iteration (q = 4,
-    one torch thread), MF-MES 10.8 s, qLogNEI 1.9 s.
+    Measured (quick, ``sciml bench mfbo --quick --work-dir ...``, with the earlier caps of 12
+    iterations on Burgers and 3 overhead rounds): 618 s wall with 2 workers on 2 nearly idle
+    cores; MF-KG with the tutorial settings took 39 s per iteration (q = 4, one torch thread),
+    MF-MES 10.8 s, qLogNEI 1.9 s. The cap of 40 on Burgers and 5 overhead rounds add about
+    3 minutes (estimated; the current settings ran piecewise into one work dir).
     """
     if quick:
         problems = (
