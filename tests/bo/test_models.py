@@ -473,7 +473,7 @@ def test_check_training_covariance_rejects_the_indefinite_fit():
     state = {k: torch.tensor(v, dtype=DT) for k, v in d["raw_hyperparameters"].items()}
     model.load_state_dict(state, strict=False)
     model.eval()
-    assert float(model.covar_module.base_kernel.kernels[0].power) == pytest.approx(d["hyperparameters"]["power"])
+    assert float(model.covar_module.base_kernel.kernels[0].power.detach()) == pytest.approx(d["hyperparameters"]["power"])
     with pytest.raises(ValueError, match="not positive definite"):
         models.check_training_covariance(model)
     # what that model predicts at the target level: far outside the data, with a tiny variance
