@@ -261,6 +261,7 @@ def test_tiny_benchmark_end_to_end(tmp_path):
     assert m["target_regret"] == max(q["final_regret_mean"], m["regret_floor"]) and m["regret_floor"] > 0
     ov = rows[("overhead", "augmented_hartmann", "qlognei")]
     assert ov["overhead"] == pytest.approx(sum(ov["loop_s"]) / sum(ov["bare_s"]) - 1.0)
+    assert ov["same_candidates"] == [True]  # the bare acquisition ran on the loop's fit
     assert rows[("speed", "augmented_hartmann", None)]["default_method"] == "mfmes"
     checks = {c["name"]: c for c in data["checks"]}
     assert set(checks) == {"tutorial_wiring_mfkg_value_mean_plus_2se", "tutorial_wiring_mfkg_bo_cost_rel_dev",
