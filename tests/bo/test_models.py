@@ -520,3 +520,10 @@ def test_fidelity_power_must_be_a_non_negative_integer(bad):
     Y = torch.tensor(d["y"], dtype=DT)[:12, None]
     with pytest.raises(ModelInputError, match="fidelity_power must be a non-negative integer"):
         fit_multifidelity_gp(Z, Y, fidelity_power=bad)
+
+
+def test_fix_fidelity_power_needs_a_linear_truncated_kernel(two_level_data):
+    X, Y = two_level_data
+    plain = SingleTaskGP(X, Y)
+    with pytest.raises(ModelInputError, match="no LinearTruncatedFidelityKernel"):
+        models.fix_fidelity_power(plain, 1)
