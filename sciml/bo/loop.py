@@ -41,12 +41,14 @@ Reproducibility and resuming
 ----------------------------
 BO iteration ``k`` (``k = 1, 2, ...``; ``0`` is the initial design) fits its model with seed
 ``seed + k`` and runs the acquisition with ``settings.seed = seed + k``, so its candidates
-depend only on the data observed before it. With ``state_dir`` the loop writes, atomically,
+depend only on the data observed before it (and, with warm starts, on the fit of iteration
+``k - 1``, which is saved). With ``state_dir`` the loop writes, atomically,
 after every proposal and every single observation:
 
 * ``tensors.pt``: a ``torch.save``'d dict of plain tensors -- observed points (model
   coordinates), values, costs, iteration tags, the proposed but unobserved (pending) points,
-  the iteration counter; loaded with ``weights_only=True``;
+  the iteration counter and, with ``model_options["warm_start"]``, the hyperparameters the next
+  fit starts from; loaded with ``weights_only=True``;
 * ``state.json``: the configuration, recommendations, timings and acquisition summaries.
 
 Observation data and pending points share one file, so a crash at any moment leaves either
@@ -89,7 +91,14 @@ from sciml.bo.acquisition import (
     propose_candidates,
     recommend,
 )
-from sciml.bo.models import MODEL_KINDS, fit_singletask_gp, fix_fidelity_power, model_for
+from sciml.bo.models import (
+    MODEL_KINDS,
+    InitMismatchError,
+    fit_singletask_gp,
+    fix_fidelity_power,
+    hyperparameters,
+    model_for,
+)
 from sciml.bo.problems import MultiFidelityProblem
 from sciml.data.atomic import atomic_path, atomic_write_text
 from sciml.viz.figures import save_figure
@@ -283,7 +292,12 @@ class BOLoop:
         counted in the cost); default: when ``problem.optimum_value`` is known.
     model_options : mapping, optional
         Further keyword arguments of the model's ``fit_*`` function (JSON-able, e.g.
-        ``{"n_restarts": 2}`` for ``ar1``).
+        ``{"n_restarts": 2}`` for ``ar1``), and ``"warm_start"`` (bool, default False): start
+        each fit after the first from the hyperparameters of the previous iteration's fit
+        (its first starting point; further ``n_restarts`` stay random). The hyperparameters
+        are part of the saved state, so a resumed loop fits exactly as an uninterrupted one.
+        If the model's structure changed (a multi-task GP that saw a new source) the fit
+        starts cold.
     show_progress : bool, optional
         Progress bar of :meth:`run` (default: when stderr is a terminal).
 
@@ -348,9 +362,13 @@ class BOLoop:
         self.evaluate_recommendations = (problem.optimum_value is not None if evaluate_recommendations is None
                                          else bool(evaluate_recommendations))
         self.model_options = dict(model_options or {})
-        reserved = sorted(set(self.model_options) & {"bounds", "seed", "fidelity_dim", "n_levels"})
+        reserved = sorted(set(self.model_options) & {"bounds", "seed", "fidelity_dim", "n_levels", "init"})
         if reserved:
             raise ConfigError(f"model_options cannot set {reserved}: the loop sets them")
+        warm = self.model_options.get("warm_start", False)
+        if not isinstance(warm, bool):
+            raise ConfigError(f"model_options['warm_start'] must be True or False, got {warm!r}")
+        self._warm_start = warm
         self.show_progress = show_progress
         w = problem.dim + (problem.fidelity is not None)
         self._width = w
@@ -369,6 +387,9 @@ class BOLoop:
         self._acquisitions: list[dict[str, Any]] = []
         self._failures: dict[str, str] = {}
         self._open: dict[int, dict[str, Any]] = {}  # timing records of batches not fully observed
+        # hyperparameters of the fit that proposed iteration _warm_iteration (warm starts)
+        self._warm: dict[str, Tensor] | None = None
+        self._warm_iteration = 0
         self._state_owned = False
 
     # ------------------------------------------------------------------ configuration
@@ -513,6 +534,9 @@ class BOLoop:
     def fit_model(self, iteration: int | None = None) -> Model:
         """Fit the surrogate (float64) to the successful observations, seed ``seed + iteration``.
 
+        With ``model_options["warm_start"]`` the fit starts from the hyperparameters of the fit
+        that proposed the latest earlier iteration (calling this method changes no state).
+
         Raises
         ------
         BOLoopError
@@ -527,14 +551,26 @@ class BOLoop:
         Y = (self.problem.sign * values).unsqueeze(-1)
         seed = self.seed + k
         f = self.problem.fidelity
-        try:
+        options = {key: v for key, v in self.model_options.items() if key != "warm_start"}
+        init = self._warm if self._warm_start and self._warm_iteration < k else None
+
+        def fit(init: dict[str, Tensor] | None) -> Model:
+            extra = {} if init is None else {"init": init}
             if f is None:
                 return fit_singletask_gp(Z, Y, fidelity_dim=None, bounds=self.problem.bounds, seed=seed,
-                                         **self.model_options)
-            kw: dict[str, Any] = {"bounds": self.problem.model_bounds, **self.model_options}
+                                         **options, **extra)
+            kw: dict[str, Any] = {"bounds": self.problem.model_bounds, **options, **extra}
             if self.model_kind == "ar1":
                 kw["n_levels"] = len(f.values)
             return model_for(self.model_kind, Z, Y, fidelity_dim=-1, seed=seed, **kw)
+
+        try:
+            try:
+                return fit(init)
+            except InitMismatchError as exc:
+                logger.info("%s: iteration %d: cold fit, the previous hyperparameters do not fit the model (%s)",
+                            self.problem.name, k, exc)
+                return fit(None)
         except ValueError as exc:
             raise BOLoopError(f"cannot fit the {self.model_kind!r} model: {exc}") from exc
 
@@ -589,6 +625,8 @@ class BOLoop:
             info = {"kind": self.method, "q": q, "fallback": "sobol", "error": str(exc)}
         acq_s = time.perf_counter() - t0
         self._iteration = k
+        if self._warm_start:
+            self._warm, self._warm_iteration = hyperparameters(model), k
         self._acquisitions.append(_jsonable({"iteration": k, **info}))
         self._open[k] = _timing(k, fit_s, rec_s, acq_s, int(cands.shape[0]))
         self._add_pending(cands, k)
@@ -853,6 +891,9 @@ class BOLoop:
                    "pending_tags": self._pending_tags.clone(), "pos": self._pos.clone(),
                    "pending_pos": self._pending_pos.clone(),
                    "counters": torch.tensor([self._iteration, self._n_sobol], dtype=torch.long)}
+        if self._warm is not None:
+            tensors["warm"] = {key: v.clone() for key, v in self._warm.items()}
+            tensors["warm_iteration"] = torch.tensor(self._warm_iteration, dtype=torch.long)
         with atomic_path(self.state_dir / "tensors.pt") as tmp:
             torch.save(tensors, tmp)
         state = {"format": STATE_FORMAT, "version": STATE_VERSION, "config": self.config(),
@@ -897,6 +938,11 @@ class BOLoop:
         self._pending, self._pending_tags = t["pending"].to(DTYPE), t["pending_tags"].to(torch.long)
         self._pending_pos = t["pending_pos"].to(torch.long)
         self._iteration, self._n_sobol = (int(v) for v in t["counters"].tolist())
+        warm = t.get("warm")
+        if warm is not None and not (isinstance(warm, dict) and all(isinstance(v, Tensor) for v in warm.values())):
+            raise BOLoopError(f"{self.state_dir / 'tensors.pt'}: 'warm' must be a dict of tensors")
+        self._warm = None if warm is None else {str(key): v.to(DTYPE) for key, v in warm.items()}
+        self._warm_iteration = int(t["warm_iteration"]) if warm is not None else 0
         # the JSON metadata may lag the tensors by one observation (written second)
         self._recommendations = [r for r in state.get("recommendations", [])
                                  if int(r["after_iteration"]) < self._iteration + 1]

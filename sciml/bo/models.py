@@ -69,7 +69,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +107,7 @@ __all__ = [
     "AR1Kernel",
     "AR1MultiFidelityGP",
     "FitStrategy",
+    "InitMismatchError",
     "LevelConstantMean",
     "ModelFitError",
     "ModelInputError",
@@ -116,6 +117,7 @@ __all__ = [
     "fix_fidelity_power",
     "fit_multitask_gp",
     "fit_singletask_gp",
+    "hyperparameters",
     "model_for",
 ]
 
@@ -128,6 +130,10 @@ _LEVEL_TOL = 1e-6  # tolerance when matching a fidelity value to a discrete leve
 
 class ModelInputError(SciMLError, ValueError):
     """Training data or model options are invalid (shapes, NaN, fidelity outside [0, 1] ...)."""
+
+
+class InitMismatchError(ModelInputError):
+    """``init`` hyperparameters do not match the model (unknown names, other shapes, non-finite)."""
 
 
 class ModelFitError(SciMLError, RuntimeError):
@@ -419,6 +425,46 @@ def _run_strategy(mll: ExactMarginalLogLikelihood, strategy: FitStrategy, max_it
             fit_gpytorch_mll(mll)
 
 
+def hyperparameters(model: Model) -> dict[str, Tensor]:
+    """Detached copies of a model's hyperparameters (its raw ``named_parameters``).
+
+    Pass them as ``init`` to the ``fit_*`` function of the same kind to start a later fit (more
+    data, same model structure) where this one ended -- the warm start of a BO loop.
+
+    Returns
+    -------
+    dict of str to Tensor
+        Parameter name to a float64 copy (raw, unconstrained values as GPyTorch stores them).
+    """
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def _apply_init(model: Model, init: Mapping[str, Any]) -> None:
+    """Copy ``init`` (from :func:`hyperparameters`) into ``model``'s parameters; clear errors when it does not fit."""
+    if not isinstance(init, Mapping):
+        raise InitMismatchError(f"init must be a mapping of parameter names to tensors, got {type(init).__name__}")
+    params = dict(model.named_parameters())
+    unknown = sorted(set(init) - set(params))
+    if unknown:
+        raise InitMismatchError(f"init names parameters this model does not have: {unknown}; "
+                              f"it has {sorted(params)}")
+    values = {}
+    for name, value in init.items():
+        try:
+            v = _as_tensor(value, f"init[{name!r}]")
+        except ModelInputError as exc:
+            raise InitMismatchError(str(exc)) from None
+        if v.shape != params[name].shape:
+            raise InitMismatchError(f"init[{name!r}] has shape {tuple(v.shape)}, the model's parameter "
+                                  f"{tuple(params[name].shape)}")
+        if not bool(torch.isfinite(v).all()):
+            raise InitMismatchError(f"init[{name!r}] holds non-finite values")
+        values[name] = v
+    with torch.no_grad():
+        for name, v in values.items():
+            params[name].copy_(v)
+
+
 def _fit_with_fallbacks(
     model: Model,
     *,
@@ -427,6 +473,7 @@ def _fit_with_fallbacks(
     randomize: Callable[[Model], None] | None = None,
     what: str = "GP",
     max_iter: int | None = None,
+    init: Mapping[str, Any] | None = None,
 ) -> Model:
     """Fit ``model`` in place with :data:`FIT_STRATEGIES`, keeping the best of ``n_restarts``.
 
@@ -436,8 +483,12 @@ def _fit_with_fallbacks(
     more. The first strategy with at least one successful attempt wins; its attempt with the
     highest marginal likelihood is kept. When nothing fails, the attempts (and so the random
     stream) are exactly ``n_restarts`` per strategy. ``max_iter`` caps the L-BFGS-B iterations
-    of each attempt of a ``"scipy"`` strategy (None: scipy's default, 15,000).
+    of each attempt of a ``"scipy"`` strategy (None: scipy's default, 15,000). ``init``
+    (:func:`hyperparameters` of an earlier fit) replaces the initial hyperparameters, so restart
+    0 starts from it (a warm start).
     """
+    if init is not None:
+        _apply_init(model, init)
     if n_restarts < 1:
         raise ModelInputError(f"n_restarts must be >= 1, got {n_restarts}")
     if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1):
@@ -504,6 +555,7 @@ def fit_multifidelity_gp(
     bounds: Tensor | None = None,
     seed: int = 0,
     fidelity_power: int | None = 1,
+    init: Mapping[str, Any] | None = None,
 ) -> SingleTaskMultiFidelityGP:
     """Fit BoTorch's ``SingleTaskMultiFidelityGP`` with a continuous data-fidelity column.
 
@@ -529,6 +581,9 @@ def fit_multifidelity_gp(
         With ``linear_truncated``: the kernel's power ``p``, fixed to this non-negative integer
         (:func:`fix_fidelity_power`; default 1); None learns it as BoTorch does, which can make
         the kernel indefinite on three or more distinct fidelities (see the module docstring).
+    init : mapping of str to Tensor, optional
+        Hyperparameters to start the fit from (:func:`hyperparameters` of an earlier fit of the
+        same structure); default: GPyTorch's initial values.
 
     Returns
     -------
@@ -558,7 +613,7 @@ def fit_multifidelity_gp(
     )
     if linear_truncated and fidelity_power is not None:
         fix_fidelity_power(model, fidelity_power)
-    return _fit_with_fallbacks(model, seed=seed, what="multi-fidelity GP")
+    return _fit_with_fallbacks(model, seed=seed, what="multi-fidelity GP", init=init)
 
 
 # --------------------------------------------------------------------------------------------
@@ -831,6 +886,7 @@ def fit_ar1_gp(
     n_restarts: int = 4,
     seed: int = 0,
     max_iter: int | None = AR1_MAX_ITER,
+    init: Mapping[str, Any] | None = None,
 ) -> AR1MultiFidelityGP:
     """Build an :class:`AR1MultiFidelityGP` and fit all hyperparameters jointly.
 
@@ -863,6 +919,17 @@ def fit_ar1_gp(
         42 s, ``rho = 1.2548``, target-level RMSE 3.99 over 512 Sobol points (range 15-257);
         capped at 300: 6.6 s, ``rho = 1.2567`` (``2 pi / 5 = 1.2566``), RMSE 4.51.
 
+    init : mapping of str to Tensor, optional
+        Hyperparameters the first starting point begins from instead of the defaults
+        (:func:`hyperparameters` of an earlier fit with the same number of levels): the warm
+        start of a BO loop (``BOLoop(model_options={"warm_start": True})``). Measured on the
+        stored data of full-mode AR1+MF-EI runs (one thread, fit at ``n`` points started from the
+        fit at ``n - 1``, both capped at 300 iterations): Burgers (4 levels, n = 30/45/55) 4.4 /
+        3.8 / 5.1 s with one warm start vs 9.0 / 6.5 / 10.4 s with two cold starts, and a higher
+        marginal log likelihood per point each time (2.05 / 2.35 / 2.67 vs 1.73 / 2.29 / 2.52);
+        Borehole (n = 30/45/55) 2.0 / 4.4 / 3.8 s vs 6.4 / 8.4 / 6.4 s, -0.92 / 0.11 / 0.55 vs
+        -0.99 / 0.06 / 0.41.
+
     Returns
     -------
     AR1MultiFidelityGP
@@ -875,7 +942,7 @@ def fit_ar1_gp(
     )
     return _fit_with_fallbacks(
         model, seed=seed, n_restarts=n_restarts, randomize=_ar1_randomizer, what="AR(1) GP",
-        max_iter=max_iter,
+        max_iter=max_iter, init=init,
     )
 
 
@@ -947,6 +1014,7 @@ def fit_multitask_gp(
     rank: int | None = None,
     bounds: Tensor | None = None,
     seed: int = 0,
+    init: Mapping[str, Any] | None = None,
 ) -> MultiTaskGP:
     """Fit BoTorch's ``MultiTaskGP`` (ICM kernel) for unordered information sources.
 
@@ -975,6 +1043,9 @@ def fit_multitask_gp(
         Design bounds for normalisation (task entries ignored).
     seed : int
         Seed of the random restarts.
+    init : mapping of str to Tensor, optional
+        Hyperparameters to start the fit from (:func:`hyperparameters` of an earlier fit with the
+        same tasks).
 
     Returns
     -------
@@ -1017,7 +1088,7 @@ def fit_multitask_gp(
         validate_task_values=False,  # raw values are validated by _TaskValueToIndex
     )
     model._target_value = target_value
-    return _fit_with_fallbacks(model, seed=seed, what="multi-task GP")
+    return _fit_with_fallbacks(model, seed=seed, what="multi-task GP", init=init)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1034,6 +1105,7 @@ def fit_singletask_gp(
     noise: float | Tensor | None = None,
     bounds: Tensor | None = None,
     seed: int = 0,
+    init: Mapping[str, Any] | None = None,
 ) -> SingleTaskGP:
     """Fit a plain ``SingleTaskGP`` on the target-fidelity rows only (single-fidelity baseline).
 
@@ -1055,6 +1127,8 @@ def fit_singletask_gp(
         Bounds for normalisation over all columns of ``X`` (fidelity entries ignored).
     seed : int
         Seed of the random restarts.
+    init : mapping of str to Tensor, optional
+        Hyperparameters to start the fit from (:func:`hyperparameters` of an earlier fit).
 
     Returns
     -------
@@ -1083,7 +1157,7 @@ def fit_singletask_gp(
     model = SingleTaskGP(
         X, Y, train_Yvar=Yvar, input_transform=tf, outcome_transform=Standardize(m=1)
     )
-    return _fit_with_fallbacks(model, seed=seed, what="single-task GP")
+    return _fit_with_fallbacks(model, seed=seed, what="single-task GP", init=init)
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sciml.bo.loop import (
     bare_botorch_iteration,
     plot_best_vs_cost,
 )
+from sciml.bo.models import hyperparameters
 from sciml.bo.problems import Fidelity, MultiFidelityProblem, PowerFidelityCost, forrester
 from sciml.errors import ConfigError, ParameterError
 
@@ -121,6 +122,63 @@ def test_kill_and_resume_reproduce_the_uninterrupted_run(tmp_path):
         rec_straight = torch.tensor([r["x"] for r in straight.recommendations], dtype=F64)
         assert rec_other.shape == (4, 1) and float((rec_other - rec_straight).abs().max()) <= 1e-10
         assert len(other.timings) == 4
+
+
+def test_warm_started_fits_resume_exactly(tmp_path, monkeypatch):
+    opts = {"n_restarts": 1, "max_iter": 30, "warm_start": True}
+    settings = TINY.replace(maxiter=8)
+
+    def make(state_dir=None):
+        return BOLoop(_grid_problem(), method="ar1-ei", settings=settings, n_init=6, seed=4,
+                      model_options=opts, state_dir=state_dir)
+
+    # wiring: iteration 1 fits cold, iteration k > 1 starts from the fit that proposed k - 1
+    calls: list[dict] = []
+    real = bo_loop.model_for
+
+    def spy(kind, X, Y, **kw):
+        model = real(kind, X, Y, **kw)
+        calls.append({"init": kw.get("init"), "fitted": hyperparameters(model), "seed": kw["seed"], "keys": set(kw)})
+        return model
+
+    monkeypatch.setattr(bo_loop, "model_for", spy)
+    straight = make().run(1e9, max_iterations=3)
+    monkeypatch.setattr(bo_loop, "model_for", real)
+    assert [c["seed"] for c in calls] == [5, 6, 7, 8]  # 3 iterations and the final recommendation
+    assert calls[0]["init"] is None and all("warm_start" not in c["keys"] for c in calls)
+    for prev, cur in zip(calls[:-1], calls[1:], strict=True):
+        assert set(cur["init"]) == set(prev["fitted"])
+        assert all(torch.equal(cur["init"][k], prev["fitted"][k]) for k in prev["fitted"])
+
+    # stop after one iteration, resume from the folder: the same candidates and recommendations
+    first = make(tmp_path / "a")
+    first.run(1e9, max_iterations=1)
+    saved = torch.load(tmp_path / "a" / "tensors.pt", weights_only=True)
+    assert int(saved["warm_iteration"]) == 1 and set(saved["warm"]) == set(calls[0]["fitted"])
+    assert all(torch.equal(saved["warm"][k], calls[0]["fitted"][k]) for k in saved["warm"])
+    resumed = BOLoop.resume(tmp_path / "a", _grid_problem()).run(1e9, max_iterations=3)
+    assert resumed.iteration.tolist() == straight.iteration.tolist()
+    assert float((resumed.X - straight.X).abs().max()) <= 1e-10
+    assert torch.equal(resumed.fidelities, straight.fidelities) and torch.equal(resumed.values, straight.values)
+    rec_r = torch.tensor([r["x"] for r in resumed.recommendations], dtype=F64)
+    rec_s = torch.tensor([r["x"] for r in straight.recommendations], dtype=F64)
+    assert rec_r.shape == (4, 1) and float((rec_r - rec_s).abs().max()) <= 1e-10
+
+    for bad in ("yes", 1, None):
+        with pytest.raises(ConfigError, match="warm_start'\\] must be True or False"):
+            BOLoop(_grid_problem(), method="ar1-ei", model_options={"warm_start": bad})
+    with pytest.raises(ConfigError, match="cannot set \\['init'\\]"):
+        BOLoop(_grid_problem(), method="ar1-ei", model_options={"init": {}})
+
+
+def test_warm_start_falls_back_to_a_cold_fit_when_the_model_changed_shape(monkeypatch):
+    loop = BOLoop(_grid_problem(), method="ar1-ei", settings=TINY, n_init=6, seed=1,
+                  model_options={"n_restarts": 1, "warm_start": True})
+    X0 = loop.initial_design()
+    loop.observe(X0, loop.problem.evaluate_safe(X0[:, :1], X0[:, 1])[0])
+    loop._warm, loop._warm_iteration = {"covar_module.rho": torch.zeros(7, dtype=F64)}, 1
+    model = loop.fit_model(2)  # shape mismatch: fitted from the defaults instead, no error
+    assert model.rho.shape == (2,)
 
 
 def test_failed_evaluations_are_recorded_and_left_out_of_the_fit(tmp_path):

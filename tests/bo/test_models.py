@@ -19,12 +19,14 @@ from sciml.bo.models import (
     FIT_STRATEGIES,
     MODEL_KINDS,
     AR1MultiFidelityGP,
+    InitMismatchError,
     ModelFitError,
     ModelInputError,
     fit_ar1_gp,
     fit_multifidelity_gp,
     fit_multitask_gp,
     fit_singletask_gp,
+    hyperparameters,
     model_for,
 )
 from sciml.errors import SciMLError
@@ -242,6 +244,57 @@ def test_ar1_iteration_cap_on_proportional_levels():
     for bad in (0, -3, 2.5, True):
         with pytest.raises(ModelInputError, match="max_iter must be a positive integer"):
             fit_ar1_gp(Z, Y, n_restarts=1, max_iter=bad)
+
+
+def test_warm_start_begins_at_the_given_hyperparameters():
+    # f_H = 1.25 f_L as above: one L-BFGS-B iteration from the defaults is far from the optimum
+    # (previous test); one iteration from a converged fit's hyperparameters stays there
+    X = torch.linspace(0, 1, 16, dtype=DT).unsqueeze(-1)
+    s = (torch.arange(16) % 3 == 0).to(DT).unsqueeze(-1)
+    Z = torch.cat([X, s], -1)
+    Y = _f0(X) * torch.where(s == 1.0, 1.25, 1.0)
+    converged = fit_ar1_gp(Z, Y, n_restarts=1, seed=0)
+    init = hyperparameters(converged)
+    assert set(init) == {name for name, _ in converged.named_parameters()}
+    warm = fit_ar1_gp(Z, Y, n_restarts=1, seed=5, max_iter=1, init=init)
+    cold = fit_ar1_gp(Z, Y, n_restarts=1, seed=5, max_iter=1)
+    assert _mll_per_point(warm) >= _mll_per_point(converged) - 1e-6
+    assert _mll_per_point(cold) < _mll_per_point(converged) - 0.5
+    assert abs(float(warm.rho[0]) - float(converged.rho[0])) < 1e-3
+    # the copy is detached: fitting again does not move the hyperparameters handed over
+    assert all(torch.equal(init[k], v) for k, v in hyperparameters(converged).items())
+    # the same for BoTorch's multi-fidelity GP
+    Zc = torch.cat([X, torch.where(s == 1.0, 1.0, 0.5)], -1)
+    mf = fit_multifidelity_gp(Zc, Y, seed=0)
+    mf_warm = fit_multifidelity_gp(Zc, Y, seed=1, init=hyperparameters(mf))
+    from gpytorch.mlls import ExactMarginalLogLikelihood
+
+    def mll(m):
+        return models._mll_value(ExactMarginalLogLikelihood(m.likelihood, m))
+
+    assert mll(mf_warm) >= mll(mf) - 1e-6
+
+
+def test_warm_start_errors_name_what_does_not_fit():
+    X = torch.linspace(0, 1, 9, dtype=DT).unsqueeze(-1)
+    Z = torch.cat([X, (torch.arange(9) % 2).to(DT).unsqueeze(-1)], -1)
+    Y = _f0(X)
+    good = hyperparameters(fit_ar1_gp(Z, Y, n_restarts=1, seed=0, max_iter=5))
+    name = "covar_module.rho"
+    cases = [
+        ({**good, "no.such.parameter": torch.zeros(1, dtype=DT)}, "does not have: \\['no.such.parameter'\\]"),
+        ({**good, name: torch.zeros(2, dtype=DT)}, "has shape \\(2,\\), the model's parameter \\(1,\\)"),
+        ({**good, name: torch.tensor([math.nan], dtype=DT)}, "non-finite"),
+        ([1.0, 2.0], "must be a mapping"),
+    ]
+    for init, match in cases:
+        with pytest.raises(InitMismatchError, match=match):
+            fit_ar1_gp(Z, Y, n_restarts=1, seed=0, init=init)
+    assert issubclass(InitMismatchError, ModelInputError)
+    # three levels: the two-level hyperparameters have other shapes
+    Z3 = torch.cat([X, (torch.arange(9) % 3).to(DT).unsqueeze(-1) / 2], -1)
+    with pytest.raises(InitMismatchError, match="does not have|has shape"):
+        fit_ar1_gp(Z3, Y, n_restarts=1, seed=0, init=good)
 
 
 def test_ar1_inside_botorch_acquisition(ar1_model, two_level_data):
