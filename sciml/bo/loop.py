@@ -294,7 +294,8 @@ class BOLoop:
         Further keyword arguments of the model's ``fit_*`` function (JSON-able, e.g.
         ``{"n_restarts": 2}`` for ``ar1``), and ``"warm_start"`` (bool, default False): start
         each fit after the first from the hyperparameters of the previous iteration's fit
-        (its first starting point; further ``n_restarts`` stay random). The hyperparameters
+        (its first starting point; further ``n_restarts`` redraw the hyperparameters that have
+        priors, and ``ar1`` draws all of them). The hyperparameters
         are part of the saved state, so a resumed loop fits exactly as an uninterrupted one.
         If the model's structure changed (a multi-task GP that saw a new source) the fit
         starts cold.
@@ -535,7 +536,8 @@ class BOLoop:
         """Fit the surrogate (float64) to the successful observations, seed ``seed + iteration``.
 
         With ``model_options["warm_start"]`` the fit starts from the hyperparameters of the fit
-        that proposed the latest earlier iteration (calling this method changes no state).
+        behind the latest proposal if that proposal is for an iteration before ``iteration``,
+        otherwise from the defaults (calling this method changes no state).
 
         Raises
         ------
@@ -939,8 +941,10 @@ class BOLoop:
         self._pending_pos = t["pending_pos"].to(torch.long)
         self._iteration, self._n_sobol = (int(v) for v in t["counters"].tolist())
         warm = t.get("warm")
-        if warm is not None and not (isinstance(warm, dict) and all(isinstance(v, Tensor) for v in warm.values())):
-            raise BOLoopError(f"{self.state_dir / 'tensors.pt'}: 'warm' must be a dict of tensors")
+        if (warm is None) != ("warm_iteration" not in t) or (
+                warm is not None and not (isinstance(warm, dict) and all(isinstance(v, Tensor) for v in warm.values()))):
+            raise BOLoopError(f"{self.state_dir / 'tensors.pt'}: 'warm' (a dict of tensors) and 'warm_iteration' "
+                              "must be both present or both absent")
         self._warm = None if warm is None else {str(key): v.to(DTYPE) for key, v in warm.items()}
         self._warm_iteration = int(t["warm_iteration"]) if warm is not None else 0
         # the JSON metadata may lag the tensors by one observation (written second)

@@ -447,7 +447,10 @@ def _apply_init(model: Model, init: Mapping[str, Any]) -> None:
     unknown = sorted(set(init) - set(params))
     if unknown:
         raise InitMismatchError(f"init names parameters this model does not have: {unknown}; "
-                              f"it has {sorted(params)}")
+                                f"it has {sorted(params)}")
+    missing = sorted(set(params) - set(init))
+    if missing:
+        raise InitMismatchError(f"init lacks parameters of this model: {missing}")
     values = {}
     for name, value in init.items():
         try:
@@ -456,9 +459,13 @@ def _apply_init(model: Model, init: Mapping[str, Any]) -> None:
             raise InitMismatchError(str(exc)) from None
         if v.shape != params[name].shape:
             raise InitMismatchError(f"init[{name!r}] has shape {tuple(v.shape)}, the model's parameter "
-                                  f"{tuple(params[name].shape)}")
+                                    f"{tuple(params[name].shape)}")
         if not bool(torch.isfinite(v).all()):
             raise InitMismatchError(f"init[{name!r}] holds non-finite values")
+        if not params[name].requires_grad and not torch.equal(v, params[name].detach()):
+            # a fixed parameter (e.g. the fidelity kernel's power, fix_fidelity_power) keeps its value
+            raise InitMismatchError(f"init[{name!r}] = {v.tolist()} differs from the model's fixed value "
+                                    f"{params[name].detach().tolist()}")
         values[name] = v
     with torch.no_grad():
         for name, v in values.items():

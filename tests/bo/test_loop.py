@@ -156,13 +156,25 @@ def test_warm_started_fits_resume_exactly(tmp_path, monkeypatch):
     saved = torch.load(tmp_path / "a" / "tensors.pt", weights_only=True)
     assert int(saved["warm_iteration"]) == 1 and set(saved["warm"]) == set(calls[0]["fitted"])
     assert all(torch.equal(saved["warm"][k], calls[0]["fitted"][k]) for k in saved["warm"])
+    calls.clear()
+    monkeypatch.setattr(bo_loop, "model_for", spy)
     resumed = BOLoop.resume(tmp_path / "a", _grid_problem()).run(1e9, max_iterations=3)
+    monkeypatch.setattr(bo_loop, "model_for", real)
+    assert [c["seed"] for c in calls] == [6, 7, 8]  # the resumed fits start from the saved ones
+    assert all(torch.equal(calls[0]["init"][k], saved["warm"][k]) for k in saved["warm"])
     assert resumed.iteration.tolist() == straight.iteration.tolist()
     assert float((resumed.X - straight.X).abs().max()) <= 1e-10
     assert torch.equal(resumed.fidelities, straight.fidelities) and torch.equal(resumed.values, straight.values)
     rec_r = torch.tensor([r["x"] for r in resumed.recommendations], dtype=F64)
     rec_s = torch.tensor([r["x"] for r in straight.recommendations], dtype=F64)
     assert rec_r.shape == (4, 1) and float((rec_r - rec_s).abs().max()) <= 1e-10
+
+    # a state with only half of the warm-start entries is refused with a clear error
+    broken = dict(saved)
+    broken.pop("warm_iteration")
+    torch.save(broken, tmp_path / "a" / "tensors.pt")
+    with pytest.raises(BOLoopError, match="'warm_iteration' must be both present or both absent"):
+        BOLoop.resume(tmp_path / "a", _grid_problem())
 
     for bad in ("yes", 1, None):
         with pytest.raises(ConfigError, match="warm_start'\\] must be True or False"):
@@ -176,9 +188,13 @@ def test_warm_start_falls_back_to_a_cold_fit_when_the_model_changed_shape(monkey
                   model_options={"n_restarts": 1, "warm_start": True})
     X0 = loop.initial_design()
     loop.observe(X0, loop.problem.evaluate_safe(X0[:, :1], X0[:, 1])[0])
-    loop._warm, loop._warm_iteration = {"covar_module.rho": torch.zeros(7, dtype=F64)}, 1
-    model = loop.fit_model(2)  # shape mismatch: fitted from the defaults instead, no error
-    assert model.rho.shape == (2,)
+    cold = hyperparameters(loop.fit_model(2))
+    good = hyperparameters(loop.fit_model(1))
+    loop._warm, loop._warm_iteration = {**good, "covar_module.rho": torch.zeros(7, dtype=F64)}, 1
+    warm = hyperparameters(loop.fit_model(2))  # shape mismatch: the cold fit instead, no error
+    assert all(torch.equal(warm[k], cold[k]) for k in cold)
+    loop._warm = good
+    assert any(not torch.equal(v, cold[k]) for k, v in hyperparameters(loop.fit_model(2)).items())
 
 
 def test_failed_evaluations_are_recorded_and_left_out_of_the_fit(tmp_path):
