@@ -323,7 +323,8 @@ def settings_for(quick: bool) -> MFBOBenchSettings:
         notes=("full: AR1+MF-EI does not run on Hartmann (continuous fidelity)",
                "full: at most 40 BO iterations per run on Park91a, 80 on Borehole and 150 on the Burgers "
                "problems (runs that pick cheap sources may stop there before the budget; with 40, MF-MES "
-               "spent 197 of 300 on Borehole and 5.0 of 24 on Burgers, mean over 10 seeds)",
+               "spent 197 of 300 on Borehole and 5.0 of 24 on Burgers, mean over 10 seeds; with 150 it spent "
+               "11.8 of 24 on Burgers 2-D, whose seeds reached qLogNEI's final regret after 65-90 iterations)",
                "full: the AR(1) model is fitted from one starting point instead of 4, capped at 300 "
                "L-BFGS-B iterations, and from the second BO iteration on that point is the previous "
                "iteration's fit (warm start; uncapped, a cold fit of 33 Borehole points from 2 starts took 42 s, "
