@@ -133,7 +133,11 @@ class ModelInputError(SciMLError, ValueError):
 
 
 class InitMismatchError(ModelInputError):
-    """``init`` hyperparameters do not match the model (unknown names, other shapes, non-finite)."""
+    """``init`` hyperparameters do not match the model.
+
+    Unknown or missing names, other shapes, non-finite values, or a value other than that of a
+    fixed parameter (such as the fidelity power set by :func:`fix_fidelity_power`).
+    """
 
 
 class ModelFitError(SciMLError, RuntimeError):
