@@ -21,7 +21,7 @@ Problems (:class:`ProblemSpec`; :func:`settings_for` lists which run in which mo
   model represents with ``rho ~ 1.257`` while the linear-truncated kernel of MF-KG and MF-MES
   models the difference as an independent GP; and the flow rate hardly depends on ``Tu``,
   ``r`` and ``Tl`` near the optimal corner. Measured (full settings with the iteration cap
-  40, 10 seeds): MF-MES's final regret 3.5 +- 0.5 (its recommendations left ``Tu``, ``r``
+  40, 10 seeds, cold AR(1) fits): MF-MES's final regret 3.5 +- 0.5 (its recommendations left ``Tu``, ``r``
   and ``Tl`` off the corner, e.g. ``Tu = 66,658`` instead of 115,600), AR1+MF-EI's 0.034 +-
   0.034 (nine seeds below 0.001); two MF-KG runs stopped early still had regrets of ~100
   at a cost of ~115.
@@ -850,9 +850,10 @@ def run_mfbo_benchmark(
         is repeated, and the candidates are those of an uninterrupted run) and runs the
         rest. A run whose budget or iteration cap was raised continues from the state of
         the shorter run (:func:`_loop_state_dir`). Jobs are keyed by all their inputs
-        (:func:`_job_key`), so modes and settings can share a ``work_dir`` and a changed input never reuses an old result; the
-        results of the code that made them are reused, so after changing the code give a new
-        ``work_dir``. A directory of another benchmark is refused. Timings of loaded jobs are
+        (:func:`_job_key`), so modes and settings can share a ``work_dir`` and a changed input
+        never reuses an old result; the results of the code that made them are reused (a code
+        change that alters a model's results bumps :data:`MODEL_REVISIONS`; otherwise give a
+        new ``work_dir``). A directory of another benchmark is refused. Timings of loaded jobs are
         those measured when they ran; ``config["jobs_loaded"]`` counts them.
     only : sequence of str, optional
         Run a subset: each item is a problem (``"park91a"``: all its methods) or

@@ -498,12 +498,12 @@ def _fit_with_fallbacks(
     (:func:`hyperparameters` of an earlier fit) replaces the initial hyperparameters, so restart
     0 starts from it (a warm start).
     """
-    if init is not None:
-        _apply_init(model, init)
     if n_restarts < 1:
         raise ModelInputError(f"n_restarts must be >= 1, got {n_restarts}")
     if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1):
         raise ModelInputError(f"max_iter must be a positive integer or None, got {max_iter!r}")
+    if init is not None:  # after the checks above: bad options leave the model untouched
+        _apply_init(model, init)
     randomize = randomize or sample_all_priors
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     initial = copy.deepcopy(model.state_dict())
