@@ -403,6 +403,65 @@ def test_raising_the_cap_continues_the_shorter_run(tmp_path, one_torch_thread):
     assert not (d / "state.json").exists()
 
 
+@pytest.mark.slow
+def test_lowering_the_cap_continues_an_interrupted_run(tmp_path, one_torch_thread):
+    from dataclasses import replace
+
+    from sciml.bench.mfbo import _acq_settings, _loop_state_dir, _make_loop
+    from sciml.bo.loop import BOLoop
+
+    high = replace(_tiny_park(), problems=(replace(_tiny_park().problems[0], methods=("mfmes",),
+                                                   max_iterations=3),))
+    low = replace(high, problems=(replace(high.problems[0], max_iterations=2),))
+    wd = tmp_path / "wd"
+    spec = high.problems[0]
+    # a run under cap 3 "killed" after its first BO iteration
+    d_high = _loop_state_dir(wd, (spec, "mfmes", 0, dict(high.acquisition), "FAST", {}))
+    loop = _make_loop(spec, "mfmes", 0, _acq_settings(high.acquisition, spec.q, "FAST"), None,
+                      state_dir=str(d_high))
+    loop.run(spec.budget, max_iterations=1)
+    z_partial = BOLoop._read_state(d_high)[1]["Z"]
+    # the cap lowered to 2: the new run starts from the interrupted one (it would have passed there)
+    args_low = (low.problems[0], "mfmes", 0, dict(low.acquisition), "FAST", {})
+    d_low = _loop_state_dir(wd, args_low)
+    assert d_low != d_high and BOLoop._read_state(d_low)[1]["Z"].equal(z_partial)
+    key = ("park91a", "mfmes")
+    resumed = _regret_rows(run_mfbo_benchmark(settings=low, work_dir=wd))[key]
+    plain = _regret_rows(run_mfbo_benchmark(settings=low))[key]
+    assert resumed["curve"] == plain["curve"] and resumed["iterations_mean"] == 2
+    z_low = BOLoop._read_state(d_low)[1]["Z"]
+    assert z_low[: z_partial.shape[0]].equal(z_partial) and z_low.shape[0] > z_partial.shape[0]
+    assert BOLoop._read_state(d_high)[1]["Z"].equal(z_partial)  # the other run's folder is untouched
+    # a state at or past a cap is not continued under it: cap 1 starts afresh
+    one = (replace(spec, max_iterations=1), "mfmes", 0, dict(high.acquisition), "FAST", {})
+    assert not (_loop_state_dir(wd, one) / "state.json").exists()
+
+
+def test_method_max_iterations_caps_one_method_and_keeps_the_other_keys():
+    from dataclasses import replace
+
+    from sciml.bench.mfbo import _job_key, _jobs
+
+    base = _tiny_park()
+    capped = replace(base, method_max_iterations={"park91a": {"mfmes": 1}})
+    runs = {a[1]: a for kind, a in _jobs(capped) if kind == "run"}
+    assert runs["mfmes"][0].max_iterations == 1 and runs["qlognei"][0].max_iterations == 3
+    plain = {a[1]: a for kind, a in _jobs(base) if kind == "run"}
+    assert _job_key("run", runs["qlognei"]) == _job_key("run", plain["qlognei"])
+    assert _job_key("run", runs["mfmes"]) != _job_key("run", plain["mfmes"])
+    # the loop-state key leaves the limits out: a raised cap continues the capped run
+    assert _job_key("run", runs["mfmes"], with_limits=False) == _job_key("run", plain["mfmes"], with_limits=False)
+    assert capped.spec_for(base.problems[0], "qlognei") is base.problems[0]
+    with pytest.raises(ValueError, match="no problem 'rosen'"):
+        replace(base, method_max_iterations={"rosen": {"mfmes": 1}})
+    with pytest.raises(ValueError, match="'park91a' does not run 'mfkg'"):
+        replace(base, method_max_iterations={"park91a": {"mfkg": 1}})
+    with pytest.raises(ValueError, match="must be an integer >= 1, got 0"):
+        replace(base, method_max_iterations={"park91a": {"mfmes": 0}})
+    full = settings_for(False)
+    assert all(full.spec_for(p, "mfkg").max_iterations == 30 for p in full.problems if p.fidelity_pays)
+
+
 def test_a_failed_run_is_reported_and_the_benchmark_goes_on(tmp_path, monkeypatch, one_torch_thread):
     from dataclasses import replace
 
