@@ -1099,7 +1099,7 @@ _LIMITS = ("budget", "max_iterations")
 
 
 def _loop_state_dir(wd: Path, args: tuple[Any, ...]) -> Path:
-    """The loop-state folder of a run job, seeded from a shorter run of it when there is one.
+    """The loop-state folder of a run job, seeded from the same job run under other limits when usable.
 
     A BO run's candidates do not depend on its budget or iteration cap, which only stop it,
     so a run can continue the state of the same job under other limits when it would have
