@@ -350,8 +350,8 @@ def settings_for(quick: bool) -> MFBOBenchSettings:
                "its cap of 40): with discrete fidelities optimize_acqf_mixed optimises the one-shot KG once per "
                "fidelity level, and one proposal took 31 s and 21 s on Borehole (32 and 35 points), 37 s on "
                "Burgers 2-D (46 points) and 199 s on Burgers 2-D (156 points), with 2 benchmark workers busy "
-               "on the same 2 cores (on Park91a 9-13 s); at the problems' caps (80 on Borehole, 150 on "
-               "Burgers) its 30 runs there would take days of CPU time",
+               "on the same 2 cores (on Park91a 12 s per iteration over its runs); at the problems' caps "
+               "(80 on Borehole, 150 on Burgers) its 30 runs there would take days of CPU time",
                "full: at most 40 BO iterations per run on Park91a, 80 on Borehole and 150 on the Burgers "
                "problems (runs that pick cheap sources may stop there before the budget; with 40, MF-MES "
                "spent 197 of 300 on Borehole and 5.0 of 24 on Burgers, mean over 10 seeds; with 150 it spent "
