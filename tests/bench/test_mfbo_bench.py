@@ -286,6 +286,19 @@ def _regret_rows(report):
     return {(r["problem"], r["method"]): r for r in report.results if r.get("kind") == "regret"}
 
 
+def _park_mfmes(**spec_changes):
+    """``_tiny_park`` with MF-MES only and ``spec_changes`` applied to its problem spec."""
+    from dataclasses import replace
+
+    base = _tiny_park()
+    return replace(base, problems=(replace(base.problems[0], methods=("mfmes",), **spec_changes),))
+
+
+def _mfmes_args(settings):
+    """The run-job arguments of ``settings``' MF-MES seed 0 (for ``_job_key``/``_loop_state_dir``)."""
+    return (settings.problems[0], "mfmes", 0, dict(settings.acquisition), "FAST", {})
+
+
 @pytest.mark.slow
 def test_work_dir_resumes_an_interrupted_run_and_loads_finished_jobs(tmp_path, one_torch_thread):
     from sciml.bench.mfbo import _acq_settings, _job_key, _loop_state_dir, _make_loop
@@ -373,18 +386,13 @@ def test_only_selects_problems_and_methods():
 
 @pytest.mark.slow
 def test_raising_the_cap_continues_the_shorter_run(tmp_path, one_torch_thread):
-    from dataclasses import replace
-
     from sciml.bench.mfbo import _job_key, _loop_state_dir
     from sciml.bo.loop import BOLoop
 
-    short = replace(_tiny_park(), problems=(replace(_tiny_park().problems[0], methods=("mfmes",),
-                                                    max_iterations=2),))
-    long = replace(short, problems=(replace(short.problems[0], max_iterations=4),))
+    short, long = _park_mfmes(max_iterations=2), _park_mfmes(max_iterations=4)
     wd = tmp_path / "wd"
     r_short = _regret_rows(run_mfbo_benchmark(settings=short, work_dir=wd))
-    args_short = (short.problems[0], "mfmes", 0, dict(short.acquisition), "FAST", {})
-    args_long = (long.problems[0], "mfmes", 0, dict(long.acquisition), "FAST", {})
+    args_short, args_long = _mfmes_args(short), _mfmes_args(long)
     z_short = BOLoop._read_state(_loop_state_dir(wd, args_short))[1]["Z"]
     r_long = _regret_rows(run_mfbo_benchmark(settings=long, work_dir=wd))
     plain = _regret_rows(run_mfbo_benchmark(settings=long))
@@ -398,32 +406,26 @@ def test_raising_the_cap_continues_the_shorter_run(tmp_path, one_torch_thread):
     again = _regret_rows(run_mfbo_benchmark(settings=short, work_dir=wd))
     assert again[key]["curve"] == r_short[key]["curve"]
     # a larger budget with a smaller cap is not an extension of the short run
-    other = replace(short, problems=(replace(short.problems[0], max_iterations=1, budget=80.0),))
-    d = _loop_state_dir(wd, (other.problems[0], "mfmes", 0, dict(other.acquisition), "FAST", {}))
+    d = _loop_state_dir(wd, _mfmes_args(_park_mfmes(max_iterations=1, budget=80.0)))
     assert not (d / "state.json").exists()
 
 
 @pytest.mark.slow
 def test_lowering_the_cap_continues_an_interrupted_run(tmp_path, one_torch_thread):
-    from dataclasses import replace
-
     from sciml.bench.mfbo import _acq_settings, _loop_state_dir, _make_loop
     from sciml.bo.loop import BOLoop
 
-    high = replace(_tiny_park(), problems=(replace(_tiny_park().problems[0], methods=("mfmes",),
-                                                   max_iterations=3),))
-    low = replace(high, problems=(replace(high.problems[0], max_iterations=2),))
+    high, low = _park_mfmes(max_iterations=3), _park_mfmes(max_iterations=2)
     wd = tmp_path / "wd"
     spec = high.problems[0]
     # a run under cap 3 "killed" after its first BO iteration
-    d_high = _loop_state_dir(wd, (spec, "mfmes", 0, dict(high.acquisition), "FAST", {}))
+    d_high = _loop_state_dir(wd, _mfmes_args(high))
     loop = _make_loop(spec, "mfmes", 0, _acq_settings(high.acquisition, spec.q, "FAST"), None,
                       state_dir=str(d_high))
     loop.run(spec.budget, max_iterations=1)
     z_partial = BOLoop._read_state(d_high)[1]["Z"]
     # the cap lowered to 2: the new run starts from the interrupted one (it would have passed there)
-    args_low = (low.problems[0], "mfmes", 0, dict(low.acquisition), "FAST", {})
-    d_low = _loop_state_dir(wd, args_low)
+    d_low = _loop_state_dir(wd, _mfmes_args(low))
     assert d_low != d_high and BOLoop._read_state(d_low)[1]["Z"].equal(z_partial)
     key = ("park91a", "mfmes")
     resumed = _regret_rows(run_mfbo_benchmark(settings=low, work_dir=wd))[key]
@@ -433,8 +435,7 @@ def test_lowering_the_cap_continues_an_interrupted_run(tmp_path, one_torch_threa
     assert z_low[: z_partial.shape[0]].equal(z_partial) and z_low.shape[0] > z_partial.shape[0]
     assert BOLoop._read_state(d_high)[1]["Z"].equal(z_partial)  # the other run's folder is untouched
     # a state at or past a cap is not continued under it: cap 1 starts afresh
-    one = (replace(spec, max_iterations=1), "mfmes", 0, dict(high.acquisition), "FAST", {})
-    assert not (_loop_state_dir(wd, one) / "state.json").exists()
+    assert not (_loop_state_dir(wd, _mfmes_args(_park_mfmes(max_iterations=1))) / "state.json").exists()
 
 
 def test_method_max_iterations_caps_one_method_and_keeps_the_other_keys():
