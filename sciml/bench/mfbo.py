@@ -669,7 +669,10 @@ def _run_job(spec: ProblemSpec, method: str, seed: int, base_acq: Mapping[str, i
     final = result.recommendations[-1]
     f = loop.problem.fidelity
     at_target = (result.fidelities == f.target) if f is not None else torch.ones(result.n_evaluations, dtype=bool)
-    timings = [t for t in result.timings if t["iteration"] > 0]
+    # a timing lost in a crash (an iteration proposed just before it, in a state written by an older
+    # sciml) is unknown, not zero: it is left out
+    timings = [t for t in result.timings
+               if t["iteration"] > 0 and t["fit_s"] is not None and t["acquisition_s"] is not None]
     return {
         "problem": spec.name, "method": method, "settings": label, "seed": seed, "model": result.model_kind,
         "cost": cost.tolist(), "regret": _nan_to_none(regret), "init_cost": init_cost,
@@ -1134,16 +1137,24 @@ def _loop_state_dir(wd: Path, args: tuple[Any, ...]) -> Path:
 
     usable = []
     for d in sorted(base.glob("*/limits.json")) if base.exists() else []:
-        if d.parent == target or not (d.parent / "state.json").exists():
+        if d.parent == target or d.parent.name.startswith(".") or not (d.parent / "state.json").exists():
             continue
         old = json.loads(d.read_text(encoding="utf-8"))
         state = json.loads((d.parent / "state.json").read_text(encoding="utf-8"))
         if within(old) or before_the_limits(state):
             usable.append((int(state["n_observations"]), int(state["iteration"]), d.parent.name, d.parent))
     if usable:
+        # copy into a sibling folder and rename it into place, so that a kill mid-copy leaves no
+        # half-copied state behind (a leftover temporary folder is replaced on the next try)
+        tmp = base / f".copy-{target.name}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        shutil.copytree(max(usable)[3], tmp)
+        atomic_write_text(tmp / "limits.json", json.dumps(limits))
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(max(usable)[3], target)
+        tmp.rename(target)
+        return target
     target.mkdir(parents=True, exist_ok=True)
     atomic_write_text(target / "limits.json", json.dumps(limits))
     return target
@@ -1241,6 +1252,8 @@ def _summarise(report: BenchReport, s: MFBOBenchSettings, outcomes: Sequence[tup
                 row["max_iterations"] = (s.spec_for(spec, method) if label == "FAST" else spec).max_iterations
                 row["q"] = spec.q
                 rows.append(row)
+        if not any(r["problem"] == spec.name for r in rows):
+            continue  # no runs of this problem (e.g. --only): nothing to measure a floor for
         floor = s.regret_floor * _objective_range(spec)
         for r in rows:
             if r["problem"] == spec.name:

@@ -48,11 +48,14 @@ after every proposal and every single observation:
 * ``tensors.pt``: a ``torch.save``'d dict of plain tensors -- observed points (model
   coordinates), values, costs, iteration tags, the proposed but unobserved (pending) points,
   the iteration counter and, with ``model_options["warm_start"]``, the hyperparameters the next
-  fit starts from; loaded with ``weights_only=True``;
-* ``state.json``: the configuration, recommendations, timings and acquisition summaries.
+  fit starts from, and a copy of the metadata below (as JSON text); loaded with
+  ``weights_only=True``;
+* ``state.json``: the metadata, readable: the configuration, the batch size of the latest
+  ``run``, recommendations, timings, acquisition summaries and failure messages.
 
-Observation data and pending points share one file, so a crash at any moment leaves either
-the old or the new state, never a half-recorded point. :meth:`BOLoop.resume` (or
+Everything a resume reads is in ``tensors.pt``, written in one atomic step, so a crash at any
+moment leaves either the old or the new state, never a half-recorded point nor metadata that
+disagrees with the data (``state.json``, written second, may lag by one step). :meth:`BOLoop.resume` (or
 ``run(..., resume=True)``) first evaluates the pending points not yet observed (it never
 re-evaluates an observed one), then continues; it proposes exactly what the uninterrupted run
 would have proposed.
@@ -71,6 +74,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import pickle
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -124,6 +128,10 @@ STATE_VERSION = 1
 METHODS: tuple[str, ...] = ACQUISITION_KINDS
 """Optimisation methods of :class:`BOLoop` (the acquisition kinds)."""
 
+PENDING_MATCH_TOL = 1e-6
+"""An observed point is the pending point it is within this fraction of each coordinate's range of
+(float32 round trips through a simulator stay well inside it)."""
+
 DEFAULT_MODEL: dict[str, str] = {"mfkg": "mfgp", "mfmes": "mfgp", "qlognei": "singletask", "ar1-ei": "ar1"}
 """Default surrogate kind (:data:`sciml.bo.models.MODEL_KINDS`) of each method."""
 
@@ -164,6 +172,9 @@ class BOResult:
         Summary of each acquisition call (``acq_value``, optimizer ...).
     optimum_value : float or None
         The problem's known optimum.
+    failures : dict of int to str
+        Why each failed evaluation failed, keyed by its index in the history (the objective's
+        exception, or the non-finite value).
     """
 
     problem: str
@@ -181,6 +192,7 @@ class BOResult:
     timings: list[dict[str, Any]] = field(default_factory=list)
     acquisitions: list[dict[str, Any]] = field(default_factory=list)
     optimum_value: float | None = None
+    failures: dict[int, str] = field(default_factory=dict)
 
     @property
     def n_evaluations(self) -> int:
@@ -217,7 +229,23 @@ class BOResult:
             "cumulative_cost": self.cumulative_cost, "status": self.status, "iteration": self.iteration,
             "recommendations": self.recommendations, "timings": self.timings,
             "acquisitions": self.acquisitions, "optimum_value": self.optimum_value,
+            "failures": self.failures,
         })
+
+
+_LOOP_SET_MODEL_OPTIONS = frozenset({"bounds", "seed", "fidelity_dim", "data_fidelity_dim", "task_column",
+                                     "n_levels", "init", "X", "Y"})
+
+
+def _model_option_names(kind: str) -> frozenset[str]:
+    """Keyword arguments of the ``fit_*`` function of model ``kind`` a user may set in ``model_options``."""
+    import inspect
+
+    from sciml.bo.models import fit_ar1_gp, fit_multifidelity_gp, fit_multitask_gp, fit_singletask_gp
+
+    fit = {"mfgp": fit_multifidelity_gp, "ar1": fit_ar1_gp, "multitask": fit_multitask_gp,
+           "singletask": fit_singletask_gp}[kind]
+    return frozenset(inspect.signature(fit).parameters) - _LOOP_SET_MODEL_OPTIONS
 
 
 def _timing(iteration: int, fit_s: float | None, recommend_s: float | None, acquisition_s: float | None,
@@ -343,6 +371,14 @@ class BOLoop:
             raise ConfigError(f"problem {problem.name!r} has no fidelity: only model_kind='singletask' applies")
         if kind == "ar1":
             self._check_ar1_levels(problem)
+        if kind == "singletask" and method in MULTI_FIDELITY_KINDS:
+            raise ConfigError(f"method {method!r} with model_kind='singletask' cannot work: that model fits the "
+                              "target-level rows only, so the cheaper levels the method pays for never inform "
+                              "it; use model_kind 'mfgp', 'ar1' or 'multitask' (or method 'qlognei')")
+        if kind == "multitask" and problem.fidelity is not None and problem.fidelity.kind != "discrete":
+            raise ConfigError(f"model_kind='multitask' treats each fidelity value as a source, so it needs "
+                              f"discrete levels; problem {problem.name!r} has {problem.fidelity.describe()}; "
+                              "use model_kind 'mfgp'")
         if not isinstance(settings, AcquisitionSettings):
             raise ConfigError(f"settings must be AcquisitionSettings, got {type(settings).__name__}")
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
@@ -363,9 +399,13 @@ class BOLoop:
         self.evaluate_recommendations = (problem.optimum_value is not None if evaluate_recommendations is None
                                          else bool(evaluate_recommendations))
         self.model_options = dict(model_options or {})
-        reserved = sorted(set(self.model_options) & {"bounds", "seed", "fidelity_dim", "n_levels", "init"})
+        reserved = sorted(set(self.model_options) & (_LOOP_SET_MODEL_OPTIONS - {"X", "Y"}))
         if reserved:
             raise ConfigError(f"model_options cannot set {reserved}: the loop sets them")
+        unknown = sorted(set(self.model_options) - {"warm_start"} - _model_option_names(kind))
+        if unknown:
+            raise ConfigError(f"model_options {unknown} are not options of model_kind {kind!r}; accepted: "
+                              f"{sorted(_model_option_names(kind) | {'warm_start'})}")
         warm = self.model_options.get("warm_start", False)
         if not isinstance(warm, bool):
             raise ConfigError(f"model_options['warm_start'] must be True or False, got {warm!r}")
@@ -391,6 +431,7 @@ class BOLoop:
         # hyperparameters of the fit that proposed iteration _warm_iteration (warm starts)
         self._warm: dict[str, Tensor] | None = None
         self._warm_iteration = 0
+        self._batch_size: int | None = None  # points per iteration of the latest run() (kept on resume)
         self._state_owned = False
 
     # ------------------------------------------------------------------ configuration
@@ -543,6 +584,8 @@ class BOLoop:
         ------
         BOLoopError
             No successful observation yet (or none at the target fidelity for ``singletask``).
+        ModelFitError
+            Every fitting strategy failed (the message lists what was tried).
         """
         k = self._iteration + 1 if iteration is None else int(iteration)
         ok = self._ok
@@ -682,7 +725,12 @@ class BOLoop:
         span = (self.problem.model_bounds[1] - self.problem.model_bounds[0])
         dist = ((self._pending - z) / span).abs().max(dim=1).values
         i = int(dist.argmin())
-        return i if float(dist[i]) <= 1e-9 else None
+        if float(dist[i]) <= PENDING_MATCH_TOL:
+            return i
+        logger.warning("%s: an observed point matches none of the %d pending points (closest differs by %.3g of "
+                       "the range); recorded as an extra observation, the pending points stay pending",
+                       self.problem.name, self._pending.shape[0], float(dist[i]))
+        return None
 
     def _record(self, Z: Tensor, values: Tensor, costs: Tensor, messages: Sequence[str | None] | None = None,
                 seconds: float = 0.0) -> None:
@@ -791,7 +839,8 @@ class BOLoop:
             :mod:`sciml.workflows.executors` executor (default: in-process). A Dask executor
             evaluates a batch in parallel (the problem is shipped with cloudpickle).
         batch_size : int, optional
-            Points per iteration (default ``settings.q``).
+            Points per iteration. Default: the batch size of the run whose state this loop
+            resumed (saved in the state), else ``settings.q``.
         resume : bool
             Load the state in ``state_dir`` (if any) and continue from it.
         max_iterations : int, optional
@@ -800,17 +849,27 @@ class BOLoop:
         Returns
         -------
         BOResult
+
+        Raises
+        ------
+        ConfigError
+            A bad ``budget``, ``batch_size`` or ``max_iterations``, or a state in ``state_dir``
+            written with another configuration.
+        ModelFitError
+            The surrogate could not be fitted even with the fallbacks (the state so far is saved).
         """
         if isinstance(budget, bool) or not isinstance(budget, (int, float, np.integer, np.floating)) \
                 or not math.isfinite(float(budget)) or budget <= 0:
             raise ConfigError(f"budget must be a finite number > 0, got {budget!r}")
-        q = self.settings.q if batch_size is None else batch_size
-        if not isinstance(q, (int, np.integer)) or isinstance(q, bool) or q < 1:
+        if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool)
+                                       or batch_size < 1):
             raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if max_iterations is not None and (not isinstance(max_iterations, (int, np.integer)) or max_iterations < 0):
             raise ConfigError(f"max_iterations must be an integer >= 0, got {max_iterations!r}")
         if resume and self.state_dir is not None and self._empty and (self.state_dir / "state.json").exists():
             self._load()
+        q = int(batch_size if batch_size is not None else self._batch_size or self.settings.q)
+        self._batch_size = q
         if executor is None:
             from sciml.workflows.executors import InProcessExecutor
 
@@ -875,7 +934,8 @@ class BOLoop:
             iteration=self._tags.clone(), recommendations=[dict(r) for r in self._recommendations],
             timings=sorted((dict(t) for t in self._timings), key=lambda t: t["iteration"]),
             acquisitions=[dict(a) for a in self._acquisitions],
-            optimum_value=self.problem.optimum_value)
+            optimum_value=self.problem.optimum_value,
+            failures={int(i): str(m) for i, m in sorted(self._failures.items(), key=lambda kv: int(kv[0]))})
 
     # ------------------------------------------------------------------ state
     def _save(self) -> None:
@@ -896,23 +956,30 @@ class BOLoop:
         if self._warm is not None:
             tensors["warm"] = {key: v.clone() for key, v in self._warm.items()}
             tensors["warm_iteration"] = torch.tensor(self._warm_iteration, dtype=torch.long)
-        with atomic_path(self.state_dir / "tensors.pt") as tmp:
-            torch.save(tensors, tmp)
         state = {"format": STATE_FORMAT, "version": STATE_VERSION, "config": self.config(),
                  "iteration": self._iteration, "n_observations": self.n_observations,
-                 "total_cost": self.total_cost, "n_sobol": self._n_sobol, "open_iterations": self._open,
-                 "recommendations": self._recommendations, "timings": self._timings,
-                 "acquisitions": self._acquisitions, "failures": self._failures}
-        atomic_write_text(state_json, json.dumps(_jsonable(state), indent=1))
+                 "total_cost": self.total_cost, "n_sobol": self._n_sobol, "batch_size": self._batch_size,
+                 "open_iterations": self._open, "recommendations": self._recommendations,
+                 "timings": self._timings, "acquisitions": self._acquisitions, "failures": self._failures}
+        text = json.dumps(_jsonable(state), indent=1)
+        # the metadata also travels inside tensors.pt (one atomic write holds everything the loop
+        # resumes from); state.json is a readable copy, written second
+        tensors["meta"] = text
+        with atomic_path(self.state_dir / "tensors.pt") as tmp:
+            torch.save(tensors, tmp)
+        atomic_write_text(state_json, text)
 
     @staticmethod
     def _read_state(state_dir: Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
         try:
             state = json.loads((state_dir / "state.json").read_text(encoding="utf-8"))
             tensors = torch.load(state_dir / "tensors.pt", weights_only=True)
+            if isinstance(tensors, dict) and isinstance(tensors.get("meta"), str):
+                # written with the tensors in one atomic step, so it is never behind them
+                state = json.loads(tensors.pop("meta"))
         except FileNotFoundError as exc:
             raise BOLoopError(f"{state_dir} holds no BO state ({exc.filename} is missing)") from None
-        except (OSError, ValueError, RuntimeError) as exc:
+        except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
             raise BOLoopError(f"cannot read the BO state in {state_dir}: {type(exc).__name__}: {exc}") from None
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise BOLoopError(f"{state_dir / 'state.json'} is not a {STATE_FORMAT} state")
@@ -947,12 +1014,15 @@ class BOLoop:
                               "must be both present or both absent")
         self._warm = None if warm is None else {str(key): v.to(DTYPE) for key, v in warm.items()}
         self._warm_iteration = int(t["warm_iteration"]) if warm is not None else 0
-        # the JSON metadata may lag the tensors by one observation (written second)
+        # a state written before the metadata moved into tensors.pt: state.json (written second)
+        # may lag the tensors by one observation
         self._recommendations = [r for r in state.get("recommendations", [])
                                  if int(r["after_iteration"]) < self._iteration + 1]
         self._timings = list(state.get("timings", []))
         self._acquisitions = [a for a in state.get("acquisitions", []) if int(a["iteration"]) <= self._iteration]
         self._failures = dict(state.get("failures", {}))
+        batch = state.get("batch_size")
+        self._batch_size = int(batch) if isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1 else None
         opened = {int(k): dict(v) for k, v in (state.get("open_iterations") or {}).items()}
         done = {int(r["iteration"]) for r in self._timings}
         self._open = {}
@@ -1080,8 +1150,10 @@ def bare_botorch_iteration(problem: MultiFidelityProblem, X: Tensor, Y: Tensor, 
     model instead (e.g. the loop's own fit of the same data). The two fits agree only to about
     1e-5 in the hyperparameters (sciml's input transforms differ in the order of operations),
     and from there the acquisition optimisers, MF-KG's above all, take different paths whose
-    times differ by tens of per cent either way; on the same model the bare calls return the
-    loop's candidates.
+    times differ by tens of per cent either way. On the same model the bare calls return the
+    loop's candidates for ``qlognei`` and ``mfkg`` (same seeded samplers); not for ``mfmes``,
+    whose max-value candidate set BoTorch draws from the global torch generator and extends
+    with the training inputs.
 
     Parameters
     ----------

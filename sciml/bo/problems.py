@@ -27,18 +27,19 @@ Conventions
 Built-in problems (target fidelity ``s = 1`` unless noted; two-level problems have the
 low-fidelity function at ``s = 0``):
 
-=========================  ==  ========  ===========================================  =========
-factory                    d   sense     fidelity (default)                           optimum
-=========================  ==  ========  ===========================================  =========
-:func:`forrester`          1   minimise  continuous [0, 1], linear mix of low/high     -6.02074
-:func:`currin`             2   maximise  discrete {0, 1}                               13.79872
-:func:`park91a`            4   maximise  discrete {0, 1}                               25.58925
-:func:`park91b`            4   maximise  discrete {0, 1}                               5.926037
-:func:`borehole`           8   maximise  discrete {0, 1}                               309.5756
-:func:`augmented_branin`   2   minimise  continuous [0, 1] (BoTorch)                   0.397887
-:func:`augmented_hartmann` 6   minimise  continuous [0, 1] (BoTorch)                   -3.32237
-:func:`burgers_shock_time` 1   maximise  discrete ``n_cells`` in (64, 128, 256, 512)   0
-=========================  ==  ========  ===========================================  =========
+=====================================  =  ========  ===========================================  ========
+factory                                d  sense     fidelity (default)                           optimum
+=====================================  =  ========  ===========================================  ========
+:func:`forrester`                      1  minimise  continuous [0, 1], linear mix of low/high    -6.02074
+:func:`currin`                         2  maximise  discrete {0, 1}                              13.79872
+:func:`park91a`                        4  maximise  discrete {0, 1}                              25.58925
+:func:`park91b`                        4  maximise  discrete {0, 1}                              5.926037
+:func:`borehole`                       8  maximise  discrete {0, 1}                              309.5756
+:func:`augmented_branin`               2  minimise  continuous [0, 1] (BoTorch)                  0.397887
+:func:`augmented_hartmann`             6  minimise  continuous [0, 1] (BoTorch)                  -3.32237
+:func:`burgers_shock_time_problem`     1  maximise  discrete ``n_cells`` in (64, 128, 256, 512)  0
+:func:`burgers_shock_time_2d_problem`  2  maximise  discrete ``n_cells`` in (64, 128, 256, 512)  0
+=====================================  =  ========  ===========================================  ========
 
 Two-level problems declare the cost ``1`` at ``s = 0`` and ``cost_ratio`` (default 10) at
 ``s = 1`` (affine in ``s``); the BoTorch problems use the MF-KG tutorial's ``5 + s``.

@@ -46,8 +46,8 @@ class MFBOStep(StrictModel):
     method : {"mfmes", "mfkg", "ar1-ei", "qlognei"}
         Acquisition (:data:`sciml.bo.loop.METHODS`).
     budget : float
-        Cumulative declared cost (``> 0``) at which the loop stops (the initial design counts;
-        the last batch may overshoot it).
+        Cumulative cost (``> 0``) at which the loop stops: declared cost units, or seconds with
+        ``use_measured_cost`` (the initial design counts; the last batch may overshoot it).
     max_iterations : int, optional
         Also stop after this many BO iterations.
     batch_size : int

@@ -424,9 +424,17 @@ def test_lowering_the_cap_continues_an_interrupted_run(tmp_path, one_torch_threa
                       state_dir=str(d_high))
     loop.run(spec.budget, max_iterations=1)
     z_partial = BOLoop._read_state(d_high)[1]["Z"]
+    # a copy killed half-way earlier left its temporary folder: it is never a source, and is replaced
+    stale = d_high.parent / f".copy-budget{spec.budget}-iter2"
+    stale.mkdir()
+    (stale / "limits.json").write_text('{"budget": null, "max_iterations": 1}')
+    (stale / "state.json").write_text('{"n_observations": 999, "iteration": 0, "total_cost": 0}')
+    (stale / "tensors.pt").write_bytes(b"trunc")
     # the cap lowered to 2: the new run starts from the interrupted one (it would have passed there)
     d_low = _loop_state_dir(wd, _mfmes_args(low))
     assert d_low != d_high and BOLoop._read_state(d_low)[1]["Z"].equal(z_partial)
+    assert d_low.name == "budget" + str(spec.budget) + "-iter2" and not stale.exists()
+    assert json.loads((d_low / "limits.json").read_text()) == {"budget": spec.budget, "max_iterations": 2}
     key = ("park91a", "mfmes")
     resumed = _regret_rows(run_mfbo_benchmark(settings=low, work_dir=wd))[key]
     plain = _regret_rows(run_mfbo_benchmark(settings=low))[key]

@@ -222,6 +222,13 @@ def test_failed_evaluations_are_recorded_and_left_out_of_the_fit(tmp_path):
     assert r.n_evaluations >= 12 and r.total_cost >= 24.0
     failures = json.loads((tmp_path / "state.json").read_text())["failures"]
     assert set(failures) >= {"0", "1"} and "non-finite" in failures["0"]
+    # the reasons also reach the result (keyed by the evaluation's index) and its JSON
+    # (observe() was handed NaN for the point whose solver raised; run() evaluates through
+    # evaluate_timed, which passes the exception on)
+    assert "non-finite" in r.failures[0] and "non-finite" in r.failures[1]
+    assert any("RuntimeError: solver diverged" in m for i, m in r.failures.items() if i >= 5)
+    assert set(r.failures) == {i for i, st in enumerate(r.status) if st == "failed"}
+    assert r.to_dict()["failures"]["1"] == r.failures[1]
 
 
 def test_ask_tell_in_physical_units():
@@ -360,3 +367,99 @@ def test_bad_input_errors(tmp_path, monkeypatch):
         BOLoop.resume(tmp_path, _grid_problem())
     with pytest.raises(BOLoopError, match="holds no BO state"):
         BOLoop.resume(tmp_path / "empty", p)
+
+
+def test_a_crash_between_the_two_state_files_loses_nothing(tmp_path, monkeypatch):
+    # kill the loop after tensors.pt was written and before state.json, at the observation that
+    # completes batch 1: the resumed run keeps batch 1's timing and matches the uninterrupted run
+    settings = TINY.replace(q=2, maxiter=5, candidate_set_size=32)
+    straight = BOLoop(forrester(), method="mfmes", settings=settings, n_init=4, seed=3).run(1e9, max_iterations=3)
+    real_write = bo_loop.atomic_write_text
+
+    def crash_on_the_json(path, text, *args, **kwargs):
+        state = json.loads(text)
+        if state["n_observations"] == 6 and not state["open_iterations"]:
+            raise KeyboardInterrupt("killed between tensors.pt and state.json")
+        return real_write(path, text, *args, **kwargs)
+
+    monkeypatch.setattr(bo_loop, "atomic_write_text", crash_on_the_json)
+    box = {"n": 0}
+    with pytest.raises(KeyboardInterrupt):
+        BOLoop(_counted(forrester(), box), method="mfmes", settings=settings, n_init=4, seed=3,
+               state_dir=tmp_path).run(1e9, max_iterations=3)
+    monkeypatch.setattr(bo_loop, "atomic_write_text", real_write)
+    assert box["n"] == 6 and json.loads((tmp_path / "state.json").read_text())["n_observations"] == 5
+    resumed = BOLoop.resume(tmp_path, _counted(forrester(), box))
+    assert resumed.n_observations == 6 and resumed.pending.shape == (0, 2)
+    result = resumed.run(1e9, max_iterations=3)
+    assert box["n"] == 10  # nothing evaluated twice
+    assert float((result.X - straight.X).abs().max()) <= 1e-10 and torch.equal(result.values, straight.values)
+    assert [t["iteration"] for t in result.timings] == [0, 1, 2, 3]
+    assert all(t["fit_s"] is not None and t["acquisition_s"] > 0 for t in result.timings[1:])
+    assert result.timings[1]["n_points"] == 2 and result.timings[1]["cost"] == pytest.approx(
+        float(result.costs[result.iteration == 1].sum()))
+    # a state written before the metadata moved into tensors.pt (no "meta") still resumes
+    tensors = torch.load(tmp_path / "tensors.pt", weights_only=True)
+    del tensors["meta"]
+    torch.save(tensors, tmp_path / "tensors.pt")
+    old = BOLoop.resume(tmp_path, forrester())
+    assert old.n_observations == 10 and len(old.result().timings) == 4
+
+
+def test_a_resumed_run_keeps_the_batch_size_of_the_run_it_continues(tmp_path):
+    straight = BOLoop(forrester(), method="qlognei", settings=TINY, n_init=4, seed=1).run(
+        1e9, batch_size=2, max_iterations=2)
+    BOLoop(forrester(), method="qlognei", settings=TINY, n_init=4, seed=1, state_dir=tmp_path).run(
+        1e9, batch_size=2, max_iterations=1)
+    assert json.loads((tmp_path / "state.json").read_text())["batch_size"] == 2
+    resumed = BOLoop.resume(tmp_path, forrester()).run(1e9, max_iterations=2)  # settings.q is 1
+    assert resumed.iteration.tolist() == straight.iteration.tolist() == [0] * 4 + [1, 1, 2, 2]
+    assert float((resumed.X - straight.X).abs().max()) <= 1e-10
+    # an explicit batch size still wins
+    more = BOLoop.resume(tmp_path, forrester()).run(1e9, batch_size=1, max_iterations=3)
+    assert more.iteration.tolist()[-1:] == [3] and int((more.iteration == 3).sum()) == 1
+
+
+def test_observed_points_match_their_pending_points_through_float32(caplog):
+    p = _grid_problem()
+    loop = BOLoop(p, method="mfmes", settings=TINY.replace(maxiter=8), n_init=6, seed=1)
+    X0 = loop.initial_design()
+    loop.observe(X0, p.evaluate(X0[:, :1], X0[:, 1]))
+    X1 = loop.propose(2)
+    rounded = X1.to(torch.float32).to(F64)  # as a float32 simulator hands them back
+    assert 0 < float((rounded - X1).abs().max()) < 1e-6
+    with caplog.at_level("WARNING", logger=bo_loop.logger.name):
+        loop.observe(rounded[:1], p.evaluate(rounded[:1, :1], rounded[:1, 1]))
+    assert loop.pending.shape == (1, 2) and not caplog.records
+    res = loop.result()
+    assert res.iteration.tolist()[-1] == 1 and torch.equal(res.X[-1], X1[0, :1])  # the proposed point is kept
+    # a point far from every pending one is an extra observation, and it is said so
+    with caplog.at_level("WARNING", logger=bo_loop.logger.name):
+        loop.observe([[2.5, 256.0]], [0.0])
+    assert loop.pending.shape == (1, 2) and "matches none of the 1 pending points" in caplog.text
+
+
+def test_method_model_pairs_options_and_state_files_that_cannot_work_are_errors(tmp_path):
+    p = forrester()
+    for method in ("mfkg", "mfmes"):
+        with pytest.raises(ConfigError, match=f"method '{method}' with model_kind='singletask' cannot work"):
+            BOLoop(p, method=method, model_kind="singletask")
+    with pytest.raises(ConfigError, match="'ar1-ei' with model_kind='singletask' cannot work"):
+        BOLoop(_grid_problem(), method="ar1-ei", model_kind="singletask")
+    with pytest.raises(ConfigError, match="model_kind='multitask' .* needs discrete levels; problem 'forrester'"):
+        BOLoop(p, method="mfmes", model_kind="multitask")
+    assert BOLoop(p, method="qlognei", model_kind="mfgp").model_kind == "mfgp"  # target-only data: it works
+    assert BOLoop(_grid_problem(), method="mfmes", model_kind="multitask").model_kind == "multitask"
+    # model options are checked against the model's fit function before anything is evaluated
+    with pytest.raises(ConfigError, match=r"model_options \['n_restarts'\] are not options of model_kind 'mfgp'"):
+        BOLoop(p, method="mfmes", model_options={"n_restarts": 2})
+    with pytest.raises(ConfigError, match=r"model_options cannot set \['seed'\]: the loop sets them"):
+        BOLoop(p, model_options={"seed": 1})
+    assert BOLoop(_grid_problem(), method="ar1-ei", model_options={"n_restarts": 2, "warm_start": True})
+    # a tensors.pt that is not a torch file, or is empty: a BOLoopError, not a raw traceback
+    loop = BOLoop(p, settings=TINY, n_init=2, state_dir=tmp_path)
+    loop.initial_design()
+    for junk in (b"not a torch file", b""):
+        (tmp_path / "tensors.pt").write_bytes(junk)
+        with pytest.raises(BOLoopError, match="cannot read the BO state in"):
+            BOLoop.resume(tmp_path, p)
