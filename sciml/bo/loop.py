@@ -533,7 +533,8 @@ class BOLoop:
         """Seeded scrambled-Sobol design over the box, fidelities cycling through ``init_fidelities``.
 
         The points become pending (observe them with :meth:`observe`; :meth:`run` evaluates
-        them). Successive calls continue the same Sobol sequence.
+        them). Successive calls continue the same Sobol sequence and the same cycle of
+        fidelities (as do the Sobol points that replace a failed acquisition).
 
         Parameters
         ----------
@@ -550,10 +551,12 @@ class BOLoop:
             raise ConfigError(f"the initial design needs n >= 1 points, got {n!r}")
         Z = self._sobol(int(n))
         self._add_pending(Z, 0)
-        if 0 in self._open:
-            self._open[0]["n_points"] += int(n)
-        else:
-            self._open[0] = _timing(0, 0.0, 0.0, 0.0, int(n))
+        if 0 not in self._open:  # one timing record for the design, reopened when it grows
+            closed = [t for t in self._timings if t["iteration"] == 0]
+            if closed:
+                self._timings.remove(closed[0])
+            self._open[0] = closed[0] if closed else _timing(0, 0.0, 0.0, 0.0, 0)
+        self._open[0]["n_points"] += int(n)
         self._save()
         return self._to_physical(Z)
 
@@ -565,11 +568,11 @@ class BOLoop:
         u = engine.draw(n, dtype=DTYPE)
         b = self.problem.bounds
         X = b[0] + (b[1] - b[0]) * u
-        self._n_sobol += n
+        first, self._n_sobol = self._n_sobol, self._n_sobol + n
         if self.init_fidelities is None:
             return self.problem.to_model_input(X)
-        levels = self.init_fidelities
-        s = torch.tensor([levels[i % len(levels)] for i in range(n)], dtype=DTYPE)
+        levels = self.init_fidelities  # the cycle continues with the sequence (Sobol point i: level i mod L)
+        s = torch.tensor([levels[i % len(levels)] for i in range(first, first + n)], dtype=DTYPE)
         return self.problem.to_model_input(X, s)
 
     # ------------------------------------------------------------------ model

@@ -254,6 +254,12 @@ def test_ask_tell_in_physical_units():
     assert res.costs[-2:].tolist() == [0.7, 0.8] and res.iteration[-2:].tolist() == [1, 1]
     # batches 0 and 1 are complete, batch 2 is still pending
     assert [t["iteration"] for t in res.timings] == [0, 1] and res.timings[1]["cost"] == pytest.approx(1.5)
+    # more design points after the design was complete: still one design record, grown
+    X3 = loop.initial_design(2)
+    loop.observe(X3, p.evaluate(X3[:, :1], X3[:, 1]))
+    design = [t for t in loop.result().timings if t["iteration"] == 0]
+    assert len(design) == 1 and design[0]["n_points"] == 8
+    assert design[0]["cost"] == pytest.approx(float(loop.result().costs[loop.result().iteration == 0].sum()))
     # an AR(1) loop on the same (equally spaced in log) levels
     ar1 = BOLoop(p, method="ar1-ei", settings=TINY, n_init=6, seed=1, model_options={"n_restarts": 1})
     assert ar1.model_kind == "ar1"
@@ -290,6 +296,14 @@ def test_acquisition_failure_falls_back_to_sobol_points(monkeypatch):
     expected = reference.initial_design(5)[3:]  # the continuation of the Sobol sequence
     assert torch.equal(X1, expected)
     assert loop.result().acquisitions[-1]["fallback"] == "sobol"
+    # the fidelity cycle continues too: after 4 design points a one-point fallback is at the
+    # second level (0.5), not back at the target
+    loop4 = BOLoop(p, method="mfmes", settings=TINY, n_init=4, seed=0)
+    X0 = loop4.initial_design()
+    assert X0[:, 1].tolist() == [1.0, 0.5, 0.0, 1.0]
+    loop4.observe(X0, p.evaluate(X0[:, :1], X0[:, 1]))
+    X1 = loop4.propose(1)
+    assert X1[0, 1].item() == 0.5 and torch.equal(X1, BOLoop(p, method="mfmes", n_init=4, seed=0).initial_design(5)[4:])
 
 
 def test_single_fidelity_problem_with_qlognei():
