@@ -477,3 +477,20 @@ def test_method_model_pairs_options_and_state_files_that_cannot_work_are_errors(
         (tmp_path / "tensors.pt").write_bytes(junk)
         with pytest.raises(BOLoopError, match="cannot read the BO state in"):
             BOLoop.resume(tmp_path, p)
+
+
+@pytest.mark.parametrize("method", ["mfkg", "mfmes"])
+def test_cost_aware_methods_run_on_the_ar1_model(method):
+    # the AR(1) model has discrete, equally spaced levels; MF-KG fantasises on it (a plain
+    # GPyTorch model with BoTorch's fantasize), MF-MES samples its max values from it
+    p = _grid_problem()
+    loop = BOLoop(p, method=method, model_kind="ar1", settings=TINY.replace(maxiter=8), n_init=6, seed=0,
+                  model_options={"n_restarts": 1, "max_iter": 50})
+    X0 = loop.initial_design()
+    loop.observe(X0, p.evaluate(X0[:, :1], X0[:, 1]))
+    X1 = loop.propose(1)
+    assert X1.shape == (1, 2) and X1[0, 1].item() in (64.0, 128.0, 256.0) and -1.0 <= X1[0, 0].item() <= 3.0
+    acq = loop.result().acquisitions[-1]
+    assert acq.get("fallback") is None and len(acq["acq_value"]) == 1 and math.isfinite(acq["acq_value"][0])
+    X2 = loop.propose(2)  # a batch, with the first point pending
+    assert X2.shape == (2, 2) and set(X2[:, 1].tolist()) <= {64.0, 128.0, 256.0}
