@@ -2,7 +2,9 @@
 
 :mod:`sciml.bo.problems` defines the problems a loop optimises: :class:`Fidelity`,
 :class:`MultiFidelityProblem`, the standard multi-fidelity test functions and
-:class:`SimulatorSource`, which turns any sciml simulator into an information source.
+:class:`SimulatorSource`, which turns any sciml simulator into an information source;
+:mod:`sciml.bo.surrogate_sources` makes a trained neural PDE solver one
+(:class:`NeuralSolverSimulator`), e.g. the cheapest source beside the solver.
 :mod:`sciml.bo.models` fits the surrogate models: BoTorch's multi-fidelity GP (fidelity in
 [0, 1], 1 = target), the linear autoregressive Kennedy–O'Hagan model
 (:class:`AR1MultiFidelityGP`), a multi-task GP for unordered sources and the single-fidelity
@@ -70,6 +72,11 @@ from sciml.bo.problems import (
     park91b,
     shock_time,
 )
+from sciml.bo.surrogate_sources import (
+    NeuralSolverSimulator,
+    burgers_shock_time_surrogate_problem,
+    train_burgers_surrogate,
+)
 
 __all__ = [
     "ACQUISITION_KINDS",
@@ -120,4 +127,7 @@ __all__ = [
     "park91a",
     "park91b",
     "shock_time",
+    "NeuralSolverSimulator",
+    "burgers_shock_time_surrogate_problem",
+    "train_burgers_surrogate",
 ]

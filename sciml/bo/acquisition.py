@@ -504,15 +504,27 @@ class MultiFidelityGIBBON(qMultiFidelityLowerBoundMaxValueEntropy):
                  num_y_samples: int = 128, cost_aware_utility: InverseCostWeightedUtility | None = None,
                  project: Callable[[Tensor], Tensor] = lambda X: X, X_observed: Tensor | None = None,
                  X_pending: Tensor | None = None) -> None:
-        super().__init__(model=model, candidate_set=candidate_set, num_mv_samples=num_mv_samples,
-                         num_y_samples=num_y_samples, cost_aware_utility=cost_aware_utility,
-                         project=project)
+        # BoTorch's constructors sample max values from a candidate set extended with the
+        # *transformed* training inputs (a multi-task model's task indices fail its own input
+        # transform); skip those samplings, the right candidate set is sampled once below
+        object.__setattr__(self, "_defer_max_values", True)
+        try:
+            super().__init__(model=model, candidate_set=candidate_set, num_mv_samples=num_mv_samples,
+                             num_y_samples=num_y_samples, cost_aware_utility=cost_aware_utility,
+                             project=project)
+        finally:
+            object.__setattr__(self, "_defer_max_values", False)
         cands = project(candidate_set)
         if X_observed is not None:
             cands = torch.cat([cands, project(X_observed)], dim=0)
         self.candidate_set = cands
         self._sample_max_values(num_samples=num_mv_samples)
         self.set_X_pending(X_pending)
+
+    def _sample_max_values(self, num_samples: int, X_pending: Tensor | None = None) -> None:
+        if getattr(self, "_defer_max_values", False):
+            return
+        super()._sample_max_values(num_samples, X_pending=X_pending)
 
     def _compute_information_gain(self, X: Tensor, mean_M: Tensor, variance_M: Tensor,
                                   covar_mM: Tensor) -> Tensor:
