@@ -17,6 +17,8 @@ runner's validation pass, before any work.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, PositiveInt
@@ -45,6 +47,8 @@ class MFBOStep(StrictModel):
         Keyword arguments of the problem's factory (e.g. ``{t_target: 0.2}``).
     method : {"mfmes", "mfkg", "ar1-ei", "qlognei"}
         Acquisition (:data:`sciml.bo.loop.METHODS`).
+    model_kind : {"mfgp", "ar1", "multitask", "singletask"}, optional
+        Surrogate of the loop (default: the method's, :data:`sciml.bo.loop.DEFAULT_MODEL`).
     budget : float
         Cumulative cost (``> 0``) at which the loop stops: declared cost units, or seconds with
         ``use_measured_cost`` (the initial design counts; the last batch may overshoot it).
@@ -63,6 +67,13 @@ class MFBOStep(StrictModel):
         Keyword arguments of the model's fit function (``BOLoop(model_options=...)``).
     use_measured_cost : bool
         Count measured wall-clock seconds instead of the declared cost.
+    surrogate : str, optional
+        Name of an earlier ``train_neural_pde`` step whose model becomes source 0 of the
+        problem ``burgers_shock_time_surrogate``
+        (:func:`sciml.bo.surrogate_sources.burgers_shock_time_surrogate_problem`, whose
+        ``problem_options`` then need ``surrogate_cost``). The model must have been trained with
+        ``nu`` as its only parameter on frames as far apart as the problem's
+        (``t_final / (n_frames - 1)``): checked when the step runs.
     file : str
         Stem of the result JSON and plot in the output folder.
     """
@@ -72,6 +83,7 @@ class MFBOStep(StrictModel):
     problem: str = "burgers_shock_time"
     problem_options: dict[str, Any] = Field(default_factory=dict)
     method: Literal["mfmes", "mfkg", "ar1-ei", "qlognei"] = "mfmes"
+    model_kind: Literal["mfgp", "ar1", "multitask", "singletask"] | None = None
     budget: float = Field(gt=0, allow_inf_nan=False)
     max_iterations: PositiveInt | None = None
     batch_size: PositiveInt = 1
@@ -80,16 +92,54 @@ class MFBOStep(StrictModel):
     acquisition: dict[str, int] = Field(default_factory=dict)
     model_options: dict[str, Any] = Field(default_factory=dict)
     use_measured_cost: bool = False
+    surrogate: str | None = None
     file: str = "mfbo"
 
 
-def _problem(step: MFBOStep, where: str) -> MultiFidelityProblem:
+SURROGATE_PROBLEM = "burgers_shock_time_surrogate"
+
+
+def _problem(step: MFBOStep, where: str, solver: Any = None) -> MultiFidelityProblem:
     from sciml.bo.problems import get_problem
 
+    if (step.problem == SURROGATE_PROBLEM) != (step.surrogate is not None):
+        raise ConfigError(f"{where}.surrogate: a trained model (the name of a train_neural_pde step) goes with "
+                          f"problem {SURROGATE_PROBLEM!r} and only with it; got problem {step.problem!r}, "
+                          f"surrogate {step.surrogate!r}")
+    if step.surrogate is not None:
+        from sciml.bo.surrogate_sources import burgers_shock_time_surrogate_problem
+
+        try:
+            return burgers_shock_time_surrogate_problem(solver, **step.problem_options)
+        except TypeError as exc:
+            raise ConfigError(f"{where}.problem_options: {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.problem_options: {exc}") from None
     try:
         return get_problem(step.problem, **step.problem_options)
     except ConfigError as exc:
         raise ConfigError(f"{where}.problem: {exc}") from None
+
+
+def _trained_solver(step: MFBOStep, info: Mapping[str, Any], where: str) -> Any:
+    """The surrogate model of ``step`` from a ``train_neural_pde`` step's record (weights loaded)."""
+    from sciml.surrogates.neural_pde.factory import build_solver
+    from sciml.surrogates.neural_pde.training import load_weights
+
+    if list(info["parameters"]) != ["nu"] or info["n_vars"] != 1:
+        raise ConfigError(f"{where}.surrogate: model {step.surrogate!r} was trained with parameters "
+                          f"{list(info['parameters'])} and {info['n_vars']} variable(s); the Burgers shock-time "
+                          "problem needs one variable and 'nu' as the only parameter")
+    t_final = float(step.problem_options.get("t_final", 0.5))
+    n_frames = int(step.problem_options.get("n_frames", 51))
+    dt = t_final / (n_frames - 1)
+    if not math.isclose(float(info["dt"]), dt, rel_tol=1e-6):
+        raise ConfigError(f"{where}.surrogate: model {step.surrogate!r} steps {float(info['dt']):g} in time "
+                          f"(frames of its training data times t_stride), the problem's frames are "
+                          f"t_final / (n_frames - 1) = {dt:g} apart")
+    model = build_solver(info["spec"].kind, n_vars=1, n_params=1, **info["spec"].solver_kwargs())
+    load_weights(model, info["checkpoint"])
+    return model.eval()
 
 
 def _loop(step: MFBOStep, problem: MultiFidelityProblem, where: str, state_dir: Any = None) -> Any:
@@ -101,17 +151,20 @@ def _loop(step: MFBOStep, problem: MultiFidelityProblem, where: str, state_dir: 
     except ConfigError as exc:
         raise ConfigError(f"{where}.acquisition: {exc}") from None
     try:
-        return BOLoop(problem, method=step.method, settings=settings, n_init=step.n_init, seed=step.seed,
+        return BOLoop(problem, method=step.method, model_kind=step.model_kind, settings=settings, n_init=step.n_init, seed=step.seed,
                       state_dir=state_dir, use_measured_cost=step.use_measured_cost,
                       model_options=step.model_options or None)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def check_step(step: MFBOStep, where: str) -> None:
+def check_step(step: MFBOStep, where: str, trained: Mapping[str, Any] | None = None) -> None:
     """Validate the step before any work: the problem and its options, the method on that
     problem, the acquisition fields and the model options (builds the problem and a loop
     without state; nothing is evaluated or written).
+
+    ``trained`` maps the names of earlier ``train_neural_pde`` steps to their model specs; a
+    ``surrogate`` step is checked with an untrained model of that architecture.
 
     Raises
     ------
@@ -121,7 +174,17 @@ def check_step(step: MFBOStep, where: str) -> None:
     if "q" in step.acquisition or "seed" in step.acquisition:
         raise ConfigError(f"{where}.acquisition: set the batch size with 'batch_size' and the seed with 'seed', "
                           "not inside 'acquisition'")
-    _loop(step, _problem(step, where), where)
+    solver = None
+    if step.surrogate is not None:
+        trained = trained or {}
+        if step.surrogate not in trained:
+            raise ConfigError(f"{where}.surrogate: {step.surrogate!r} is not trained by an earlier step; "
+                              f"available: {sorted(trained)}")
+        from sciml.surrogates.neural_pde.factory import build_solver
+
+        spec = trained[step.surrogate]
+        solver = build_solver(spec.kind, n_vars=1, n_params=1, **spec.solver_kwargs())
+    _loop(step, _problem(step, where, solver), where)
 
 
 def run_mfbo(step: MFBOStep, index: int, ctx: WorkflowContext) -> None:
@@ -129,7 +192,8 @@ def run_mfbo(step: MFBOStep, index: int, ctx: WorkflowContext) -> None:
     from sciml.bo.loop import plot_best_vs_cost
 
     where = f"{ctx.source}: field steps.{index}"
-    problem = _problem(step, where)
+    solver = None if step.surrogate is None else _trained_solver(step, ctx.models[step.surrogate], where)
+    problem = _problem(step, where, solver)
     state_dir = ctx.output_dir / step.name / "state"
     resuming = (state_dir / "state.json").exists()
     loop = _loop(step, problem, where, state_dir=state_dir)

@@ -61,6 +61,7 @@ def run_train(step: TrainNeuralPDEStep, index: int, ctx: WorkflowContext) -> Non
         "checkpoint": result.best_checkpoint, "spec": step.model, "n_vars": data.n_vars,
         "n_params": data.n_params, "parameters": data.parameter_names,
         "x_factor": step.x_factor, "t_stride": step.t_stride,
+        "dt": float(data.t[1] - data.t[0]) if len(data.t) > 1 else float("nan"),  # one model step
     }
     ctx.artefacts[step.name] = result.best_checkpoint
     ctx.log(f"[{step.name}] best epoch {result.best_epoch}: validation nRMSE {result.best_metric:.4g}")

@@ -72,7 +72,7 @@ def prepare(ctx: WorkflowContext) -> None:
     from sciml.workflows.neural_pde_steps import check_train_config
 
     produced: set[str] = set()
-    trained: set[str] = set()
+    trained: dict[str, Any] = {}  # train step name -> its model spec
     for i, step in enumerate(ctx.spec.steps):
         if isinstance(step, EvaluateNeuralPDEStep) and step.model not in trained:
             raise ConfigError(
@@ -81,9 +81,9 @@ def prepare(ctx: WorkflowContext) -> None:
             )
         if isinstance(step, TrainNeuralPDEStep):
             check_train_config(step, f"{ctx.source}: field steps.{i}")
-            trained.add(step.name)
+            trained[step.name] = step.model
         if isinstance(step, MFBOStep):
-            check_mfbo_step(step, f"{ctx.source}: field steps.{i}")
+            check_mfbo_step(step, f"{ctx.source}: field steps.{i}", trained)
         if isinstance(step, ProbConservStudyStep):
             check_probconserv_step(step, f"{ctx.source}: field steps.{i}")
         if isinstance(step, GenerateStep):

@@ -86,3 +86,77 @@ def test_tiny_run_writes_outputs_and_resumes(tmp_path):
     # a different configuration is refused instead of mixing two runs in one state
     with pytest.raises(ConfigError, match="different configuration"):
         run(write(tmp_path, step.replace("seed: 1", "seed: 2")), tmp_path / "out")
+
+
+def _surrogate_workflow(tmp_path: Path, *, mfbo_extra: str = "", t_final: float = 0.5, n_frames: int = 11,
+                        surrogate: str = "cape") -> Path:
+    """Generate 6 Burgers trajectories, train a tiny CAPE-FNO for 2 epochs, use it as source 0."""
+    text = f"""name: wf
+steps:
+  - kind: generate
+    name: sine
+    inline:
+      name: sine
+      simulator: {{kind: burgers1d, n_cells: 32, n_frames: {n_frames}, t_final: {t_final},
+                  initial_condition: {{kind: sine, amplitude: 1.0}}}}
+      design: {{kind: sobol, n: 6, bounds: {{nu: [0.001, 0.3]}}, log: [nu]}}
+      seed: 0
+      executor: {{kind: inprocess}}
+      output: sine.nc
+  - kind: train_neural_pde
+    name: cape
+    dataset: sine
+    model: {{kind: cape_fno, width: 8, modes: 4, n_layers: 1, cape_hidden: 4, cape_modes: 4, param_scale: 0.001}}
+    train: {{epochs: 2, batch_size: 4, lr: 0.003, seed: 0}}
+  - kind: mfbo
+    name: bo
+    problem: burgers_shock_time_surrogate
+    surrogate: {surrogate}
+    problem_options: {{surrogate_cost: 0.5, surrogate_n_cells: 32, solver_n_cells: [32, 64], n_frames: 11}}
+    method: mfmes
+    model_kind: multitask
+    model_options: {{max_iter: 50}}
+    budget: 100
+    max_iterations: 1
+    n_init: 3
+    file: res
+    acquisition: {{num_restarts: 2, raw_samples: 16, candidate_set_size: 64, num_mv_samples: 4, maxiter: 10}}
+{mfbo_extra}"""
+    p = tmp_path / "wf.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_surrogate_source_errors_before_and_when_running(tmp_path):
+    with pytest.raises(ConfigError, match=r"steps.2.surrogate: 'unet' is not trained by an earlier step; "
+                                          r"available: \['cape'\]"):
+        run(_surrogate_workflow(tmp_path, surrogate="unet"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match="goes with problem 'burgers_shock_time_surrogate' and only with it"):
+        run(write(tmp_path, "  - {kind: mfbo, budget: 1, problem: burgers_shock_time_surrogate}\n"), tmp_path / "o2")
+    # the model was trained on frames 0.1 apart, the problem's are 0.05 apart: caught when it runs
+    with pytest.raises(ConfigError, match=r"steps 0.1 in time .* t_final / \(n_frames - 1\) = 0.05 apart"):
+        run(_surrogate_workflow(tmp_path, t_final=1.0), tmp_path / "o3")
+
+
+def test_shipped_surrogate_workflow_validates():
+    from sciml.workflows.runner import WorkflowContext, prepare
+
+    path = ROOT / "workflows" / "mfbo_burgers_surrogate.yaml"
+    spec = load_config(path, WorkflowSpec)
+    ctx = WorkflowContext(spec=spec, source=str(path), base_dir=path.parent, output_dir=Path("unused"),
+                          executor=None, log=lambda m: None)
+    prepare(ctx)  # builds the problem with an untrained model of the trained architecture, and the loop
+    assert spec.steps[2].surrogate == "cape" and spec.steps[2].model_kind == "multitask"
+
+
+@pytest.mark.slow
+def test_a_trained_model_is_source_zero_of_a_workflow_loop(tmp_path):
+    ctx = run(_surrogate_workflow(tmp_path), tmp_path / "out")
+    data = json.loads((tmp_path / "out" / "res.json").read_text())
+    assert data["result"]["model_kind"] == "multitask" and data["n_evaluations"] == 3 + 1
+    # the design cycles the sources from the truth down: solver 64, solver 32, the CAPE-FNO
+    assert data["result"]["fidelities"][:3] == [2.0, 1.0, 0.0]
+    assert data["result"]["costs"][:3] == pytest.approx([1.0, 0.25, 0.5])
+    assert data["result"]["status"] == ["ok"] * 4
+    assert ctx.models["cape"]["dt"] == pytest.approx(0.05)
