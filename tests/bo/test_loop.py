@@ -58,8 +58,7 @@ def _grid_problem() -> MultiFidelityProblem:
 # ------------------------------------------------------------------------------ run
 def test_run_reduces_inference_regret_on_forrester(tmp_path):
     # 3-5 iterations with TINY settings: the final regret depends on the seed (seeds 1-10: mean
-    # 2.5, from 0.0004 to 9.0, with the fidelity kernel's power fixed to 1, /tmp/s13/seeds.py in
-    # session 13); seed 2 reaches 0.007
+    # 2.5, from 0.0004 to 9.0, with the fidelity kernel's power fixed to 1); seed 2 reaches 0.007
     loop = BOLoop(forrester(), method="mfmes", settings=TINY, n_init=4, seed=2, state_dir=tmp_path / "bo")
     result = loop.run(37.0)
     assert isinstance(result, BOResult) and result.method == "mfmes" and result.model_kind == "mfgp"
