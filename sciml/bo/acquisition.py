@@ -480,11 +480,14 @@ def recommend(model: Model, problem: MultiFidelityProblem, settings: Acquisition
 class MultiFidelityGIBBON(qMultiFidelityLowerBoundMaxValueEntropy):
     """``qMultiFidelityLowerBoundMaxValueEntropy`` that is correct for models with input/outcome transforms.
 
-    Two changes to BoTorch's class (see the module docstring):
+    Three changes to BoTorch's class (see the module docstring):
 
     * the max-value candidate set is ``project(candidate_set)`` plus the projected observed
       points ``X_observed`` in the *model's input coordinates*, instead of the transformed
       ``model.train_inputs``;
+    * the max values are sampled once, from that set: BoTorch's constructors' own samplings
+      (from the transformed training inputs, which a multi-task model's input transform
+      rejects) are skipped;
     * the ``q > 1`` repulsion term ``0.5 log(1 - a^T B^{-1} a / v)`` is computed from
       ``model.posterior`` only (``a``: noiseless covariance between ``x`` and the pending
       points, ``B``: noisy covariance of the pending points, ``v``: noisy variance at ``x``),

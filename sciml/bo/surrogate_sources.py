@@ -54,8 +54,11 @@ class NeuralSolverSimulator:
     the grid and the frame times, the initial state (drawn from the same seed, so a surrogate
     run and a solver run with the same seed start from the same state) and the dataset layout.
     One model step advances one frame of the reference, so the model must have been trained
-    on frames ``reference.t_final / (reference.n_frames - 1)`` apart; it runs on the
-    reference's grid (neural operators run at any resolution).
+    on frames ``reference.t_final / (reference.n_frames - 1)`` apart (checked when
+    ``frame_dt`` is given); it runs on the reference's grid (an FNO runs at any resolution;
+    convolutional models such as the U-Net, and CAPE's stencils, only at the trained one).
+    The module's train/eval mode is left as the caller set it: a run switches it to eval and
+    back.
 
     Parameters
     ----------
@@ -71,15 +74,19 @@ class NeuralSolverSimulator:
         of its ``params`` columns; ``()`` for a parameter-blind model. Other parameters act
         through the reference's initial state only.
     cost : float
-        Declared cost of one run (``> 0``), in the units of ``reference.cost``.
+        Declared cost of one run (``> 0``), in whatever units the caller's cost model uses
+        (:func:`burgers_shock_time_surrogate_problem`: relative to the target solver's 1).
+    frame_dt : float, optional
+        Time between the frames the model was trained on; must equal the reference's frame
+        spacing (relative tolerance 1e-6).
     name : str, optional
         Default ``"<reference name>-surrogate"``.
 
     Raises
     ------
     ConfigError
-        A model that does not fit (variables, dimensions, history length, parameter count), or
-        a bad cost.
+        A model that does not fit (variables, dimensions, history length, parameter count, time
+        step), or a bad cost.
     ParameterError
         A parameter name the reference does not know.
     """
@@ -87,7 +94,7 @@ class NeuralSolverSimulator:
     version = "1"
 
     def __init__(self, solver: nn.Module, reference: Any, *, parameters: Sequence[str], cost: float,
-                 name: str | None = None) -> None:
+                 frame_dt: float | None = None, name: str | None = None) -> None:
         import torch
 
         attrs = {k: getattr(solver, k, None) for k in ("n_vars", "initial_step", "n_params", "spatial_dims")}
@@ -111,7 +118,11 @@ class NeuralSolverSimulator:
                               f"but parameters={names}")
         if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost <= 0:
             raise ConfigError(f"cost must be a finite number > 0, got {cost!r}")
-        self.solver = solver.eval()
+        ref_dt = float(reference.t_final) / (int(reference.n_frames) - 1)
+        if frame_dt is not None and not math.isclose(float(frame_dt), ref_dt, rel_tol=1e-6):
+            raise ConfigError(f"{type(solver).__name__} steps {float(frame_dt):g} in time, but the reference's "
+                              f"frames are t_final / (n_frames - 1) = {ref_dt:g} apart")
+        self.solver = solver
         self.reference = reference
         self.parameters = tuple(names)
         self._cost = float(cost)
@@ -128,11 +139,17 @@ class NeuralSolverSimulator:
 
     def config(self) -> dict[str, Any]:
         """What the surrogate is: its reference, parameters, cost and model (class and size)."""
+        import hashlib
+
         n_weights = sum(int(p.numel()) for p in self.solver.parameters())
+        digest = hashlib.sha256()
+        for key, value in sorted(self.solver.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(value.detach().to("cpu").contiguous().numpy().tobytes())
         return {"kind": "neural_solver", "name": self.name, "reference": self.reference.config(),
                 "parameters": list(self.parameters), "cost": self._cost,
                 "model_class": f"{type(self.solver).__module__}.{type(self.solver).__qualname__}",
-                "n_weights": n_weights}
+                "n_weights": n_weights, "weights_sha256": digest.hexdigest()}
 
     def run(self, params: Mapping[str, float], *, seed: int, n_samples: int = 1) -> xr.Dataset:
         """Roll the model out from the reference's initial state for ``seed``.
@@ -166,9 +183,14 @@ class NeuralSolverSimulator:
         initial = torch.as_tensor(u0, dtype=dtype, device=device).reshape(n, 1, 1, u0.shape[-1])
         theta = (torch.tensor([[float(p[k]) for k in self.parameters]] * n, dtype=dtype, device=device)
                  if self.parameters else None)
-        with torch.no_grad():
-            traj = rollout(self.solver, initial, int(ref.n_frames) - 1, theta)  # (n, 1, n_frames, n_cells)
-        u = traj[:, 0].to(device="cpu", dtype=torch.float64).numpy()
+        training = self.solver.training
+        self.solver.eval()  # (BatchNorm and dropout in eval form; the caller's mode is restored)
+        try:
+            with torch.no_grad():
+                traj = rollout(self.solver, initial, int(ref.n_frames) - 1, theta)  # (n, 1, n_frames, n_cells)
+        finally:
+            self.solver.train(training)
+        u = traj[:, 0].to(device="cpu", dtype=torch.float64).numpy().astype(getattr(ref, "dtype", np.float64))
         check_finite({"u": u}, simulator=self.name, params=p, seed=seed)
         ds = ref.to_dataset(u, p, seed=seed)
         ds.attrs.update(provenance_attrs(generator=self.name, generator_version=self.version,
@@ -180,6 +202,7 @@ def burgers_shock_time_surrogate_problem(
     solver: nn.Module,
     *,
     surrogate_cost: float,
+    model_frame_dt: float | None = None,
     surrogate_n_cells: int = 128,
     solver_n_cells: Sequence[int] = (128, 512),
     t_target: float = 0.2,
@@ -189,17 +212,18 @@ def burgers_shock_time_surrogate_problem(
     n_frames: int = 51,
     seed: int = 0,
 ) -> SimulatorSource:
-    """The Burgers shock-time problem with a trained neural solver as the cheapest source.
+    """The Burgers shock-time problem with a trained neural solver as source 0 beside the solver.
 
     As :func:`~sciml.bo.problems.burgers_shock_time_problem` (design ``log10(nu)``, objective
     ``-(shock_time - t_target)^2``, maximised), with the fidelity ``source``: ``0`` is
     ``solver`` rolled out on ``surrogate_n_cells`` cells (:class:`NeuralSolverSimulator`),
     ``k = 1, 2, ...`` is sciml's Burgers solver on ``solver_n_cells[k - 1]`` cells, and the
     last one is the truth. Declared costs: ``(n_cells / max(solver_n_cells))^2`` for the
-    solver (the CFL step makes its work quadratic) and ``surrogate_cost`` for the model, which
-    you must measure and declare (see the module docstring: for this 1-D problem the solver is
-    not slower than the model); pass ``use_measured_cost=True`` to the loop to spend measured
-    wall times instead.
+    solver (the CFL step makes its work quadratic as the grid is refined; at these small grids
+    fixed overheads flatten the measured ratio, see the module docstring) and
+    ``surrogate_cost`` for the model, which you must measure and declare (for this 1-D problem
+    the solver is not slower than the model); pass ``use_measured_cost=True`` to the loop to
+    spend measured wall times instead.
 
     Parameters
     ----------
@@ -209,6 +233,9 @@ def burgers_shock_time_surrogate_problem(
         :func:`train_burgers_surrogate`).
     surrogate_cost : float
         Declared cost of one surrogate run (``> 0``) relative to the target's 1.
+    model_frame_dt : float, optional
+        Time between the frames ``solver`` was trained on (checked against
+        ``t_final / (n_frames - 1)``); :func:`train_burgers_surrogate` trains on exactly that.
     surrogate_n_cells : int
         Grid of the surrogate's rollout.
     solver_n_cells : sequence of int
@@ -235,7 +262,7 @@ def burgers_shock_time_surrogate_problem(
     objective = _shock_time_objective(t_target, t_final)
     common = {"t_final": float(t_final), "n_frames": int(n_frames), "initial_condition": SineIC(amplitude=float(amplitude))}
     surrogate = NeuralSolverSimulator(solver, BurgersSimulator(n_cells=int(surrogate_n_cells), **common),
-                                      parameters=("nu",), cost=float(surrogate_cost))
+                                      parameters=("nu",), cost=float(surrogate_cost), frame_dt=model_frame_dt)
     levels = tuple(range(len(grids) + 1))
     costs = {0: float(surrogate_cost), **{k + 1: (n / grids[-1]) ** 2 for k, n in enumerate(grids)}}
 
@@ -287,7 +314,9 @@ def train_burgers_surrogate(
     Returns
     -------
     torch.nn.Module
-        The best (validation) model, in eval mode.
+        The best (validation) model, in eval mode; one step advances
+        ``t_final / (n_frames - 1)`` (pass it as ``model_frame_dt`` to
+        :func:`burgers_shock_time_surrogate_problem`).
     """
     import tempfile
     from pathlib import Path

@@ -154,6 +154,34 @@ def test_branin_two_dimensional_box():
     assert torch.equal(acqf.candidate_set[3:, :2], Z[:, :2]) and bool((acqf.candidate_set[:, 2] == 1.0).all())
 
 
+@pytest.mark.parametrize("kind", ["mfgp", "multitask"])
+def test_gibbon_samples_its_max_values_once_from_its_own_candidate_set(kind, monkeypatch):
+    # BoTorch's constructors would sample from the candidates plus the model's *transformed*
+    # training inputs (a multi-task model's task indices then fail its own input transform)
+    import botorch.acquisition.max_value_entropy_search as mes
+
+    from sciml.bo.models import model_for
+
+    p = augmented_branin()
+    Z, Y = _data(p, 12)
+    Z[:, 2] = torch.tensor([1.0, 0.5, 0.0] * 4, dtype=F64)  # three sources for the multi-task GP
+    model = model_for(kind, Z, Y, bounds=p.model_bounds, seed=0)
+    seen = []
+    real = mes._sample_max_value_Gumbel
+
+    def spy(model, candidate_set, num_samples, *args, **kwargs):
+        seen.append(candidate_set.clone())
+        return real(model, candidate_set, num_samples, *args, **kwargs)
+
+    monkeypatch.setattr(mes, "_sample_max_value_Gumbel", spy)
+    cands = torch.rand(5, 3, dtype=F64, generator=torch.Generator().manual_seed(1))
+    acqf = MultiFidelityGIBBON(model, cands, num_mv_samples=3, X_observed=Z,
+                               project=partial(project_to_target_fidelity, target_fidelities={2: 1.0}, d=3))
+    assert len(seen) == 1 and seen[0].shape == (5 + 12, 3)
+    assert torch.equal(seen[0][:5, :2], cands[:, :2]) and torch.equal(seen[0][5:, :2], Z[:, :2])
+    assert bool((seen[0][:, 2] == 1.0).all()) and acqf.posterior_max_values.shape == (3, 1)
+
+
 # ------------------------------------------------------------------------------ pieces
 def test_gibbon_repulsion_term_in_consistent_units(forrester_cont):
     """With one pending point the value drops by 0.5 log(1 - c^2 / (v_x v_p)) of the noisy posterior."""

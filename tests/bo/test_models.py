@@ -483,6 +483,22 @@ def test_multitask_maps_raw_task_values(two_level_data):
         fit_multitask_gp(Xc, Y, target_task=0.5)
 
 
+def test_multitask_fit_caps_its_lbfgs_iterations(two_level_data, monkeypatch):
+    X, Y = two_level_data
+    seen = []
+    real = models._run_strategy
+
+    def spy(mll, strategy, max_iter=None):
+        seen.append(max_iter)
+        return real(mll, strategy, max_iter)
+
+    monkeypatch.setattr(models, "_run_strategy", spy)
+    fit_multitask_gp(X, Y, seed=0)
+    assert seen == [models.MULTITASK_MAX_ITER] == [300]
+    fit_multitask_gp(X, Y, seed=0, max_iter=None)  # scipy's own limit
+    assert seen[-1] is None
+
+
 @pytest.mark.parametrize("kind", MODEL_KINDS)
 def test_factory_kinds_share_the_posterior_interface(kind, two_level_data):
     X, Y = two_level_data

@@ -64,7 +64,7 @@ def test_neural_solver_simulator_keeps_the_simulator_contract_and_rolls_out_exac
     assert ds.attrs["generator"] == "burgers1d-surrogate" and ds.attrs["seed"] == 3
     recorded = json.loads(ds.attrs["parameters"])
     assert recorded["params"] == {"nu": 0.1} and recorded["config"]["reference"]["n_cells"] == 64
-    assert recorded["config"]["n_weights"] == 1
+    assert recorded["config"]["n_weights"] == 1 and len(recorded["config"]["weights_sha256"]) == 64
     np.testing.assert_array_equal(sim.run({"nu": 0.1}, seed=3)["u"].values, sim.run({"nu": 0.1}, seed=3)["u"].values)
 
 
@@ -85,11 +85,40 @@ def test_neural_solver_simulator_bad_input():
         NeuralSolverSimulator(torch.nn.Linear(2, 2), ref, parameters=("nu",), cost=1.0)
     with pytest.raises(ConfigError, match="1-D grid simulator"):
         NeuralSolverSimulator(Decay(0.05), object(), parameters=("nu",), cost=1.0)
+    two_vars = Decay(0.05)
+    two_vars.n_vars = 2
+    with pytest.raises(ConfigError, match="needs n_vars=1, spatial_dims=1"):
+        NeuralSolverSimulator(two_vars, ref, parameters=("nu",), cost=1.0)
+    # a model trained on frames 0.01 apart cannot advance the reference's 0.05 frames
+    with pytest.raises(ConfigError, match=r"Decay steps 0.01 in time, but the reference's frames are "
+                                          r"t_final / \(n_frames - 1\) = 0.05 apart"):
+        NeuralSolverSimulator(Decay(0.01), ref, parameters=("nu",), cost=1.0, frame_dt=0.01)
+    assert NeuralSolverSimulator(Decay(0.05), ref, parameters=("nu",), cost=1.0, frame_dt=0.05)
     sim = NeuralSolverSimulator(Decay(0.05, blow_up_above=0.2), ref, parameters=("nu",), cost=1.0)
     with pytest.raises(ParameterError, match="out of range"):
         sim.run({"nu": 50.0}, seed=0)
     with pytest.raises(SimulationError, match="non-finite"):
         sim.run({"nu": 0.25}, seed=0)
+
+
+def test_runs_leave_the_callers_mode_and_a_parameter_blind_model_works():
+    class Halve(torch.nn.Module):
+        n_vars, initial_step, n_params, spatial_dims = 1, 1, 0, 1
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.drop = torch.nn.Dropout(0.5)  # would scramble a rollout in training mode
+
+        def forward(self, history, params=None):
+            return 0.5 * self.drop(history)
+
+    ref = _reference()
+    model = Halve().train()
+    sim = NeuralSolverSimulator(model, ref, parameters=(), cost=1.0)
+    u = sim.run({"nu": 0.1}, seed=0)["u"].values[0]
+    np.testing.assert_allclose(u, u[:1] * 0.5 ** np.arange(11)[:, None], rtol=1e-6)  # float32 model
+    assert model.training  # the caller's mode is back
+    assert sim.run({"nu": 0.1}, seed=0)["u"].dtype == np.float64  # the reference's dtype
 
 
 def test_surrogate_problem_sources_costs_and_failures():
@@ -142,11 +171,14 @@ def test_train_burgers_surrogate_gives_a_source_for_the_problem(tmp_path):
                                     seed=1, run_dir=tmp_path / "cape")
     assert not model.training and model.n_params == 1 and model.initial_step == 1
     assert (tmp_path / "cape" / "best.pt").exists()
-    p = burgers_shock_time_surrogate_problem(model, surrogate_cost=0.5, surrogate_n_cells=32, solver_n_cells=(32,),
-                                             n_frames=11)
+    # the parameter is clamped to the viscosities it was trained on (6 draws, log-uniform, seed 1)
+    nus = 10.0 ** np.random.default_rng(1).uniform(-3.0, math.log10(0.3), size=6)
+    assert model.transform.lower.item() == pytest.approx(nus.min(), rel=1e-6)
+    assert model.transform.upper.item() == pytest.approx(nus.max(), rel=1e-6)
+    p = burgers_shock_time_surrogate_problem(model, surrogate_cost=0.5, model_frame_dt=0.05, surrogate_n_cells=32,
+                                             solver_n_cells=(32,), n_frames=11)
     ds = p.simulator(0.0).run({"nu": 0.01}, seed=0)
     assert ds["u"].shape == (1, 11, 32) and bool(np.isfinite(ds["u"].values).all())
-    assert 0.0 <= shock_time(ds) <= 0.5
     # the same weights as the best checkpoint
     best = torch.load(tmp_path / "cape" / "best.pt", weights_only=True)["model_state"]
     assert all(torch.equal(v, best[k]) for k, v in model.state_dict().items())

@@ -135,7 +135,8 @@ def test_surrogate_source_errors_before_and_when_running(tmp_path):
     with pytest.raises(ConfigError, match="goes with problem 'burgers_shock_time_surrogate' and only with it"):
         run(write(tmp_path, "  - {kind: mfbo, budget: 1, problem: burgers_shock_time_surrogate}\n"), tmp_path / "o2")
     # the model was trained on frames 0.1 apart, the problem's are 0.05 apart: caught when it runs
-    with pytest.raises(ConfigError, match=r"steps 0.1 in time .* t_final / \(n_frames - 1\) = 0.05 apart"):
+    with pytest.raises(ConfigError, match=r"CAPE steps 0.1 in time, but the reference's frames are "
+                                          r"t_final / \(n_frames - 1\) = 0.05 apart"):
         run(_surrogate_workflow(tmp_path, t_final=1.0), tmp_path / "o3")
 
 
