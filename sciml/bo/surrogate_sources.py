@@ -260,7 +260,8 @@ def burgers_shock_time_surrogate_problem(
             or not math.isfinite(surrogate_cost) or surrogate_cost <= 0:
         raise ConfigError(f"surrogate_cost must be a finite number > 0, got {surrogate_cost!r}")
     objective = _shock_time_objective(t_target, t_final)
-    common = {"t_final": float(t_final), "n_frames": int(n_frames), "initial_condition": SineIC(amplitude=float(amplitude))}
+    common = {"t_final": float(t_final), "n_frames": int(n_frames),
+              "initial_condition": SineIC(amplitude=float(amplitude))}
     surrogate = NeuralSolverSimulator(solver, BurgersSimulator(n_cells=int(surrogate_n_cells), **common),
                                       parameters=("nu",), cost=float(surrogate_cost), frame_dt=model_frame_dt)
     levels = tuple(range(len(grids) + 1))

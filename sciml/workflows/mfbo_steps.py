@@ -144,8 +144,8 @@ def _loop(step: MFBOStep, problem: MultiFidelityProblem, where: str, state_dir: 
     except ConfigError as exc:
         raise ConfigError(f"{where}.acquisition: {exc}") from None
     try:
-        return BOLoop(problem, method=step.method, model_kind=step.model_kind, settings=settings, n_init=step.n_init, seed=step.seed,
-                      state_dir=state_dir, use_measured_cost=step.use_measured_cost,
+        return BOLoop(problem, method=step.method, model_kind=step.model_kind, settings=settings,
+                      n_init=step.n_init, seed=step.seed, state_dir=state_dir, use_measured_cost=step.use_measured_cost,
                       model_options=step.model_options or None)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None

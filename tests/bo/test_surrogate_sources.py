@@ -125,7 +125,8 @@ def test_surrogate_problem_sources_costs_and_failures():
     dt = 0.5 / 50
     p = burgers_shock_time_surrogate_problem(Decay(dt, blow_up_above=0.2), surrogate_cost=0.03,
                                              solver_n_cells=(64, 128))
-    assert p.name == "burgers_shock_time_surrogate" and p.fidelity.values == (0.0, 1.0, 2.0) and p.fidelity.target == 2.0
+    assert p.name == "burgers_shock_time_surrogate"
+    assert p.fidelity.values == (0.0, 1.0, 2.0) and p.fidelity.target == 2.0
     assert p.cost_unit(torch.tensor([0.0, 0.5, 1.0], dtype=F64)).tolist() == pytest.approx([0.03, 0.25, 1.0])
     nu = 0.05
     X = torch.tensor([[math.log10(nu)]], dtype=F64)
