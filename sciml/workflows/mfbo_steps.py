@@ -123,16 +123,13 @@ def _problem(step: MFBOStep, where: str, solver: Any = None, frame_dt: float | N
 
 def _trained_solver(step: MFBOStep, info: Mapping[str, Any], where: str) -> Any:
     """The surrogate model of ``step`` from a ``train_neural_pde`` step's record (weights loaded)."""
-    from sciml.surrogates.neural_pde.factory import build_solver
-    from sciml.surrogates.neural_pde.training import load_weights
+    from sciml.workflows.neural_pde_steps import load_trained_model
 
     if list(info["parameters"]) != ["nu"] or info["n_vars"] != 1:
         raise ConfigError(f"{where}.surrogate: model {step.surrogate!r} was trained with parameters "
                           f"{list(info['parameters'])} and {info['n_vars']} variable(s); the Burgers shock-time "
                           "problem needs one variable and 'nu' as the only parameter")
-    model = build_solver(info["spec"].kind, n_vars=1, n_params=1, **info["spec"].solver_kwargs())
-    load_weights(model, info["checkpoint"])
-    return model.eval()
+    return load_trained_model(info)
 
 
 def _loop(step: MFBOStep, problem: MultiFidelityProblem, where: str, state_dir: Any = None) -> Any:

@@ -67,24 +67,30 @@ def run_train(step: TrainNeuralPDEStep, index: int, ctx: WorkflowContext) -> Non
     ctx.log(f"[{step.name}] best epoch {result.best_epoch}: validation nRMSE {result.best_metric:.4g}")
 
 
+def load_trained_model(info: dict[str, Any]) -> Any:
+    """The model a ``train_neural_pde`` step recorded in ``ctx.models``: built from its spec, best
+    weights loaded (parameter bounds included, they are buffers), in eval mode."""
+    from sciml.surrogates.neural_pde.factory import build_solver
+    from sciml.surrogates.neural_pde.training import load_weights
+
+    spec = info["spec"]
+    model = build_solver(spec.kind, n_vars=info["n_vars"], n_params=info["n_params"], **spec.solver_kwargs())
+    load_weights(model, info["checkpoint"])
+    return model.eval()
+
+
 def run_evaluate(step: EvaluateNeuralPDEStep, index: int, ctx: WorkflowContext) -> None:
     """Full autoregressive rollouts on a dataset: metrics JSON, rollout and error plots."""
     import torch
 
-    from sciml.surrogates.neural_pde.factory import build_solver
     from sciml.surrogates.neural_pde.metrics import MetricAccumulator
     from sciml.surrogates.neural_pde.protocol import rollout
-    from sciml.surrogates.neural_pde.training import load_weights
     from sciml.viz.rollouts import plot_error_vs_time, plot_rollouts
 
     info = ctx.models[step.model]
     data = _load(step.dataset, ctx, parameters=info["parameters"], x_factor=info["x_factor"],
                  t_stride=info["t_stride"])
-    spec = info["spec"]
-    model = build_solver(spec.kind, n_vars=info["n_vars"], n_params=info["n_params"],
-                         **spec.solver_kwargs())
-    load_weights(model, info["checkpoint"])  # includes the parameter bounds (buffers)
-    model.eval()
+    model = load_trained_model(info)
     k = model.initial_step
     with torch.no_grad():
         traj = data.trajectories
