@@ -35,17 +35,20 @@ BENCHMARKS: dict[str, str] = {
     "mfbo": "sciml.bench.mfbo:run_mfbo_benchmark",
 }
 
+#: executors the command line can choose (Slurm needs its options, from a YAML file)
+LOCAL_EXECUTORS = ("inprocess", "process", "dask")
+
 ExecutorOpt = Annotated[
     Optional[str],
-    typer.Option("--executor", help="Override the executor: inprocess, dask (local cluster)."),
+    typer.Option("--executor", help=f"Override the executor: {', '.join(LOCAL_EXECUTORS)}."),
 ]
 
 
 def _executor(kind: str | None) -> dict | None:
     if kind is None:
         return None
-    if kind not in ("inprocess", "dask"):
-        raise SciMLError(f"--executor {kind!r}: accepted values are 'inprocess' and 'dask'")
+    if kind not in LOCAL_EXECUTORS:
+        raise SciMLError(f"--executor {kind!r}: accepted values are {list(LOCAL_EXECUTORS)}")
     return {"kind": kind}
 
 
@@ -74,7 +77,8 @@ def data_generate(
 ) -> None:
     """Run a simulator over a parameter design and write one NetCDF file."""
     from sciml.workflows.campaign import describe_plan, generate, plan_campaign
-    from sciml.workflows.spec import DatasetRecipe, load_config
+    from sciml.config import load_config
+    from sciml.workflows.spec import DatasetRecipe
 
     spec = load_config(recipe, DatasetRecipe)
     plan = plan_campaign(spec, source=str(recipe), output=output)

@@ -839,7 +839,7 @@ class BOLoop:
             Total cost (declared units, or seconds with ``use_measured_cost``), ``> 0``; the
             initial design counts.
         executor : Executor, optional
-            :mod:`sciml.workflows.executors` executor (default: in-process). A Dask executor
+            :mod:`sciml.executors` executor (default: in-process). A Dask executor
             evaluates a batch in parallel (the problem is shipped with cloudpickle).
         batch_size : int, optional
             Points per iteration. Default: the batch size of the run whose state this loop
@@ -874,7 +874,7 @@ class BOLoop:
         q = int(batch_size if batch_size is not None else self._batch_size or self.settings.q)
         self._batch_size = q
         if executor is None:
-            from sciml.workflows.executors import InProcessExecutor
+            from sciml.executors import InProcessExecutor
 
             executor = InProcessExecutor(show_progress=False)
         budget = float(budget)

@@ -1,93 +1,41 @@
-"""The Surrogate protocol and the posterior objects surrogates return.
+"""The Surrogate contract: ``predict(inputs) -> Posterior``.
 
-A surrogate is fitted from a sciml Dataset and predicts a *posterior-like* object::
+A surrogate maps inputs to a :class:`~sciml.surrogates.posterior.Posterior` (``mean``,
+``variance``, ``sample(n)``)::
 
-    surrogate = SomeSurrogate(...).fit(train_ds)          # returns self
-    post = surrogate.predict(inputs)
-    post.mean        # array-like
-    post.variance    # same shape; zeros for deterministic surrogates
-    post.sample(n, seed=0)   # (n, *mean.shape)
+    surrogate = SomeSurrogate(...).fit(train_data)     # optional; returns self
+    posterior = surrogate.predict(inputs)
+    posterior.mean, posterior.variance                 # tensors of one shape
+    posterior.sample(8, generator=0)                   # (8, *mean.shape)
 
-Deterministic surrogates (a trained FNO, say) return a :class:`DeterministicPosterior`:
-zero variance, honestly labelled (``is_deterministic = True``), and ``sample`` repeats the
-mean. Anything that satisfies :class:`Surrogate` can be a fidelity source in Bayesian
-optimisation or the model of a UQ study.
+``inputs`` is one object whose type each family defines (a rollout request for the neural
+PDE solvers, a space-time grid with contexts for the field models). ``predict`` is a pure
+function of the surrogate's state and its inputs: it does not change the inputs, leaves a
+module's train/eval mode as it found it, and gives the same posterior for the same inputs
+(stochastic models take their seed in the inputs). Deterministic surrogates return a
+:class:`~sciml.surrogates.posterior.DeterministicPosterior`. The contract suite is
+:func:`sciml.testing.check_surrogate`; UQ metrics, ProbConserv and BO take any surrogate
+through it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
-import numpy as np
+from sciml.surrogates.posterior import Posterior
 
-
-@runtime_checkable
-class Posterior(Protocol):
-    """What a surrogate's prediction provides."""
-
-    @property
-    def mean(self) -> np.ndarray: ...
-
-    @property
-    def variance(self) -> np.ndarray: ...
-
-    def sample(self, n: int, *, seed: int = 0) -> np.ndarray: ...
-
-
-@dataclass(frozen=True)
-class DeterministicPosterior:
-    """A point prediction: zero variance, samples equal to the mean.
-
-    Attributes
-    ----------
-    mean : ndarray
-        The prediction, any shape.
-    """
-
-    mean: np.ndarray
-    is_deterministic: bool = True
-
-    @property
-    def variance(self) -> np.ndarray:
-        """Zeros of the mean's shape: a deterministic model carries no uncertainty."""
-        return np.zeros_like(np.asarray(self.mean))
-
-    def sample(self, n: int, *, seed: int = 0) -> np.ndarray:
-        """``n`` copies of the mean, shape ``(n, *mean.shape)`` (``seed`` is unused)."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-        m = np.asarray(self.mean)
-        return np.broadcast_to(m, (n, *m.shape)).copy()
-
-
-@dataclass(frozen=True)
-class GaussianPosterior:
-    """Independent Gaussian marginals: ``mean`` and ``variance`` of the same shape."""
-
-    mean: np.ndarray
-    variance: np.ndarray
-    is_deterministic: bool = False
-
-    def __post_init__(self) -> None:
-        if np.shape(self.mean) != np.shape(self.variance):
-            raise ValueError(
-                f"mean and variance shapes differ: {np.shape(self.mean)} vs {np.shape(self.variance)}"
-            )
-        if np.any(np.asarray(self.variance) < 0):
-            raise ValueError("variance must be non-negative")
-
-    def sample(self, n: int, *, seed: int = 0) -> np.ndarray:
-        """``n`` independent draws, shape ``(n, *mean.shape)``."""
-        rng = np.random.default_rng(seed)
-        m = np.asarray(self.mean)
-        return m + np.sqrt(np.asarray(self.variance)) * rng.standard_normal((n, *m.shape))
+__all__ = ["FittableSurrogate", "Surrogate"]
 
 
 @runtime_checkable
 class Surrogate(Protocol):
-    """Fitted from a Dataset; ``predict`` returns a :class:`Posterior`."""
+    """Predicts a :class:`~sciml.surrogates.posterior.Posterior` from inputs."""
 
-    def fit(self, dataset: Any, *args: Any, **kwargs: Any) -> Surrogate: ...
+    def predict(self, inputs: Any) -> Posterior: ...
 
-    def predict(self, inputs: Any, *args: Any, **kwargs: Any) -> Posterior: ...
+
+@runtime_checkable
+class FittableSurrogate(Surrogate, Protocol):
+    """A surrogate that also learns from data: ``fit(data)`` sets its state and returns it."""
+
+    def fit(self, data: Any) -> Self: ...

@@ -32,8 +32,9 @@ from sciml.errors import ConfigError, ParameterError, SimulationError
 from sciml.simulators.base import Simulator
 from sciml.simulators.registry import build_simulator
 from sciml.workflows.design import default_bounds, grid_design, list_design, space_filling_design
-from sciml.workflows.executors import make_executor
-from sciml.workflows.spec import DatasetRecipe, GridDesign, ListDesign, load_config
+from sciml.executors import make_executor
+from sciml.config import load_config
+from sciml.workflows.spec import DatasetRecipe, GridDesign, ListDesign
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pydantic import Field, PositiveInt
 
 from sciml.data.atomic import atomic_write_text
 from sciml.errors import ConfigError
-from sciml.workflows.strict import StrictModel
+from sciml.config import StrictModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from sciml.bo.problems import MultiFidelityProblem

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def check_train_config(step: TrainNeuralPDEStep, where: str) -> None:
     """Validate the step's ``train`` fields against ``TrainConfig`` (before any work)."""
     from sciml.surrogates.neural_pde.training import TrainConfig
-    from sciml.workflows.spec import validate_config
+    from sciml.config import validate_config
 
     validate_config(dict(step.train), TrainConfig, source=f"{where}.train")
 

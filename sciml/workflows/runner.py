@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from sciml.data.atomic import atomic_write_text
+from sciml.config import load_config
 from sciml.errors import ConfigError
 from sciml.workflows.spec import (
     DatasetRecipe,
@@ -30,7 +31,6 @@ from sciml.workflows.spec import (
     SummaryStep,
     TrainNeuralPDEStep,
     WorkflowSpec,
-    load_config,
 )
 
 

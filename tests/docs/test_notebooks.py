@@ -42,7 +42,7 @@ def test_api_reference_builds(tmp_path):
                    check=True, cwd=ROOT, env={**os.environ, "MPLBACKEND": "Agg"},
                    capture_output=True, timeout=300)
     for page in ("sciml.html", "sciml/data/schema.html", "sciml/simulators/base.html",
-                 "sciml/workflows/executors.html", "sciml/simulators/pde/burgers.html"):
+                 "sciml/executors.html", "sciml/simulators/pde/burgers.html"):
         assert (out / page).is_file(), page
     text = (out / "sciml/data/schema.html").read_text()
     assert 'id="validate"' in text and "SchemaError" in text

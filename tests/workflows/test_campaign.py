@@ -15,7 +15,8 @@ from sciml.errors import ConfigError, SimulationError
 from sciml.simulators.pde.grid import PDESimulator1D
 from sciml.simulators.base import Parameter, ParameterSpace
 from sciml.workflows.campaign import generate, plan_campaign
-from sciml.workflows.spec import DatasetRecipe, load_config
+from sciml.config import load_config
+from sciml.workflows.spec import DatasetRecipe
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,8 @@ import torch
 
 from sciml.errors import ConfigError
 from sciml.workflows.runner import run_workflow
-from sciml.workflows.spec import WorkflowSpec, load_config
+from sciml.config import load_config
+from sciml.workflows.spec import WorkflowSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 

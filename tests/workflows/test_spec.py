@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from sciml.errors import ConfigError
-from sciml.workflows.spec import DatasetRecipe, WorkflowSpec, load_config
+from sciml.config import load_config
+from sciml.workflows.spec import DatasetRecipe, WorkflowSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -176,10 +176,10 @@ class ANPPrediction:
         return int(self.means.shape[0])
 
     def to_posterior(self) -> Any:
-        """The mixture marginals as a :class:`sciml.surrogates.base.GaussianPosterior` (numpy)."""
-        from sciml.surrogates.base import GaussianPosterior
+        """The mixture marginals as a :class:`~sciml.surrogates.posterior.GaussianPosterior` (detached)."""
+        from sciml.surrogates.posterior import GaussianPosterior
 
-        return GaussianPosterior(self.mean.detach().cpu().numpy(), self.variance.detach().cpu().numpy())
+        return GaussianPosterior(self.mean.detach(), self.variance.detach())
 
 
 # =========================================================================== maths

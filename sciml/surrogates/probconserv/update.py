@@ -122,10 +122,10 @@ class ConservedPrediction:
     cov: Tensor | None = None
 
     def to_posterior(self) -> Any:
-        """The marginals as a :class:`sciml.surrogates.base.GaussianPosterior` (numpy, detached)."""
-        from sciml.surrogates.base import GaussianPosterior
+        """The marginals as a :class:`~sciml.surrogates.posterior.GaussianPosterior` (detached)."""
+        from sciml.surrogates.posterior import GaussianPosterior
 
-        return GaussianPosterior(self.mean.detach().cpu().numpy(), self.variance.detach().cpu().numpy())
+        return GaussianPosterior(self.mean.detach(), self.variance.detach())
 
 
 # =========================================================================== validation

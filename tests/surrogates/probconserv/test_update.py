@@ -268,7 +268,7 @@ def test_conservation_layer_matches_function_preserves_dtype_and_is_differentiab
     hard = ConservationLayer(G, hard=True)(torch.tensor(mean), torch.tensor(var), b)
     np.testing.assert_allclose(hard.mean.numpy() @ G.T, b, atol=1e-12)
     post = out.to_posterior()
-    np.testing.assert_array_equal(post.variance, out.variance.numpy())
+    torch.testing.assert_close(post.variance, out.variance, rtol=0, atol=0)
 
     def f(m, v):
         o = conservation_update(m, v, G, b, sigma_g=0.2)

@@ -34,13 +34,20 @@ requires_slurm = pytest.mark.skipif(not _slurm_ready(), reason="no idle Slurm no
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
     pytest.importorskip("dask_jobqueue")
-    from sciml.workflows.executors import slurm_executor
+    from sciml.executors import slurm_executor
 
     logs = tmp_path_factory.mktemp("slurm-logs")
     ex = slurm_executor(jobs=1, cores=1, memory="2GiB", walltime="00:10:00", interface="lo",
                         job_extra_directives=[f"--output={logs}/%j.out"], show_progress=False)
     yield ex
     ex.close()
+
+
+@requires_slurm
+def test_slurm_executor_keeps_the_contract(slurm):
+    from sciml.testing import check_executor
+
+    check_executor(slurm)
 
 
 @requires_slurm

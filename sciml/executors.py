@@ -1,4 +1,4 @@
-"""Executors: map a function over tasks, in-process, on a local Dask cluster or on Slurm.
+"""Executors: map a function over tasks in-process, in a process pool, on Dask or on Slurm.
 
 Every executor satisfies :class:`Executor`::
 
@@ -7,13 +7,17 @@ Every executor satisfies :class:`Executor`::
             ...
 
 ``map`` yields ``(index, result)`` pairs *as tasks complete* (not necessarily in order), so a
-caller can persist each result at once: a crash then loses only the tasks in flight.
-Functions and tasks must be picklable for the Dask executors (module-level functions,
-plain data).
+caller can persist each result at once: a crash then loses only the tasks in flight. A task
+that raises re-raises in ``map`` and the tasks not yet started are cancelled. Functions and
+tasks must be picklable for every kind but ``inprocess`` (module-level functions, plain data).
+The contract suite is :func:`sciml.testing.check_executor`.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -68,6 +72,67 @@ class InProcessExecutor(_ExecutorBase):
                 result = fn(task)
                 bar.update(1)
                 yield i, result
+
+
+#: environment variables that size the thread pools of the numerical libraries
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def _limit_threads(n_threads: int) -> None:
+    """Worker initializer: size the thread pools of libraries the tasks import later."""
+    for variable in _THREAD_VARIABLES:
+        os.environ[variable] = str(n_threads)
+
+
+class ProcessPoolExecutor(_ExecutorBase):
+    """Runs tasks in a pool of fresh worker processes on this machine.
+
+    Parameters
+    ----------
+    n_workers : int
+        Worker processes (``>= 1``).
+    threads_per_worker : int
+        Threads of the numerical libraries (torch, OpenMP, BLAS, numba) in each worker, set
+        through the environment before a task imports them.
+    start_method : {"spawn", "forkserver", "fork"}
+        How workers start; ``spawn`` (the default) shares no state with the caller.
+    show_progress : bool or None
+        Progress bar; ``None`` means "when stderr is a TTY".
+    """
+
+    name = "process"
+
+    def __init__(self, *, n_workers: int = 2, threads_per_worker: int = 1, start_method: str = "spawn",
+                 show_progress: bool | None = None) -> None:
+        for label, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"process executor: {label} must be an integer >= 1, got {value!r}")
+        methods = multiprocessing.get_all_start_methods()
+        if start_method not in methods:
+            raise ConfigError(f"process executor: unknown start_method {start_method!r}; accepted: {methods}")
+        self.show_progress = show_progress
+        self.n_workers = n_workers
+        self.threads_per_worker = threads_per_worker
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=n_workers, mp_context=multiprocessing.get_context(start_method),
+            initializer=_limit_threads, initargs=(threads_per_worker,))
+
+    def map(self, fn: Callable[[T], R], tasks: Sequence[T], *, desc: str = "") -> Iterator[tuple[int, R]]:
+        """Submit every task, then yield ``(index, result)`` as each completes."""
+        futures = {self._pool.submit(fn, task): i for i, task in enumerate(tasks)}
+        try:
+            with progress(total=len(tasks), desc=desc or "tasks", enabled=self.show_progress) as bar:
+                for future in concurrent.futures.as_completed(futures):
+                    result = future.result()
+                    bar.update(1)
+                    yield futures[future], result
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def close(self) -> None:
+        """Stop the workers (tasks not yet started are cancelled)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class DaskExecutor(_ExecutorBase):
@@ -198,7 +263,14 @@ def slurm_executor(
     return executor
 
 
-EXECUTOR_KINDS = ("inprocess", "dask", "slurm")
+#: executor kind -> constructor; the kinds a configuration may name
+EXECUTORS: dict[str, Callable[..., _ExecutorBase]] = {
+    "inprocess": InProcessExecutor,
+    "process": ProcessPoolExecutor,
+    "dask": DaskExecutor,
+    "slurm": slurm_executor,
+}
+EXECUTOR_KINDS = tuple(EXECUTORS)
 
 
 def make_executor(config: Mapping[str, Any] | None = None) -> _ExecutorBase:
@@ -207,19 +279,19 @@ def make_executor(config: Mapping[str, Any] | None = None) -> _ExecutorBase:
     Parameters
     ----------
     config : mapping, optional
-        ``{"kind": "inprocess" | "dask" | "slurm", ...options}``; default
-        ``{"kind": "dask"}`` (a local cluster with two single-threaded workers).
+        ``{"kind": one of EXECUTOR_KINDS, ...options}``; default ``{"kind": "dask"}`` (a local
+        cluster with two single-threaded workers).
+
+    Raises
+    ------
+    ConfigError
+        An unknown kind or options its constructor does not take.
     """
     cfg = dict(config or {"kind": "dask"})
     kind = cfg.pop("kind", "dask")
-    builders: dict[str, Callable[..., _ExecutorBase]] = {
-        "inprocess": InProcessExecutor,
-        "dask": DaskExecutor,
-        "slurm": slurm_executor,
-    }
-    if kind not in builders:
+    if kind not in EXECUTORS:
         raise ConfigError(f"unknown executor kind {kind!r}; accepted: {list(EXECUTOR_KINDS)}")
     try:
-        return builders[kind](**cfg)
+        return EXECUTORS[kind](**cfg)
     except TypeError as exc:
         raise ConfigError(f"bad options for executor {kind!r}: {exc}") from None
