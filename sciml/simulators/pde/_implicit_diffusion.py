@@ -214,6 +214,93 @@ def _residual(u: np.ndarray, rhs: np.ndarray, theta_dt: float, kind: int, c: np.
 
 
 @njit(cache=True)
+def _explicit_rhs(u_old: np.ndarray, dt: float, theta: float, kind: int, c: np.ndarray, phil: float,
+                  phir: float, bc_l: int, bc_r: int, inv_dx2: float, phi: np.ndarray, div: np.ndarray,
+                  rhs: np.ndarray) -> None:
+    """``rhs = u_old + (1 - theta) dt D(u_old)`` for one sample (the explicit part of the step)."""
+    n = u_old.size
+    for i in range(n):
+        phi[i] = _phi(kind, c, u_old[i])
+    if theta < 1.0:
+        _divergence(phi, phil, phir, bc_l, bc_r, inv_dx2, div)
+        for i in range(n):
+            rhs[i] = u_old[i] + (1.0 - theta) * dt * div[i]
+    else:
+        for i in range(n):
+            rhs[i] = u_old[i]
+
+
+@njit(cache=True)
+def _newton_direction(u: np.ndarray, res: np.ndarray, lam: float, kind: int, c: np.ndarray, bc_l: int,
+                      bc_r: int, kk: np.ndarray, a: np.ndarray, cp: np.ndarray, dp: np.ndarray) -> float:
+    """Solve ``J dp = -res`` with ``J = I - theta dt dD/du`` (tridiagonal, Thomas algorithm).
+
+    Row ``i``: diagonal ``1 + lam w_i k_i``, sub-diagonal ``-lam k_{i-1}``, super-diagonal
+    ``-lam k_{i+1}``. Returns ``max |dp|``, or ``inf`` if ``dp`` is not finite.
+    """
+    n = u.size
+    for i in range(n):
+        kk[i] = _kfun(kind, c, u[i])
+    for i in range(n):
+        w = 2.0
+        if i == 0:
+            w = 3.0 if bc_l == BC_DIRICHLET else 1.0
+        elif i == n - 1:
+            w = 3.0 if bc_r == BC_DIRICHLET else 1.0
+        a[i] = 1.0 + lam * w * kk[i]
+    cp[0] = (-lam * kk[1]) / a[0]
+    dp[0] = -res[0] / a[0]
+    for i in range(1, n):
+        sub = -lam * kk[i - 1]
+        den = a[i] - sub * cp[i - 1]
+        if i < n - 1:
+            cp[i] = (-lam * kk[i + 1]) / den
+        dp[i] = (-res[i] - sub * dp[i - 1]) / den
+    for i in range(n - 2, -1, -1):
+        dp[i] -= cp[i] * dp[i + 1]
+    finite = True
+    dmax = 0.0
+    for i in range(n):
+        if not math.isfinite(dp[i]):
+            finite = False
+        dmax = max(dmax, abs(dp[i]))
+    return dmax if finite else math.inf
+
+
+@njit(cache=True)
+def _newton_solve(u: np.ndarray, rhs: np.ndarray, tdt: float, lam: float, kind: int, c: np.ndarray,
+                  phil: float, phir: float, bc_l: int, bc_r: int, inv_dx2: float, rtol: float,
+                  scale: float, max_iter: int, work: np.ndarray) -> int:
+    """Newton's method with backtracking on ``||res||_2`` for one sample, ``u`` in place.
+
+    ``work`` is scratch space ``(8, n_cells)``. Returns the iterations, ``-1`` on failure.
+    """
+    phi, div, res, kk, a, cp, dp, trial = work[0], work[1], work[2], work[3], work[4], work[5], work[6], work[7]
+    n = u.size
+    rnorm = _residual(u, rhs, tdt, kind, c, phil, phir, bc_l, bc_r, inv_dx2, phi, div, res)
+    it = 0
+    while it < max_iter and math.isfinite(rnorm):
+        it += 1
+        dmax = _newton_direction(u, res, lam, kind, c, bc_l, bc_r, kk, a, cp, dp)
+        if not math.isfinite(dmax):
+            break
+        step = 1.0
+        while True:
+            for i in range(n):
+                trial[i] = u[i] + step * dp[i]
+            tnorm = _residual(trial, rhs, tdt, kind, c, phil, phir, bc_l, bc_r, inv_dx2, phi, div, res)
+            if tnorm <= (1.0 - 1e-4 * step) * rnorm or step < 1.0 / 64.0 or dmax * step <= rtol * scale:
+                break
+            step *= 0.5
+        for i in range(n):
+            u[i] = trial[i]
+        rnorm = tnorm
+        if step * dmax <= rtol * scale and math.isfinite(rnorm):
+            return it
+    return -1
+
+
+@njit(cache=True)
 def _theta_step(u_old: np.ndarray, dt: float, theta: float, dx: float, kind: int, c: np.ndarray,
                 bc_l: int, bc_r: int, g_old: np.ndarray, g_new: np.ndarray, rtol: float,
                 max_iter: int, u_new: np.ndarray) -> np.ndarray:
@@ -227,89 +314,21 @@ def _theta_step(u_old: np.ndarray, dt: float, theta: float, dx: float, kind: int
     """
     ns, n = u_old.shape
     inv_dx2 = 1.0 / (dx * dx)
-    phil_old = _phi(kind, c, g_old[0])
-    phir_old = _phi(kind, c, g_old[1])
     phil_new = _phi(kind, c, g_new[0])
     phir_new = _phi(kind, c, g_new[1])
     its = np.zeros(ns, dtype=np.int64)
-    phi = np.empty(n)
-    div = np.empty(n)
+    work = np.empty((8, n))
     rhs = np.empty(n)
-    res = np.empty(n)
-    kk = np.empty(n)
-    a = np.empty(n)
-    cp = np.empty(n)
-    dp = np.empty(n)
-    trial = np.empty(n)
-    lam = theta * dt * inv_dx2
-    tdt = theta * dt
     for s in range(ns):
-        # explicit part: rhs = u_old + (1 - theta) dt D(u_old)
-        for i in range(n):
-            phi[i] = _phi(kind, c, u_old[s, i])
-        if theta < 1.0:
-            _divergence(phi, phil_old, phir_old, bc_l, bc_r, inv_dx2, div)
-            for i in range(n):
-                rhs[i] = u_old[s, i] + (1.0 - theta) * dt * div[i]
-        else:
-            for i in range(n):
-                rhs[i] = u_old[s, i]
+        _explicit_rhs(u_old[s], dt, theta, kind, c, _phi(kind, c, g_old[0]), _phi(kind, c, g_old[1]),
+                      bc_l, bc_r, inv_dx2, work[0], work[1], rhs)
         u = u_new[s]
         scale = 1.0
         for i in range(n):
             u[i] = u_old[s, i]
             scale = max(scale, abs(u_old[s, i]))
-        rnorm = _residual(u, rhs, tdt, kind, c, phil_new, phir_new, bc_l, bc_r, inv_dx2, phi, div, res)
-        ok = False
-        it = 0
-        while it < max_iter and math.isfinite(rnorm):
-            it += 1
-            for i in range(n):
-                kk[i] = _kfun(kind, c, u[i])
-            # Jacobian J = I - theta dt dD/du (tridiagonal); solve J delta = -res (Thomas).
-            # Row i: diagonal 1 + lam w_i k_i, sub-diagonal -lam k_{i-1}, super -lam k_{i+1}.
-            for i in range(n):
-                w = 2.0
-                if i == 0:
-                    w = 3.0 if bc_l == BC_DIRICHLET else 1.0
-                elif i == n - 1:
-                    w = 3.0 if bc_r == BC_DIRICHLET else 1.0
-                a[i] = 1.0 + lam * w * kk[i]
-            cp[0] = (-lam * kk[1]) / a[0]
-            dp[0] = -res[0] / a[0]
-            for i in range(1, n):
-                sub = -lam * kk[i - 1]
-                den = a[i] - sub * cp[i - 1]
-                if i < n - 1:
-                    cp[i] = (-lam * kk[i + 1]) / den
-                dp[i] = (-res[i] - sub * dp[i - 1]) / den
-            for i in range(n - 2, -1, -1):
-                dp[i] -= cp[i] * dp[i + 1]
-            finite = True
-            dmax = 0.0
-            for i in range(n):
-                if not math.isfinite(dp[i]):
-                    finite = False
-                dmax = max(dmax, abs(dp[i]))
-            if not finite:
-                break
-            # backtracking line search on ||res||_2
-            step = 1.0
-            while True:
-                for i in range(n):
-                    trial[i] = u[i] + step * dp[i]
-                tnorm = _residual(trial, rhs, tdt, kind, c, phil_new, phir_new, bc_l, bc_r, inv_dx2,
-                                  phi, div, res)
-                if tnorm <= (1.0 - 1e-4 * step) * rnorm or step < 1.0 / 64.0 or dmax * step <= rtol * scale:
-                    break
-                step *= 0.5
-            for i in range(n):
-                u[i] = trial[i]
-            rnorm = tnorm
-            if step * dmax <= rtol * scale and math.isfinite(rnorm):
-                ok = True
-                break
-        its[s] = it if ok else -1
+        its[s] = _newton_solve(u, rhs, theta * dt, theta * dt * inv_dx2, kind, c, phil_new, phir_new, bc_l,
+                               bc_r, inv_dx2, rtol, scale, max_iter, work)
     return its
 
 
@@ -370,34 +389,47 @@ def integrate(
     t_frames = np.asarray(t_frames, dtype=np.float64)
     out = np.empty((u.shape[0], t_frames.size, u.shape[1]), dtype=np.float64)
     out[:, 0] = u
-    coef = diffusivity.coefficients
-    kind = int(diffusivity.kind)
-
-    def step(v: np.ndarray, t0: float, h: float, depth: int) -> np.ndarray:
-        g_old = np.array([left.at(t0), right.at(t0)])
-        g_new = np.array([left.at(t0 + h), right.at(t0 + h)])
-        v_new = np.empty_like(v)
-        its = _theta_step(v, h, theta, dx, kind, coef, left.code, right.code, g_old, g_new,
-                          rtol, max_iter, v_new)
-        bad = its < 0
-        if bad.any():
-            if depth >= max_halvings:
-                raise SimulationError(
-                    f"Newton did not converge for sample(s) {np.nonzero(bad)[0][:10].tolist()} "
-                    f"at t={t0:g} even with time step {h:g}"
-                )
-            half = step(v[bad], t0, 0.5 * h, depth + 1)
-            v_new[bad] = step(half, t0 + 0.5 * h, 0.5 * h, depth + 1)
-        return v_new
+    step = _Stepper(dx, diffusivity, left, right, theta, rtol, max_iter, max_halvings)
 
     for f in range(1, t_frames.size):
         ta, tb = t_frames[f - 1], t_frames[f]
         n_sub = n_substeps(tb - ta, dt_max)
         h = (tb - ta) / n_sub
         for j in range(n_sub):
-            u = step(u, ta + j * h, h, 0)
+            u = step(u, ta + j * h, h)
         out[:, f] = u
     return out
+
+
+@dataclass(frozen=True)
+class _Stepper:
+    """One theta step of every sample, halved recursively where Newton fails."""
+
+    dx: float
+    diffusivity: Diffusivity
+    left: Boundary
+    right: Boundary
+    theta: float
+    rtol: float
+    max_iter: int
+    max_halvings: int
+
+    def __call__(self, v: np.ndarray, t0: float, h: float, depth: int = 0) -> np.ndarray:
+        g_old = np.array([self.left.at(t0), self.right.at(t0)])
+        g_new = np.array([self.left.at(t0 + h), self.right.at(t0 + h)])
+        v_new = np.empty_like(v)
+        its = _theta_step(v, h, self.theta, self.dx, int(self.diffusivity.kind), self.diffusivity.coefficients,
+                          self.left.code, self.right.code, g_old, g_new, self.rtol, self.max_iter, v_new)
+        bad = its < 0
+        if bad.any():
+            if depth >= self.max_halvings:
+                raise SimulationError(
+                    f"Newton did not converge for sample(s) {np.nonzero(bad)[0][:10].tolist()} "
+                    f"at t={t0:g} even with time step {h:g}"
+                )
+            half = self(v[bad], t0, 0.5 * h, depth + 1)
+            v_new[bad] = self(half, t0 + 0.5 * h, 0.5 * h, depth + 1)
+        return v_new
 
 
 def n_substeps(interval: float, dt_max: float) -> int:
