@@ -229,57 +229,11 @@ def _build_dataset(
 ) -> xr.Dataset:
     """Lazy sciml dataset over the datasets of an open PDEBench file."""
     root = {k: v for k, v in f.items() if isinstance(v, h5py.Dataset)}
-    if "tensor" in root:
-        fields = {variable: root["tensor"]}
-    else:
-        fields = {k: root[k] for k in _CFD_FIELDS if k in root}
-    if not fields:
-        groups = [k for k, v in f.items() if isinstance(v, h5py.Group)]
-        hint = (
-            " It looks like PDEBench's per-seed group layout ('0000/data', e.g. 2D "
-            "diffusion-reaction, shallow water), which is not supported."
-            if any(isinstance(f[g], h5py.Group) and "data" in f[g] for g in groups) else ""
-        )
-        raise FileFormatError(
-            f"{p}: not a PDEBench file: missing root dataset 'tensor' (or "
-            f"{'/'.join(_CFD_FIELDS)}); root datasets: {sorted(root)}, groups: {groups[:10]}.{hint}"
-        )
-    first_name, first = next(iter(fields.items()))
-    shape = first.shape
-    if len(shape) not in (3, 4):
-        raise FileFormatError(
-            f"{p}: dataset {first.name!r} has shape {shape}; expected [N, T, X] or [N, T, X, Y]"
-        )
-    for name, d in fields.items():
-        if d.shape != shape:
-            raise FileFormatError(f"{p}: field datasets differ in shape: {first.name} {shape} vs {d.name} {d.shape}")
-        if d.dtype.kind != "f":
-            raise FileFormatError(f"{p}: dataset {d.name!r} has dtype {d.dtype}; expected floating point")
-    n_sample, n_t = shape[0], shape[1]
+    fields = _field_datasets(f, p, root, variable)
+    shape = next(iter(fields.values())).shape
     space = ("x", "y")[: len(shape) - 2]
     meta = _read_meta(f)
-    coords: dict[str, np.ndarray] = {}
-    for axis, dim in enumerate(space, start=2):
-        key = f"{dim}-coordinate"
-        if key not in root:
-            raise FileFormatError(f"{p}: not a PDEBench file: missing dataset {key!r} for axis {axis} of {first.name!r}; root datasets: {sorted(root)}")
-        values = np.asarray(root[key][()])
-        if values.ndim != 1 or values.shape[0] != shape[axis]:
-            raise FileFormatError(f"{p}: {key!r} has shape {values.shape}; expected ({shape[axis]},) to match {first.name!r} {shape}")
-        coords[dim] = values
-    t_note: str
-    if "t-coordinate" in root:
-        t = np.asarray(root["t-coordinate"][()])
-        if t.ndim != 1 or t.shape[0] not in (n_t, n_t + 1):
-            raise FileFormatError(
-                f"{p}: 't-coordinate' has shape {t.shape}; expected ({n_t},) or ({n_t + 1},) for "
-                f"{n_t} snapshots in {first.name!r}"
-            )
-        t_note = "first T of T+1 entries" if t.shape[0] == n_t + 1 else "as stored"
-        coords["t"] = t[:n_t]
-    else:
-        coords["t"] = np.arange(n_t, dtype=np.float64)
-        t_note = "missing in file; snapshot index used"
+    coords, t_note = _coordinates(p, root, next(iter(fields.values())), space)
     params = pdebench_parameters(f, p, parameter_names)
     file_attrs = {str(k): _jsonable_attr(v) for k, v in f.attrs.items() if k != _META_ATTR}
     prov = provenance_attrs(
@@ -296,20 +250,19 @@ def _build_dataset(
         extra={"source_file": p.name},
     )
     var_attrs: dict[str, dict[str, Any]] = meta.get("variables", {})
-    dims = ("sample", "t", *space)
     data_vars: dict[str, xr.Variable] = {}
     for name, d in fields.items():
         a = {"units": "1", "long_name": name, "role": "field"}
         a.update(var_attrs.get(name, {}))
-        data_vars[name] = xr.Variable(dims, indexing.LazilyIndexedArray(_H5Array(d)), attrs=a)
+        data_vars[name] = xr.Variable(("sample", "t", *space), indexing.LazilyIndexedArray(_H5Array(d)), attrs=a)
     for k, v in params.items():
         a = {"units": "1", "long_name": k}
         a.update(var_attrs.get(k, {}))
         a["role"] = "parameter"
-        data_vars[k] = xr.Variable(("sample",), np.full(n_sample, v, dtype=np.float64), attrs=a)
+        data_vars[k] = xr.Variable(("sample",), np.full(shape[0], v, dtype=np.float64), attrs=a)
     xr_coords = {
         "sample": xr.Variable(
-            ("sample",), np.arange(n_sample, dtype=np.int64),
+            ("sample",), np.arange(shape[0], dtype=np.int64),
             attrs={"long_name": "sample index", "units": "1"},
         )
     }
@@ -318,6 +271,65 @@ def _build_dataset(
         a.update(var_attrs.get(c, {}))
         xr_coords[c] = xr.Variable((c,), coords[c], attrs=a)
     return xr.Dataset(data_vars, coords=xr_coords, attrs=prov)
+
+
+def _field_datasets(f: h5py.File, p: Path, root: Mapping[str, h5py.Dataset], variable: str
+                    ) -> dict[str, h5py.Dataset]:
+    """The field datasets (``tensor``, or the CFD fields) of one shape ``[N, T, X(, Y)]``, floating."""
+    if "tensor" in root:
+        fields = {variable: root["tensor"]}
+    else:
+        fields = {k: root[k] for k in _CFD_FIELDS if k in root}
+    if not fields:
+        groups = [k for k, v in f.items() if isinstance(v, h5py.Group)]
+        hint = (
+            " It looks like PDEBench's per-seed group layout ('0000/data', e.g. 2D "
+            "diffusion-reaction, shallow water), which is not supported."
+            if any(isinstance(f[g], h5py.Group) and "data" in f[g] for g in groups) else ""
+        )
+        raise FileFormatError(
+            f"{p}: not a PDEBench file: missing root dataset 'tensor' (or "
+            f"{'/'.join(_CFD_FIELDS)}); root datasets: {sorted(root)}, groups: {groups[:10]}.{hint}"
+        )
+    first = next(iter(fields.values()))
+    shape = first.shape
+    if len(shape) not in (3, 4):
+        raise FileFormatError(
+            f"{p}: dataset {first.name!r} has shape {shape}; expected [N, T, X] or [N, T, X, Y]"
+        )
+    for d in fields.values():
+        if d.shape != shape:
+            raise FileFormatError(f"{p}: field datasets differ in shape: {first.name} {shape} vs {d.name} {d.shape}")
+        if d.dtype.kind != "f":
+            raise FileFormatError(f"{p}: dataset {d.name!r} has dtype {d.dtype}; expected floating point")
+    return fields
+
+
+def _coordinates(p: Path, root: Mapping[str, h5py.Dataset], first: h5py.Dataset, space: tuple[str, ...]
+                 ) -> tuple[dict[str, np.ndarray], str]:
+    """The ``t`` and spatial coordinates of the file, and how ``t`` was found."""
+    shape = first.shape
+    n_t = shape[1]
+    coords: dict[str, np.ndarray] = {}
+    for axis, dim in enumerate(space, start=2):
+        key = f"{dim}-coordinate"
+        if key not in root:
+            raise FileFormatError(f"{p}: not a PDEBench file: missing dataset {key!r} for axis {axis} of {first.name!r}; root datasets: {sorted(root)}")
+        values = np.asarray(root[key][()])
+        if values.ndim != 1 or values.shape[0] != shape[axis]:
+            raise FileFormatError(f"{p}: {key!r} has shape {values.shape}; expected ({shape[axis]},) to match {first.name!r} {shape}")
+        coords[dim] = values
+    if "t-coordinate" not in root:
+        coords["t"] = np.arange(n_t, dtype=np.float64)
+        return coords, "missing in file; snapshot index used"
+    t = np.asarray(root["t-coordinate"][()])
+    if t.ndim != 1 or t.shape[0] not in (n_t, n_t + 1):
+        raise FileFormatError(
+            f"{p}: 't-coordinate' has shape {t.shape}; expected ({n_t},) or ({n_t + 1},) for "
+            f"{n_t} snapshots in {first.name!r}"
+        )
+    coords["t"] = t[:n_t]
+    return coords, "first T of T+1 entries" if t.shape[0] == n_t + 1 else "as stored"
 
 
 class _H5Array(BackendArray):
@@ -403,11 +415,9 @@ def write_pdebench(
 
     Notes
     -----
-    ``t-coordinate`` gets ``T + 1`` entries as in PDEBench (the last is ``t[-1] + (t[-1] -
-    t[-2])``). Parameters become file attributes named by :data:`SCIML_TO_PDEBENCH`
-    (``nu`` → ``Nu``). CF attributes and the provenance attributes are kept in a JSON file
-    attribute ``sciml_metadata`` (which PDEBench ignores), so that :func:`read_pdebench`
-    restores units and long names.
+    ``t-coordinate`` gets ``T + 1`` entries as in PDEBench (the last ``t[-1] + (t[-1] - t[-2])``).
+    Parameters become file attributes named by :data:`SCIML_TO_PDEBENCH` (``nu`` → ``Nu``); CF
+    and provenance attributes go to the JSON attribute ``sciml_metadata`` (ignored by PDEBench).
 
     Raises
     ------
@@ -424,25 +434,7 @@ def write_pdebench(
         raise SchemaError(f"PDEBench 'tensor' files hold 1D or 2D fields; {variable!r} has spatial dims {space}")
     field = ds[variable].transpose("sample", "t", *space)
     params = parameter_variables(ds)
-    attrs: dict[str, float] = {}
-    varying = []
-    for name in params:
-        values = np.unique(np.asarray(ds[name].values))
-        if values.size > 1:
-            varying.append((name, values))
-        elif values.size == 1:
-            attrs[SCIML_TO_PDEBENCH.get(name, name)] = float(values[0])
-    if varying:
-        name, values = varying[0]
-        shown = ", ".join(f"{v:g}" for v in values[:5]) + (", ..." if values.size > 5 else "")
-        raise SchemaError(
-            "a PDEBench file holds one value of each parameter, but "
-            + "; ".join(f"{n!r} takes {v.size} values" for n, v in varying)
-            + f" across samples ({name}: {shown}). Select one value first, e.g. "
-            f"ds.isel(sample=(ds.{name} == {values[0]:g}).values) or "
-            f"ds.where(ds.{name} == {values[0]:g}, drop=True), or write one file per value "
-            "with sciml.data.pdebench.split_by_parameters(ds)."
-        )
+    attrs = _single_parameter_values(ds, params)
     t = np.asarray(ds["t"].values)
     t_file = np.append(t, t[-1] + (t[-1] - t[-2])) if t.size >= 2 else t
     meta = {
@@ -469,6 +461,36 @@ def write_pdebench(
                 f.attrs[k] = v
             f.attrs[_META_ATTR] = json.dumps(meta, sort_keys=True)
     return final
+
+
+def _single_parameter_values(ds: xr.Dataset, params: Sequence[str]) -> dict[str, float]:
+    """The file attributes (PDEBench names) of parameters that take one value across samples.
+
+    Raises
+    ------
+    SchemaError
+        A parameter varies across samples (the message says how to select one value).
+    """
+    attrs: dict[str, float] = {}
+    varying = []
+    for name in params:
+        values = np.unique(np.asarray(ds[name].values))
+        if values.size > 1:
+            varying.append((name, values))
+        elif values.size == 1:
+            attrs[SCIML_TO_PDEBENCH.get(name, name)] = float(values[0])
+    if varying:
+        name, values = varying[0]
+        shown = ", ".join(f"{v:g}" for v in values[:5]) + (", ..." if values.size > 5 else "")
+        raise SchemaError(
+            "a PDEBench file holds one value of each parameter, but "
+            + "; ".join(f"{n!r} takes {v.size} values" for n, v in varying)
+            + f" across samples ({name}: {shown}). Select one value first, e.g. "
+            f"ds.isel(sample=(ds.{name} == {values[0]:g}).values) or "
+            f"ds.where(ds.{name} == {values[0]:g}, drop=True), or write one file per value "
+            "with sciml.data.pdebench.split_by_parameters(ds)."
+        )
+    return attrs
 
 
 def split_by_parameters(ds: xr.Dataset) -> dict[tuple[float, ...], xr.Dataset]:

@@ -239,7 +239,28 @@ def validate(
     """
     if not isinstance(ds, xr.Dataset):
         raise SchemaError(f"expected an xarray.Dataset, got {type(ds).__name__}")
-    problems: list[str] = []
+    fields = field_variables(ds)
+    params = parameter_variables(ds)
+    problems = _dimension_problems(ds, fields) + _coordinate_problems(ds)
+    for name in params:
+        problems += [f"parameter {name!r} has no {key!r} attribute"
+                     for key in ("units", "long_name") if key not in ds[name].attrs]
+    problems += [f"required field variable {name!r} is missing; present: {fields}"
+                 for name in required_fields if name not in fields]
+    problems += [f"required parameter variable {name!r} is missing; present: {params}"
+                 for name in required_parameters if name not in params]
+    if require_provenance:
+        problems += _provenance_problems(ds)
+    if check_finite and not problems:
+        problems += _nonfinite_problems(ds, fields + params)
+    if problems:
+        raise SchemaError("dataset does not follow the sciml layout:\n  - " + "\n  - ".join(problems))
+    return ds
+
+
+def _dimension_problems(ds: xr.Dataset, fields: list[str]) -> list[str]:
+    """Unknown or missing dimensions, and field variables in the wrong order, dtype or units."""
+    problems = []
     unknown = [d for d in ds.dims if d not in FIELD_DIMS]
     if unknown:
         problems.append(
@@ -251,7 +272,6 @@ def validate(
         problems.append("dimension 't' is missing")
     if not spatial_dims(ds):
         problems.append("no spatial dimension; expected at least 'x'")
-    fields = field_variables(ds)
     if not fields:
         problems.append("no field variable over ('sample', 't', 'x', ...)")
     for name in fields:
@@ -263,6 +283,12 @@ def validate(
             problems.append(f"field {name!r} has dtype {v.dtype}; expected a floating type")
         if "units" not in v.attrs:
             problems.append(f"field {name!r} has no 'units' attribute")
+    return problems
+
+
+def _coordinate_problems(ds: xr.Dataset) -> list[str]:
+    """Missing, unlabelled, non-increasing or non-finite ``t``/``x``/``y``/``z`` coordinates."""
+    problems = []
     for d in ("t", "x", "y", "z"):
         if d not in ds.dims:
             continue
@@ -270,45 +296,39 @@ def validate(
             problems.append(f"coordinate {d!r} is missing")
             continue
         c = ds.coords[d]
-        for key in ("units", "long_name"):
-            if key not in c.attrs:
-                problems.append(f"coordinate {d!r} has no {key!r} attribute")
+        problems += [f"coordinate {d!r} has no {key!r} attribute" for key in ("units", "long_name")
+                     if key not in c.attrs]
         values = np.asarray(c.values)
         if values.size > 1 and not np.all(np.diff(values) > 0):
             problems.append(f"coordinate {d!r} is not strictly increasing")
         if not np.all(np.isfinite(values)):
             problems.append(f"coordinate {d!r} has non-finite values")
-    params = parameter_variables(ds)
-    for name in params:
-        for key in ("units", "long_name"):
-            if key not in ds[name].attrs:
-                problems.append(f"parameter {name!r} has no {key!r} attribute")
-    for name in required_fields:
-        if name not in fields:
-            problems.append(f"required field variable {name!r} is missing; present: {fields}")
-    for name in required_parameters:
-        if name not in params:
-            problems.append(f"required parameter variable {name!r} is missing; present: {params}")
-    if require_provenance:
-        missing = [a for a in PROVENANCE_ATTRS if a not in ds.attrs]
-        if missing:
-            problems.append(f"provenance attribute(s) missing from attrs: {missing}")
-        elif "parameters" in ds.attrs:
-            try:
-                json.loads(ds.attrs["parameters"])
-            except (TypeError, ValueError):
-                problems.append("attrs['parameters'] is not valid JSON")
-    if check_finite and not problems:
-        for name in fields + params:
-            samples, count = _nonfinite_samples(ds[name])
-            if count:
-                problems.append(
-                    f"variable {name!r} has {count} non-finite value(s) "
-                    f"in sample(s) {samples[:10]}{' ...' if len(samples) > 10 else ''}"
-                )
-    if problems:
-        raise SchemaError("dataset does not follow the sciml layout:\n  - " + "\n  - ".join(problems))
-    return ds
+    return problems
+
+
+def _provenance_problems(ds: xr.Dataset) -> list[str]:
+    """Missing provenance attributes, or ``parameters`` that is not JSON."""
+    missing = [a for a in PROVENANCE_ATTRS if a not in ds.attrs]
+    if missing:
+        return [f"provenance attribute(s) missing from attrs: {missing}"]
+    if "parameters" in ds.attrs:
+        try:
+            json.loads(ds.attrs["parameters"])
+        except (TypeError, ValueError):
+            return ["attrs['parameters'] is not valid JSON"]
+    return []
+
+
+def _nonfinite_problems(ds: xr.Dataset, names: list[str]) -> list[str]:
+    problems = []
+    for name in names:
+        samples, count = _nonfinite_samples(ds[name])
+        if count:
+            problems.append(
+                f"variable {name!r} has {count} non-finite value(s) "
+                f"in sample(s) {samples[:10]}{' ...' if len(samples) > 10 else ''}"
+            )
+    return problems
 
 
 def _nonfinite_samples(var: xr.DataArray, *, block_bytes: int = 256 * 2**20) -> tuple[list[int], int]:
