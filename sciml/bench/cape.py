@@ -134,14 +134,14 @@ def _simulate(kind: str, values: Sequence[float], n_per_value: int, seed: int,
 
 
 def make_splits(kind: str, s: CapeBenchSettings, *, data_seed: int = 12345):
-    """Train, validation, seen-test and unseen-test sets (InMemoryTrajectories)."""
-    from sciml.surrogates.neural_pde.data import InMemoryTrajectories
+    """Train, validation, seen-test and unseen-test sets (:class:`~sciml.data.torch_dataset.InMemoryTrajectoryDataset`)."""
+    from sciml.data.torch_dataset import InMemoryTrajectoryDataset
 
     train_values, unseen_values = (BURGERS_TRAIN, BURGERS_UNSEEN) if kind == "burgers" \
         else (ADVECTION_TRAIN, ADVECTION_UNSEEN)
 
     def wrap(ds):
-        return InMemoryTrajectories(ds, x_factor=s.x_factor, t_stride=1)
+        return InMemoryTrajectoryDataset.from_xarray(ds, x_factor=s.x_factor, t_stride=1)
 
     return {
         "train": wrap(_simulate(kind, train_values, s.n_train_per_value, data_seed, s)),
@@ -223,10 +223,8 @@ def rollout_metrics(model: nn.Module, data, *, skip_initial: int = 2, batch_size
     k = model.initial_step
     t0 = time.perf_counter()
     n_rollouts = 0
-    for start in range(0, len(data), batch_size):
-        traj = data.trajectories[start:start + batch_size]
-        params = data.params[start:start + batch_size] if model.n_params else None
-        pred = rollout(model, traj[:, :, :k], traj.shape[2] - k, params)
+    for traj, params in data.batches(batch_size):
+        pred = rollout(model, traj[:, :, :k], traj.shape[2] - k, params if model.n_params else None)
         acc.update(pred, traj)
         n_rollouts += traj.shape[0]
     seconds = time.perf_counter() - t0
@@ -250,12 +248,11 @@ def training_step_seconds(models: dict[str, nn.Module], data, s: CapeBenchSettin
         Median over rounds of ``t_model / t_FNO`` within the same round: the figure behind
         the time-ratio check, robust to the load drifting between rounds.
     """
-    from sciml.surrogates.neural_pde.training import relative_l2
+    from sciml.surrogates.neural_pde.losses import relative_l2
 
     repeats = repeats or max(1, min(10, s.timing_steps // 2))
     per_round = max(1, s.timing_steps // repeats)
-    batch = data.trajectories[: s.batch_size]
-    params = data.params[: s.batch_size]
+    batch, params = next(iter(data.batches(s.batch_size)))
     n_steps = (s.unroll_steps or batch.shape[2] - 2)
     opts = {n: torch.optim.Adam(m.parameters(), lr=1e-4) for n, m in models.items()}
 

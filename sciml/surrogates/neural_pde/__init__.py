@@ -3,7 +3,6 @@
 from sciml.surrogates.neural_pde.baselines import ConditionalSolver, count_parameters, match_width
 from sciml.surrogates.neural_pde.cape import CAPE, ParameterTransform
 from sciml.surrogates.neural_pde.curriculum import Curriculum, self_fed_share
-from sciml.surrogates.neural_pde.data import InMemoryTrajectories
 from sciml.surrogates.neural_pde.fno import FNO
 from sciml.surrogates.neural_pde.metrics import MetricAccumulator, compute_metrics
 from sciml.surrogates.neural_pde.protocol import NeuralPDESolver, check_solver_inputs, rollout
@@ -16,7 +15,6 @@ __all__ = [
     "FNO",
     "ConditionalSolver",
     "Curriculum",
-    "InMemoryTrajectories",
     "MetricAccumulator",
     "TrainConfig",
     "TrainResult",
