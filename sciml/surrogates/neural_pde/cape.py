@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sciml.surrogates.neural_pde.protocol import check_solver_inputs
+from sciml.surrogates.neural_pde.protocol import SolverModule, check_solver_inputs
 from sciml.surrogates.neural_pde.spectral import SpectralConv1d, SpectralConv2d
 
 __all__ = ["CAPE", "ParameterTransform", "validate_base"]
@@ -172,7 +172,7 @@ class _ScaleMLP(nn.Sequential):
         super().__init__(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, n_out))
 
 
-class CAPE(nn.Module):
+class CAPE(SolverModule):
     """A parameter-aware solver: the CAPE module in front of an injected base solver.
 
     Parameters
