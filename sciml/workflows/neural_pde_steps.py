@@ -82,32 +82,9 @@ def load_trained_model(info: dict[str, Any]) -> Any:
     return model.eval()
 
 
-def _rollouts(model: Any, data: Any, picks: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
-    """Roll ``model`` out on every trajectory of ``data`` (one batch when in memory).
-
-    Returns the filled metric accumulator and the first variable's truth and prediction of the
-    samples ``picks``, shapes ``(len(picks), n_t, n_x)``.
-    """
-    import torch
-
-    from sciml.surrogates.neural_pde.metrics import MetricAccumulator
-    from sciml.surrogates.neural_pde.protocol import rollout
-
-    k = model.initial_step
-    acc = MetricAccumulator(skip_initial=k)
-    shown_true, shown_pred, start = {}, {}, 0
-    for traj, params in data.batches(max(len(data), 1) if data.in_memory else _LAZY_BATCH):
-        with torch.no_grad():
-            pred = rollout(model, traj[:, :, :k], traj.shape[2] - k, params if model.n_params else None)
-        acc.update(pred, traj)
-        for i in picks[(picks >= start) & (picks < start + len(traj))]:
-            shown_true[int(i)], shown_pred[int(i)] = traj[i - start, 0].numpy(), pred[i - start, 0].numpy()
-        start += len(traj)
-    return acc, np.stack([shown_true[int(i)] for i in picks]), np.stack([shown_pred[int(i)] for i in picks])
-
-
 def run_evaluate(step: EvaluateNeuralPDEStep, index: int, ctx: WorkflowContext) -> None:
     """Full autoregressive rollouts on a dataset: metrics JSON, rollout and error plots."""
+    from sciml.surrogates.neural_pde.losses import accumulate_rollouts
     from sciml.viz.rollouts import plot_error_vs_time, plot_rollouts
 
     info = ctx.models[step.model]
@@ -116,7 +93,10 @@ def run_evaluate(step: EvaluateNeuralPDEStep, index: int, ctx: WorkflowContext) 
     model = load_trained_model(info)
     k = model.initial_step
     picks = np.linspace(0, len(data) - 1, min(step.n_plot, len(data))).round().astype(int)
-    acc, true, pred = _rollouts(model, data, picks)
+    acc, kept = accumulate_rollouts(model, data, skip_initial=k, keep=picks,
+                                    batch_size=max(len(data), 1) if data.in_memory else _LAZY_BATCH)
+    true = np.stack([kept[int(i)][0][0].numpy() for i in picks])
+    pred = np.stack([kept[int(i)][1][0].numpy() for i in picks])
     metrics: dict[str, Any] = acc.compute()
     curve = acc.error_vs_time().numpy()
     metrics["error_vs_time"] = {"t": data.t[k:].tolist(), "nrmse_frame": curve.tolist()}
