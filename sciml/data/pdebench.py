@@ -229,57 +229,13 @@ def _build_dataset(
 ) -> xr.Dataset:
     """Lazy sciml dataset over the datasets of an open PDEBench file."""
     root = {k: v for k, v in f.items() if isinstance(v, h5py.Dataset)}
-    if "tensor" in root:
-        fields = {variable: root["tensor"]}
-    else:
-        fields = {k: root[k] for k in _CFD_FIELDS if k in root}
-    if not fields:
-        groups = [k for k, v in f.items() if isinstance(v, h5py.Group)]
-        hint = (
-            " It looks like PDEBench's per-seed group layout ('0000/data', e.g. 2D "
-            "diffusion-reaction, shallow water), which is not supported."
-            if any(isinstance(f[g], h5py.Group) and "data" in f[g] for g in groups) else ""
-        )
-        raise FileFormatError(
-            f"{p}: not a PDEBench file: missing root dataset 'tensor' (or "
-            f"{'/'.join(_CFD_FIELDS)}); root datasets: {sorted(root)}, groups: {groups[:10]}.{hint}"
-        )
-    first_name, first = next(iter(fields.items()))
+    fields = _field_datasets(f, p, root, variable)
+    first = next(iter(fields.values()))
     shape = first.shape
-    if len(shape) not in (3, 4):
-        raise FileFormatError(
-            f"{p}: dataset {first.name!r} has shape {shape}; expected [N, T, X] or [N, T, X, Y]"
-        )
-    for name, d in fields.items():
-        if d.shape != shape:
-            raise FileFormatError(f"{p}: field datasets differ in shape: {first.name} {shape} vs {d.name} {d.shape}")
-        if d.dtype.kind != "f":
-            raise FileFormatError(f"{p}: dataset {d.name!r} has dtype {d.dtype}; expected floating point")
-    n_sample, n_t = shape[0], shape[1]
+    n_sample = shape[0]
     space = ("x", "y")[: len(shape) - 2]
     meta = _read_meta(f)
-    coords: dict[str, np.ndarray] = {}
-    for axis, dim in enumerate(space, start=2):
-        key = f"{dim}-coordinate"
-        if key not in root:
-            raise FileFormatError(f"{p}: not a PDEBench file: missing dataset {key!r} for axis {axis} of {first.name!r}; root datasets: {sorted(root)}")
-        values = np.asarray(root[key][()])
-        if values.ndim != 1 or values.shape[0] != shape[axis]:
-            raise FileFormatError(f"{p}: {key!r} has shape {values.shape}; expected ({shape[axis]},) to match {first.name!r} {shape}")
-        coords[dim] = values
-    t_note: str
-    if "t-coordinate" in root:
-        t = np.asarray(root["t-coordinate"][()])
-        if t.ndim != 1 or t.shape[0] not in (n_t, n_t + 1):
-            raise FileFormatError(
-                f"{p}: 't-coordinate' has shape {t.shape}; expected ({n_t},) or ({n_t + 1},) for "
-                f"{n_t} snapshots in {first.name!r}"
-            )
-        t_note = "first T of T+1 entries" if t.shape[0] == n_t + 1 else "as stored"
-        coords["t"] = t[:n_t]
-    else:
-        coords["t"] = np.arange(n_t, dtype=np.float64)
-        t_note = "missing in file; snapshot index used"
+    coords, t_note = _coordinates(root, p, first)
     params = pdebench_parameters(f, p, parameter_names)
     file_attrs = {str(k): _jsonable_attr(v) for k, v in f.attrs.items() if k != _META_ATTR}
     prov = provenance_attrs(
@@ -318,6 +274,69 @@ def _build_dataset(
         a.update(var_attrs.get(c, {}))
         xr_coords[c] = xr.Variable((c,), coords[c], attrs=a)
     return xr.Dataset(data_vars, coords=xr_coords, attrs=prov)
+
+
+def _field_datasets(f: h5py.File, p: Path, root: Mapping[str, h5py.Dataset],
+                    variable: str) -> dict[str, h5py.Dataset]:
+    """The field datasets of a PDEBench file (``tensor`` as ``variable``, or the CFD fields), checked."""
+    if "tensor" in root:
+        fields = {variable: root["tensor"]}
+    else:
+        fields = {k: root[k] for k in _CFD_FIELDS if k in root}
+    if not fields:
+        groups = [k for k, v in f.items() if isinstance(v, h5py.Group)]
+        hint = (
+            " It looks like PDEBench's per-seed group layout ('0000/data', e.g. 2D "
+            "diffusion-reaction, shallow water), which is not supported."
+            if any(isinstance(f[g], h5py.Group) and "data" in f[g] for g in groups) else ""
+        )
+        raise FileFormatError(
+            f"{p}: not a PDEBench file: missing root dataset 'tensor' (or "
+            f"{'/'.join(_CFD_FIELDS)}); root datasets: {sorted(root)}, groups: {groups[:10]}.{hint}"
+        )
+    first = next(iter(fields.values()))
+    shape = first.shape
+    if len(shape) not in (3, 4):
+        raise FileFormatError(
+            f"{p}: dataset {first.name!r} has shape {shape}; expected [N, T, X] or [N, T, X, Y]"
+        )
+    for name, d in fields.items():
+        if d.shape != shape:
+            raise FileFormatError(f"{p}: field datasets differ in shape: {first.name} {shape} vs {d.name} {d.shape}")
+        if d.dtype.kind != "f":
+            raise FileFormatError(f"{p}: dataset {d.name!r} has dtype {d.dtype}; expected floating point")
+    return fields
+
+
+def _coordinates(root: Mapping[str, h5py.Dataset], p: Path,
+                 first: h5py.Dataset) -> tuple[dict[str, np.ndarray], str]:
+    """The ``t``, ``x`` (and ``y``) coordinates of a PDEBench file, and how ``t`` was found."""
+    shape = first.shape
+    n_t = shape[1]
+    space = ("x", "y")[: len(shape) - 2]
+    coords: dict[str, np.ndarray] = {}
+    for axis, dim in enumerate(space, start=2):
+        key = f"{dim}-coordinate"
+        if key not in root:
+            raise FileFormatError(f"{p}: not a PDEBench file: missing dataset {key!r} for axis {axis} of {first.name!r}; root datasets: {sorted(root)}")
+        values = np.asarray(root[key][()])
+        if values.ndim != 1 or values.shape[0] != shape[axis]:
+            raise FileFormatError(f"{p}: {key!r} has shape {values.shape}; expected ({shape[axis]},) to match {first.name!r} {shape}")
+        coords[dim] = values
+    t_note: str
+    if "t-coordinate" in root:
+        t = np.asarray(root["t-coordinate"][()])
+        if t.ndim != 1 or t.shape[0] not in (n_t, n_t + 1):
+            raise FileFormatError(
+                f"{p}: 't-coordinate' has shape {t.shape}; expected ({n_t},) or ({n_t + 1},) for "
+                f"{n_t} snapshots in {first.name!r}"
+            )
+        t_note = "first T of T+1 entries" if t.shape[0] == n_t + 1 else "as stored"
+        coords["t"] = t[:n_t]
+    else:
+        coords["t"] = np.arange(n_t, dtype=np.float64)
+        t_note = "missing in file; snapshot index used"
+    return coords, t_note
 
 
 class _H5Array(BackendArray):
@@ -424,6 +443,45 @@ def write_pdebench(
         raise SchemaError(f"PDEBench 'tensor' files hold 1D or 2D fields; {variable!r} has spatial dims {space}")
     field = ds[variable].transpose("sample", "t", *space)
     params = parameter_variables(ds)
+    attrs = _parameter_attrs(ds, params)
+    t = np.asarray(ds["t"].values)
+    t_file = np.append(t, t[-1] + (t[-1] - t[-2])) if t.size >= 2 else t
+    meta = _metadata(ds, [variable, "t", *space, *params], variable)
+    n_sample = field.sizes["sample"]
+    chunks = (1, *field.shape[1:]) if n_sample and field.size else None
+    final = Path(path)
+    with atomic_path(final) as tmp:
+        with h5py.File(tmp, "w") as f:
+            dset = f.create_dataset("tensor", shape=field.shape, dtype=field.dtype, chunks=chunks)
+            step = max(1, int(block_samples))
+            for i in range(0, n_sample, step):
+                dset[i : i + step] = np.asarray(field.isel(sample=slice(i, i + step)).values)
+            f.create_dataset("t-coordinate", data=t_file)
+            for dim in space:
+                f.create_dataset(f"{dim}-coordinate", data=np.asarray(ds[dim].values))
+            for k, v in attrs.items():
+                f.attrs[k] = v
+            f.attrs[_META_ATTR] = json.dumps(meta, sort_keys=True)
+    return final
+
+
+def _metadata(ds: xr.Dataset, names: Sequence[str], variable: str) -> dict[str, Any]:
+    """The ``sciml_metadata`` file attribute: dataset attrs and those of ``names``, as JSON-able values."""
+    return {
+        "attrs": {str(k): _jsonable_attr(v) for k, v in ds.attrs.items()},
+        "variables": {str(n): {str(k): _jsonable_attr(v) for k, v in ds[n].attrs.items()} for n in names},
+        "variable": variable,
+    }
+
+
+def _parameter_attrs(ds: xr.Dataset, params: Sequence[str]) -> dict[str, float]:
+    """PDEBench file attributes (``Nu``, ...) of the parameters, each single-valued across samples.
+
+    Raises
+    ------
+    SchemaError
+        A parameter takes several values (the message says how to select one).
+    """
     attrs: dict[str, float] = {}
     varying = []
     for name in params:
@@ -443,32 +501,7 @@ def write_pdebench(
             f"ds.where(ds.{name} == {values[0]:g}, drop=True), or write one file per value "
             "with sciml.data.pdebench.split_by_parameters(ds)."
         )
-    t = np.asarray(ds["t"].values)
-    t_file = np.append(t, t[-1] + (t[-1] - t[-2])) if t.size >= 2 else t
-    meta = {
-        "attrs": {str(k): _jsonable_attr(v) for k, v in ds.attrs.items()},
-        "variables": {
-            str(n): {str(k): _jsonable_attr(v) for k, v in ds[n].attrs.items()}
-            for n in [variable, "t", *space, *params]
-        },
-        "variable": variable,
-    }
-    n_sample = field.sizes["sample"]
-    chunks = (1, *field.shape[1:]) if n_sample and field.size else None
-    final = Path(path)
-    with atomic_path(final) as tmp:
-        with h5py.File(tmp, "w") as f:
-            dset = f.create_dataset("tensor", shape=field.shape, dtype=field.dtype, chunks=chunks)
-            step = max(1, int(block_samples))
-            for i in range(0, n_sample, step):
-                dset[i : i + step] = np.asarray(field.isel(sample=slice(i, i + step)).values)
-            f.create_dataset("t-coordinate", data=t_file)
-            for dim in space:
-                f.create_dataset(f"{dim}-coordinate", data=np.asarray(ds[dim].values))
-            for k, v in attrs.items():
-                f.attrs[k] = v
-            f.attrs[_META_ATTR] = json.dumps(meta, sort_keys=True)
-    return final
+    return attrs
 
 
 def split_by_parameters(ds: xr.Dataset) -> dict[tuple[float, ...], xr.Dataset]:

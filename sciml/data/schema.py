@@ -239,6 +239,35 @@ def validate(
     """
     if not isinstance(ds, xr.Dataset):
         raise SchemaError(f"expected an xarray.Dataset, got {type(ds).__name__}")
+    fields, params = field_variables(ds), parameter_variables(ds)
+    problems = _layout_problems(ds, fields) + _coordinate_problems(ds)
+    for name in params:
+        for key in ("units", "long_name"):
+            if key not in ds[name].attrs:
+                problems.append(f"parameter {name!r} has no {key!r} attribute")
+    for name in required_fields:
+        if name not in fields:
+            problems.append(f"required field variable {name!r} is missing; present: {fields}")
+    for name in required_parameters:
+        if name not in params:
+            problems.append(f"required parameter variable {name!r} is missing; present: {params}")
+    if require_provenance:
+        problems += _provenance_problems(ds)
+    if check_finite and not problems:
+        for name in fields + params:
+            samples, count = _nonfinite_samples(ds[name])
+            if count:
+                problems.append(
+                    f"variable {name!r} has {count} non-finite value(s) "
+                    f"in sample(s) {samples[:10]}{' ...' if len(samples) > 10 else ''}"
+                )
+    if problems:
+        raise SchemaError("dataset does not follow the sciml layout:\n  - " + "\n  - ".join(problems))
+    return ds
+
+
+def _layout_problems(ds: xr.Dataset, fields: list[str]) -> list[str]:
+    """Problems of the dimensions and of the field variables (dims order, dtype, units)."""
     problems: list[str] = []
     unknown = [d for d in ds.dims if d not in FIELD_DIMS]
     if unknown:
@@ -251,7 +280,6 @@ def validate(
         problems.append("dimension 't' is missing")
     if not spatial_dims(ds):
         problems.append("no spatial dimension; expected at least 'x'")
-    fields = field_variables(ds)
     if not fields:
         problems.append("no field variable over ('sample', 't', 'x', ...)")
     for name in fields:
@@ -263,6 +291,12 @@ def validate(
             problems.append(f"field {name!r} has dtype {v.dtype}; expected a floating type")
         if "units" not in v.attrs:
             problems.append(f"field {name!r} has no 'units' attribute")
+    return problems
+
+
+def _coordinate_problems(ds: xr.Dataset) -> list[str]:
+    """Problems of the ``t``/``x``/``y``/``z`` coordinates (missing, attributes, order, finiteness)."""
+    problems: list[str] = []
     for d in ("t", "x", "y", "z"):
         if d not in ds.dims:
             continue
@@ -278,37 +312,20 @@ def validate(
             problems.append(f"coordinate {d!r} is not strictly increasing")
         if not np.all(np.isfinite(values)):
             problems.append(f"coordinate {d!r} has non-finite values")
-    params = parameter_variables(ds)
-    for name in params:
-        for key in ("units", "long_name"):
-            if key not in ds[name].attrs:
-                problems.append(f"parameter {name!r} has no {key!r} attribute")
-    for name in required_fields:
-        if name not in fields:
-            problems.append(f"required field variable {name!r} is missing; present: {fields}")
-    for name in required_parameters:
-        if name not in params:
-            problems.append(f"required parameter variable {name!r} is missing; present: {params}")
-    if require_provenance:
-        missing = [a for a in PROVENANCE_ATTRS if a not in ds.attrs]
-        if missing:
-            problems.append(f"provenance attribute(s) missing from attrs: {missing}")
-        elif "parameters" in ds.attrs:
-            try:
-                json.loads(ds.attrs["parameters"])
-            except (TypeError, ValueError):
-                problems.append("attrs['parameters'] is not valid JSON")
-    if check_finite and not problems:
-        for name in fields + params:
-            samples, count = _nonfinite_samples(ds[name])
-            if count:
-                problems.append(
-                    f"variable {name!r} has {count} non-finite value(s) "
-                    f"in sample(s) {samples[:10]}{' ...' if len(samples) > 10 else ''}"
-                )
-    if problems:
-        raise SchemaError("dataset does not follow the sciml layout:\n  - " + "\n  - ".join(problems))
-    return ds
+    return problems
+
+
+def _provenance_problems(ds: xr.Dataset) -> list[str]:
+    """Missing provenance attributes, or ``attrs['parameters']`` that is not JSON."""
+    missing = [a for a in PROVENANCE_ATTRS if a not in ds.attrs]
+    if missing:
+        return [f"provenance attribute(s) missing from attrs: {missing}"]
+    if "parameters" in ds.attrs:
+        try:
+            json.loads(ds.attrs["parameters"])
+        except (TypeError, ValueError):
+            return ["attrs['parameters'] is not valid JSON"]
+    return []
 
 
 def _nonfinite_samples(var: xr.DataArray, *, block_bytes: int = 256 * 2**20) -> tuple[list[int], int]:
