@@ -13,6 +13,7 @@ from sciml.surrogates.training.checkpoints import (
     CheckpointError,
     TrainingDivergedError,
     load_checkpoint,
+    load_weights,
 )
 from sciml.surrogates.training.loop import (
     LoopResult,
@@ -38,6 +39,7 @@ __all__ = [
     "apply_update",
     "as_config",
     "load_checkpoint",
+    "load_weights",
     "run_training",
     "seed_everything",
     "stream_seed",

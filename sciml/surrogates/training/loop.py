@@ -30,7 +30,7 @@ import math
 import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -262,7 +262,9 @@ class TrainingTask:
 
 @dataclass
 class LoopResult:
-    """What :func:`run_training` returns."""
+    """What :func:`run_training` returns: the history (every record of the run), the units
+    completed, the units completed before this call when it resumed (else None), the best
+    metric and its 0-based unit (None: no unit reported a metric), and the run folder."""
 
     history: list[dict[str, Any]]
     completed: int
@@ -270,7 +272,6 @@ class LoopResult:
     best_metric: float
     best_unit: int | None
     run_dir: Path | None
-    notes: list[str] = field(default_factory=list)
 
 
 class _Run:
