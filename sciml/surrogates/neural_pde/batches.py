@@ -27,6 +27,7 @@ class DatasetMismatchError(SciMLError, ValueError):
 
 
 def check_solver_attrs(model: nn.Module) -> None:
+    """Raise ``TypeError`` unless ``model`` has every attribute of the one-step solver protocol."""
     missing = [a for a in PROTOCOL_ATTRS if not hasattr(model, a)]
     if missing:
         raise TypeError(
@@ -117,6 +118,7 @@ def batch_tensors(
 
 
 def model_dtype(model: nn.Module) -> torch.dtype:
+    """The floating dtype of the model's parameters (the default dtype without any)."""
     for p in model.parameters():
         if p.is_floating_point():
             return p.dtype
