@@ -4,8 +4,9 @@
 * :mod:`sciml.data.netcdf` — :func:`save` / :func:`open_dataset` (NetCDF4 via h5netcdf);
 * :mod:`sciml.data.pdebench` — :func:`read_pdebench` / :func:`write_pdebench`;
 * :mod:`sciml.data.torch_dataset` — :class:`TrajectoryWindowDataset`,
-  :class:`TrajectoryDataset` (imported on first use, so ``import sciml.data`` does not
-  import torch).
+  :class:`TrajectoryDataset` (lazy, from files), :class:`InMemoryTrajectoryDataset` and
+  :func:`open_trajectories` (in memory when the data fit) — imported on first use, so
+  ``import sciml.data`` does not import torch.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ from sciml.data.schema import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sciml.data.torch_dataset import TrajectoryDataset, TrajectoryWindowDataset
+    from sciml.data.torch_dataset import (
+        InMemoryTrajectoryDataset,
+        TrajectoryDataset,
+        TrajectoryWindowDataset,
+        open_trajectories,
+    )
 
 __all__ = [
     "validate",
@@ -39,9 +45,11 @@ __all__ = [
     "split_by_parameters",
     "TrajectoryWindowDataset",
     "TrajectoryDataset",
+    "InMemoryTrajectoryDataset",
+    "open_trajectories",
 ]
 
-_LAZY = {"TrajectoryWindowDataset", "TrajectoryDataset"}
+_LAZY = {"TrajectoryWindowDataset", "TrajectoryDataset", "InMemoryTrajectoryDataset", "open_trajectories"}
 
 
 def __getattr__(name: str) -> Any:

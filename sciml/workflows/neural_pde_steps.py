@@ -14,6 +14,9 @@ from sciml.workflows.spec import EvaluateNeuralPDEStep, TrainNeuralPDEStep
 if TYPE_CHECKING:  # pragma: no cover
     from sciml.workflows.runner import WorkflowContext
 
+#: trajectories per rollout batch when a dataset is read lazily from disk
+_LAZY_BATCH = 64
+
 
 def check_train_config(step: TrainNeuralPDEStep, where: str) -> None:
     """Validate the step's ``train`` fields against ``TrainConfig`` (before any work)."""
@@ -24,11 +27,11 @@ def check_train_config(step: TrainNeuralPDEStep, where: str) -> None:
 
 
 def _load(step_dataset: str, ctx: WorkflowContext, *, parameters, x_factor: int, t_stride: int):
-    from sciml.data.netcdf import open_dataset
-    from sciml.surrogates.neural_pde.data import InMemoryTrajectories
+    """The step's dataset through the data layer: in memory when it fits, read lazily otherwise."""
+    from sciml.data.torch_dataset import open_trajectories
 
-    with open_dataset(ctx.datasets[step_dataset]) as ds:
-        return InMemoryTrajectories(ds, parameters=parameters, x_factor=x_factor, t_stride=t_stride)
+    return open_trajectories(ctx.datasets[step_dataset], parameters=parameters, x_factor=x_factor,
+                             t_stride=t_stride)
 
 
 def run_train(step: TrainNeuralPDEStep, index: int, ctx: WorkflowContext) -> None:
@@ -81,10 +84,7 @@ def load_trained_model(info: dict[str, Any]) -> Any:
 
 def run_evaluate(step: EvaluateNeuralPDEStep, index: int, ctx: WorkflowContext) -> None:
     """Full autoregressive rollouts on a dataset: metrics JSON, rollout and error plots."""
-    import torch
-
-    from sciml.surrogates.neural_pde.metrics import MetricAccumulator
-    from sciml.surrogates.neural_pde.protocol import rollout
+    from sciml.surrogates.neural_pde.losses import accumulate_rollouts
     from sciml.viz.rollouts import plot_error_vs_time, plot_rollouts
 
     info = ctx.models[step.model]
@@ -92,20 +92,19 @@ def run_evaluate(step: EvaluateNeuralPDEStep, index: int, ctx: WorkflowContext) 
                  t_stride=info["t_stride"])
     model = load_trained_model(info)
     k = model.initial_step
-    with torch.no_grad():
-        traj = data.trajectories
-        pred = rollout(model, traj[:, :, :k], traj.shape[2] - k, data.params if model.n_params else None)
-    acc = MetricAccumulator(skip_initial=k).update(pred, traj)
+    picks = np.linspace(0, len(data) - 1, min(step.n_plot, len(data))).round().astype(int)
+    acc, kept = accumulate_rollouts(model, data, skip_initial=k, keep=picks,
+                                    batch_size=max(len(data), 1) if data.in_memory else _LAZY_BATCH)
+    true = np.stack([kept[int(i)][0][0].numpy() for i in picks])
+    pred = np.stack([kept[int(i)][1][0].numpy() for i in picks])
     metrics: dict[str, Any] = acc.compute()
     curve = acc.error_vs_time().numpy()
     metrics["error_vs_time"] = {"t": data.t[k:].tolist(), "nrmse_frame": curve.tolist()}
     out = ctx.output_dir
     atomic_write_text(out / f"{step.file}.json", json.dumps(metrics, indent=2) + "\n")
-    picks = np.linspace(0, len(data) - 1, min(step.n_plot, len(data))).round().astype(int)
     labels = [", ".join(f"{n}={float(v):.3g}" for n, v in zip(data.parameter_names, data.params[i].tolist()))
               for i in picks]
-    plot_rollouts(traj[picks, 0].numpy(), pred[picks, 0].numpy(), out / f"{step.file}_rollouts.png",
-                  x=data.x, t=data.t, labels=labels)
+    plot_rollouts(true, pred, out / f"{step.file}_rollouts.png", x=data.x, t=data.t, labels=labels)
     plot_error_vs_time(data.t, {step.model: curve}, out / f"{step.file}_error_vs_time.png")
     ctx.artefacts[f"evaluation:{step.file}"] = out / f"{step.file}.json"
     ctx.log(f"[evaluate] {step.model} on {step.dataset}: nRMSE {metrics['nrmse']:.4g}, "

@@ -60,3 +60,17 @@ def test_build_models_selection_builds_the_same_models():
             assert torch.equal(a, b)
     with pytest.raises(ValueError, match=r"unknown model name\(s\) \['GNN'\]; accepted"):
         build_models(TINY, seed=0, names=["GNN"])
+
+
+@pytest.mark.slow
+def test_rows_do_not_depend_on_the_executor(tmp_path):
+    """Jobs on a 2-worker process executor give the rows of the in-process run, in the same
+    order (up to float noise: the workers run one torch thread each)."""
+    serial = run_cape_benchmark(settings=TINY, run_root=tmp_path / "a")
+    pooled = run_cape_benchmark(settings=TINY.model_copy(update={"workers": 2}), run_root=tmp_path / "b")
+    labels = ("pde", "split", "model", "seed", "n_params")
+    assert [[r[k] for k in labels] for r in serial.results] == [[r[k] for k in labels] for r in pooled.results]
+    for a, b in zip(serial.results, pooled.results, strict=True):
+        for key in ("nrmse", "rmse", "max_error", "frmse_low"):
+            assert b[key] == pytest.approx(a[key], rel=1e-5, nan_ok=True), (a["model"], key)
+    assert (tmp_path / "b" / "burgers" / "FNO" / "seed0" / "best.pt").is_file()

@@ -1,36 +1,50 @@
-"""Neural PDE solvers: FNO, U-Net, CAPE, training and PDEBench metrics."""
+"""Neural PDE solvers (FNO, U-Net, CAPE and baselines) as surrogates, their training and PDEBench metrics."""
 
 from sciml.surrogates.neural_pde.baselines import ConditionalSolver, count_parameters, match_width
 from sciml.surrogates.neural_pde.cape import CAPE, ParameterTransform
 from sciml.surrogates.neural_pde.curriculum import Curriculum, self_fed_share
-from sciml.surrogates.neural_pde.data import InMemoryTrajectories
+from sciml.surrogates.neural_pde.factory import SOLVER_KINDS, build_solver
 from sciml.surrogates.neural_pde.fno import FNO
+from sciml.surrogates.neural_pde.losses import evaluate, relative_l2
 from sciml.surrogates.neural_pde.metrics import MetricAccumulator, compute_metrics
-from sciml.surrogates.neural_pde.protocol import NeuralPDESolver, check_solver_inputs, rollout
+from sciml.surrogates.neural_pde.protocol import (
+    NeuralPDESolver,
+    RolloutRequest,
+    SolverModule,
+    check_solver_inputs,
+    predict_rollout,
+    rollout,
+)
 from sciml.surrogates.neural_pde.spectral import SpectralConv1d, SpectralConv2d
-from sciml.surrogates.neural_pde.training import TrainConfig, Trainer, TrainResult, evaluate
+from sciml.surrogates.neural_pde.training import TrainConfig, Trainer, TrainResult, load_weights
 from sciml.surrogates.neural_pde.unet import UNet
 
 __all__ = [
     "CAPE",
     "FNO",
+    "SOLVER_KINDS",
     "ConditionalSolver",
     "Curriculum",
-    "InMemoryTrajectories",
     "MetricAccumulator",
+    "NeuralPDESolver",
+    "ParameterTransform",
+    "RolloutRequest",
+    "SolverModule",
+    "SpectralConv1d",
+    "SpectralConv2d",
     "TrainConfig",
     "TrainResult",
     "Trainer",
-    "compute_metrics",
-    "evaluate",
-    "self_fed_share",
-    "NeuralPDESolver",
-    "ParameterTransform",
-    "SpectralConv1d",
-    "SpectralConv2d",
     "UNet",
+    "build_solver",
     "check_solver_inputs",
+    "compute_metrics",
     "count_parameters",
+    "evaluate",
+    "load_weights",
     "match_width",
+    "predict_rollout",
+    "relative_l2",
     "rollout",
+    "self_fed_share",
 ]

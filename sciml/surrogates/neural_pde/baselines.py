@@ -16,12 +16,12 @@ from collections.abc import Callable, Sequence
 from torch import Tensor, nn
 
 from sciml.surrogates.neural_pde.cape import ParameterTransform, Transform, validate_base
-from sciml.surrogates.neural_pde.protocol import check_solver_inputs
+from sciml.surrogates.neural_pde.protocol import SolverModule, check_solver_inputs
 
 __all__ = ["ConditionalSolver", "count_parameters", "match_width"]
 
 
-class ConditionalSolver(nn.Module):
+class ConditionalSolver(SolverModule):
     """A base solver conditioned on the PDE parameters through constant input channels.
 
     Parameters

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sciml.surrogates.neural_pde.protocol import check_solver_inputs
+from sciml.surrogates.neural_pde.protocol import SolverModule, check_solver_inputs
 from sciml.surrogates.neural_pde.spectral import SpectralConv1d, SpectralConv2d
 
 __all__ = ["CAPE", "ParameterTransform", "validate_base"]
@@ -64,11 +64,9 @@ class ParameterTransform(nn.Module):
     bounds : (lo, hi) or sequence of (lo, hi), optional
         Clamp the raw parameters to ``[lo, hi]`` before transforming them (per parameter;
         ``None``: no clamping). Set it to the range the model was trained on so that unseen
-        values *outside* it are treated as the nearest trained value: a learned parameter
-        embedding extrapolates unpredictably (measured in ``sciml bench cape``: CAPE rollouts
-        at advection speeds 0.1 and 7, outside the trained [0.2, 4], grew without bound),
-        while the physics of most families saturates (Burgers at nu = 4 decays as at nu = 2).
-        Stored as buffers (saved with the model).
+        values *outside* it are treated as the nearest trained value (a learned parameter
+        embedding extrapolates unpredictably; see ``docs/benchmarks.md``). Stored as buffers
+        (saved with the model).
 
     Shapes
     ------
@@ -172,7 +170,7 @@ class _ScaleMLP(nn.Sequential):
         super().__init__(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, n_out))
 
 
-class CAPE(nn.Module):
+class CAPE(SolverModule):
     """A parameter-aware solver: the CAPE module in front of an injected base solver.
 
     Parameters
@@ -265,8 +263,7 @@ class CAPE(nn.Module):
             self.norm = nn.Identity()
         self.out = conv(hidden, self.n_vars, 1)
         # Zero-initialised output: the untrained estimate is persistence (the last frame), and
-        # training moves it away only where the data demand it (measured: later-step estimate
-        # errors on near-steady states drop 2-4x against a random initialisation).
+        # training moves it away only where the data demand it (docs/benchmarks.md).
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 

@@ -15,24 +15,7 @@ predictions, and ``s`` follows a tanh ramp over the training epochs,
 with centre ``c = 0.5`` and width ``w = 0.2`` (``s(0) = 0.0067``, ``s(0.5) = 0.5``,
 ``s(1) = 0.9933``).
 
-How the share becomes steps
----------------------------
-A training rollout of ``n`` steps starts from the ``initial_step`` ground-truth frames;
-step ``j`` (``0 <= j < n``) predicts frame ``initial_step + j`` from the newest
-``initial_step`` frames of its history, and then the frame appended to the history is
-either the model's prediction (*fed back*) or the ground-truth frame (*teacher forced*).
-With ``n_self = floor(s * n + 1/2)`` (halves round up) (:meth:`Curriculum.self_fed_steps`):
-
-* ``order="self_fed_first"`` (default, as in the CAPE reference implementation): the
-  predictions of the FIRST ``n_self`` steps are fed back and the later steps are teacher
-  forced. The model rolls out freely from the true initial condition for ``n_self`` steps
-  and then is reset to the truth; as ``s`` grows the free part lengthens until the whole
-  rollout is autoregressive.
-* ``order="teacher_forced_first"``: the first ``n - n_self`` steps are teacher forced
-  and the predictions of the LAST ``n_self`` steps are fed back.
-
-``s = 0`` is pure teacher forcing and ``s = 1`` pure autoregressive training whichever the
-order. :meth:`Curriculum.feedback_mask` gives the per-step choice.
+:class:`Curriculum` turns the share into the per-step choice of what is fed back.
 """
 
 from __future__ import annotations
@@ -92,6 +75,23 @@ def normalised_epoch(epoch: int, n_epochs: int, warmup_epochs: int = 0) -> float
 class Curriculum:
     """How many rollout steps are self-fed at each epoch.
 
+    A training rollout of ``n`` steps starts from the ``initial_step`` ground-truth frames;
+    step ``j`` (``0 <= j < n``) predicts frame ``initial_step + j`` from the newest
+    ``initial_step`` frames of its history, and then the frame appended to the history is
+    either the model's prediction (*fed back*) or the ground-truth frame (*teacher forced*).
+    With ``n_self = floor(s * n + 1/2)`` (halves round up) (:meth:`Curriculum.self_fed_steps`):
+
+    * ``order="self_fed_first"`` (default, as in the CAPE reference implementation): the
+      predictions of the FIRST ``n_self`` steps are fed back and the later steps are teacher
+      forced. The model rolls out freely from the true initial condition for ``n_self`` steps
+      and then is reset to the truth; as ``s`` grows the free part lengthens until the whole
+      rollout is autoregressive.
+    * ``order="teacher_forced_first"``: the first ``n - n_self`` steps are teacher forced
+      and the predictions of the LAST ``n_self`` steps are fed back.
+
+    ``s = 0`` is pure teacher forcing and ``s = 1`` pure autoregressive training whichever the
+    order. :meth:`Curriculum.feedback_mask` gives the per-step choice.
+
     Parameters
     ----------
     kind : {"tanh", "teacher_forcing", "autoregressive"}
@@ -100,7 +100,7 @@ class Curriculum:
     centre, width : float
         Parameters of the tanh ramp (ignored by the other kinds).
     order : {"self_fed_first", "teacher_forced_first"}
-        Which steps of a rollout are self-fed (see the module docstring).
+        Which steps of a rollout are self-fed (above).
 
     Examples
     --------

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sciml.surrogates.neural_pde.protocol import check_int_args, check_solver_inputs
+from sciml.surrogates.neural_pde.protocol import SolverModule, check_int_args, check_solver_inputs
 from sciml.surrogates.neural_pde.spectral import SpectralConv1d, SpectralConv2d
 
 __all__ = ["FNO", "grid_channels"]
@@ -61,7 +61,7 @@ def check_extra(model: nn.Module, history: Tensor, extra: Tensor | None) -> None
                          f"{expected}; got {tuple(extra.shape)}")
 
 
-class FNO(nn.Module):
+class FNO(SolverModule):
     """Fourier Neural Operator mapping ``initial_step`` frames to the next frame.
 
     Architecture (all layers pointwise or spectral, hence resolution-agnostic)::

@@ -6,62 +6,9 @@ and written for channel-first tensors. Inputs are prediction and truth of shape:
 
     (batch, n_vars, n_t, *space)     *space = (n_x,) in 1D, (n_x, n_y) in 2D
 
-Notation: ``e = pred - true``; ``b`` sample, ``v`` variable, ``t`` time step (after dropping
-the first ``skip_initial`` frames, usually the ``initial_step`` frames given to the model),
-``x`` a spatial cell; ``B, V, T`` the counts, ``N = prod(space)`` the number of cells;
-``mean_x`` is the mean over all cells of a frame and ``||.||_x`` the RMS over them.
-
-=============  =============================================================================
-key            definition
-=============  =============================================================================
-``rmse``       ``mean_{b,v,t} sqrt(mean_x e^2)``  -- RMS over space per frame, then averaged
-``nrmse``      ``mean_{b,v} ||e_{bv}||_{t,x} / (||true_{bv}||_{t,x} + eps)`` -- per-sample
-               relative L2 error of the whole rollout (norms over time and space), averaged
-               over samples and variables. Robust when the truth decays to ~0 (high
-               viscosity), where per-frame ratios explode.
-``nrmse_frame`` ``mean_{b,v,t} ||e_{bvt}||_x / (||true_{bvt}||_x + eps)`` -- PDEBench's
-               per-frame relative L2 error, averaged over frames and samples
-``crmse``      ``mean_{v,t} sqrt(mean_b (mean_x e)^2)`` -- error of the conserved quantity
-               (spatial mean), RMS over samples, averaged over variables and time
-``max_error``  ``max_{b,v,t,x} |e|``
-``brmse``      ``mean_{b,v,t} sqrt(mean_{x in boundary} e^2)``; boundary cells are those with
-               an index ``0`` or ``n - 1`` along any spatial axis, each counted once (1D: the
-               first and last cell; 2D: the ``2 n_x + 2 n_y - 4`` edge cells)
-``frmse_low``  ``mean_{v,t} mean_{s in band} sqrt(mean_b E_{bvts}) / N`` with bands
-``frmse_mid``  ``s < 4``, ``4 <= s < 12``, ``s >= 12`` (see below)
-``frmse_high``
-=============  =============================================================================
-
-Fourier spectrum. ``F = fftn(e)`` over space (unnormalised), ``k`` the signed integer
-wavenumbers, shell ``s = floor(|k|)`` (radial wavenumber in 2D) and::
-
-    E_{bvts} = sum_{k : floor|k| = s} w_k |F_{bvt}(k)|^2,   w_k = 1 if k == -k (mod n) else 1/2
-
-so each complex-conjugate pair of modes is counted once, like a one-sided ``rfft``. Shells
-``0 <= s <= min(space) // 2`` are kept. In 1D this is exactly PDEBench's
-``sqrt(mean_b |rfft(e)_k|^2) / n_x`` per wavenumber (with domain length ``L_x = 1``). A
-band average is NaN when the grid has no shell in that band (e.g. ``frmse_high`` for
-``n_x < 24``).
-
-Differences from PDEBench's ``metric_func`` / ``metrics``
----------------------------------------------------------
-* Aggregation over batches: PDEBench averages per-batch results (wrong when batch sizes
-  differ, and RMS-over-batch quantities are not additive). Here every quantity is
-  accumulated as exact sums over samples (:class:`MetricAccumulator`), so results equal
-  those on the concatenation of all batches.
-* ``max_error``: PDEBench reports the maximum over samples and space, *averaged* over
-  variables and time steps (and then over batches); here it is the plain maximum.
-* ``brmse`` in 2D: PDEBench averages over ``2 n_x + 2 n_y`` edge entries (corners counted
-  twice); here each boundary cell counts once. 1D is identical.
-* ``frmse`` in 2D: PDEBench sums only the quadrant ``0 <= k_x, k_y < n/2`` (missing modes
-  with ``k_x k_y < 0`` and ``k = n/2``) and keeps shells ``s < min(n)/2``. Here all modes
-  are used with conjugate-pair weights (above), and shells up to ``min(n)//2``. For a
-  single mode with ``k_x, k_y >= 0`` both give the same value. No domain-length factor
-  (PDEBench multiplies by ``L_x L_y``; its default is 1).
-* ``nrmse`` adds ``eps`` (default ``1e-20``, as PDEBench's ``LpLoss``) to the norm of the
-  truth so that an all-zero true frame predicted exactly contributes 0, not NaN.
-
-All sums are done in float64 whatever the input dtype.
+:class:`MetricAccumulator` accumulates them exactly over uneven batches (its docstring
+defines every metric and lists the differences from PDEBench); :func:`compute_metrics` is the
+one-batch shortcut; the functions ``rmse``, ``nrmse``, ... compute one metric each.
 """
 
 from __future__ import annotations
@@ -191,7 +138,63 @@ class MetricAccumulator:
 
     Every metric is a function of per-sample sums (and a max), so :meth:`compute` after any
     sequence of :meth:`update` calls equals the result on the concatenation of all batches
-    (up to float64 summation order). See the module docstring for the definitions.
+    (up to float64 summation order).
+
+    Notation: ``e = pred - true``; ``b`` sample, ``v`` variable, ``t`` time step (after dropping
+    the first ``skip_initial`` frames, usually the ``initial_step`` frames given to the model),
+    ``x`` a spatial cell; ``B, V, T`` the counts, ``N = prod(space)`` the number of cells;
+    ``mean_x`` is the mean over all cells of a frame and ``||.||_x`` the RMS over them.
+
+    =============  =============================================================================
+    key            definition
+    =============  =============================================================================
+    ``rmse``       ``mean_{b,v,t} sqrt(mean_x e^2)``  -- RMS over space per frame, then averaged
+    ``nrmse``      ``mean_{b,v} ||e_{bv}||_{t,x} / (||true_{bv}||_{t,x} + eps)`` -- per-sample
+                   relative L2 error of the whole rollout (norms over time and space), averaged
+                   over samples and variables. Robust when the truth decays to ~0 (high
+                   viscosity), where per-frame ratios explode.
+    ``nrmse_frame`` ``mean_{b,v,t} ||e_{bvt}||_x / (||true_{bvt}||_x + eps)`` -- PDEBench's
+                   per-frame relative L2 error, averaged over frames and samples
+    ``crmse``      ``mean_{v,t} sqrt(mean_b (mean_x e)^2)`` -- error of the conserved quantity
+                   (spatial mean), RMS over samples, averaged over variables and time
+    ``max_error``  ``max_{b,v,t,x} |e|``
+    ``brmse``      ``mean_{b,v,t} sqrt(mean_{x in boundary} e^2)``; boundary cells are those with
+                   an index ``0`` or ``n - 1`` along any spatial axis, each counted once (1D: the
+                   first and last cell; 2D: the ``2 n_x + 2 n_y - 4`` edge cells)
+    ``frmse_low``  ``mean_{v,t} mean_{s in band} sqrt(mean_b E_{bvts}) / N`` with bands
+    ``frmse_mid``  ``s < 4``, ``4 <= s < 12``, ``s >= 12`` (see below)
+    ``frmse_high``
+    =============  =============================================================================
+
+    Fourier spectrum. ``F = fftn(e)`` over space (unnormalised), ``k`` the signed integer
+    wavenumbers, shell ``s = floor(|k|)`` (radial wavenumber in 2D) and::
+
+        E_{bvts} = sum_{k : floor|k| = s} w_k |F_{bvt}(k)|^2,   w_k = 1 if k == -k (mod n) else 1/2
+
+    so each complex-conjugate pair of modes is counted once, like a one-sided ``rfft``. Shells
+    ``0 <= s <= min(space) // 2`` are kept. In 1D this is exactly PDEBench's
+    ``sqrt(mean_b |rfft(e)_k|^2) / n_x`` per wavenumber (with domain length ``L_x = 1``). A
+    band average is NaN when the grid has no shell in that band (e.g. ``frmse_high`` for
+    ``n_x < 24``).
+
+    Differences from PDEBench's ``metric_func`` / ``metrics``:
+    * Aggregation over batches: PDEBench averages per-batch results (wrong when batch sizes
+      differ, and RMS-over-batch quantities are not additive). Here every quantity is
+      accumulated as exact sums over samples (:class:`MetricAccumulator`), so results equal
+      those on the concatenation of all batches.
+    * ``max_error``: PDEBench reports the maximum over samples and space, *averaged* over
+      variables and time steps (and then over batches); here it is the plain maximum.
+    * ``brmse`` in 2D: PDEBench averages over ``2 n_x + 2 n_y`` edge entries (corners counted
+      twice); here each boundary cell counts once. 1D is identical.
+    * ``frmse`` in 2D: PDEBench sums only the quadrant ``0 <= k_x, k_y < n/2`` (missing modes
+      with ``k_x k_y < 0`` and ``k = n/2``) and keeps shells ``s < min(n)/2``. Here all modes
+      are used with conjugate-pair weights (above), and shells up to ``min(n)//2``. For a
+      single mode with ``k_x, k_y >= 0`` both give the same value. No domain-length factor
+      (PDEBench multiplies by ``L_x L_y``; its default is 1).
+    * ``nrmse`` adds ``eps`` (default ``1e-20``, as PDEBench's ``LpLoss``) to the norm of the
+      truth so that an all-zero true frame predicted exactly contributes 0, not NaN.
+
+    All sums are done in float64 whatever the input dtype.
 
     Parameters
     ----------
@@ -326,7 +329,7 @@ class MetricAccumulator:
         dict of str to float
             Keys :data:`METRIC_KEYS`: ``rmse``, ``nrmse``, ``crmse``, ``max_error``,
             ``brmse``, ``frmse_low``, ``frmse_mid``, ``frmse_high`` (a Fourier band with no
-            shell on this grid is NaN). Definitions in the module docstring.
+            shell on this grid is NaN). Definitions: :class:`MetricAccumulator`.
         """
         self._require_data()
         n = self.n_samples
@@ -394,7 +397,7 @@ def compute_metrics(
     Returns
     -------
     dict of str to float
-        Keys :data:`METRIC_KEYS`; definitions in the module docstring.
+        Keys :data:`METRIC_KEYS`; definitions: :class:`MetricAccumulator`.
     """
     acc = MetricAccumulator(skip_initial=skip_initial, bands=bands, eps=eps)
     return acc.update(pred, true).compute()
@@ -449,7 +452,7 @@ def frmse(
     """Fourier-band RMSE; returns ``{"low": ..., "mid": ..., "high": ...}``.
 
     ``mean_{v,t} mean_{s in band} sqrt(mean_b E_{bvts}) / N`` with the conjugate-pair
-    weighted shell energy ``E`` of the module docstring. Inputs have shape
+    weighted shell energy ``E`` of :class:`MetricAccumulator`. Inputs have shape
     ``(batch, n_vars, n_t, *space)``. A band without shells on the grid is NaN.
     """
     out = compute_metrics(pred, true, skip_initial=skip_initial, bands=bands)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sciml.surrogates.neural_pde.fno import check_extra
-from sciml.surrogates.neural_pde.protocol import check_int_args, check_solver_inputs
+from sciml.surrogates.neural_pde.protocol import SolverModule, check_int_args, check_solver_inputs
 
 __all__ = ["UNet"]
 
@@ -46,7 +46,7 @@ class _Block(nn.Sequential):
         super().__init__(*layers)
 
 
-class UNet(nn.Module):
+class UNet(SolverModule):
     """U-Net next-frame solver.
 
     Encoder: ``depth`` levels of ``block -> 2x downsample``; bottleneck block; decoder: ``depth``

@@ -1,96 +1,71 @@
-"""ELBO training of the attentive neural process (plain ANP and the SoftC baseline), resumable bit-for-bit.
+"""ELBO training of the attentive neural process (plain ANP and the SoftC baseline) on the common loop.
 
 :class:`ANPTrainer` fits an :class:`~sciml.surrogates.probconserv.anp.AttentiveNeuralProcess`
 (or any module with the same ``forward`` signature returning ``loss``, ``nll``, ``kl`` and
-``mean``) on batches of tasks drawn by a user function ``sample_batch_fn(step, generator)``.
-Every step draws a fresh batch (ProbConserv trains on an unlimited stream of random
-context/target splits of simulated solutions), so there are steps, not epochs.
+``mean``) on batches of tasks drawn by a user function ``sample_batch_fn(step, generator)``:
+every step draws a fresh batch (ProbConserv trains on an unlimited stream of random
+context/target splits of simulated solutions), so the loop's units are steps. Seeds,
+checkpoints (``run_dir/last.pt``), exact resume, the divergence stop and ``metrics.jsonl`` come
+from :func:`sciml.surrogates.training.run_training`.
 
-Objective
----------
-``loss = nll + kl`` (the ANP's negative ELBO per target point, see
-:mod:`sciml.surrogates.probconserv.anp`) plus, for the SoftC baseline
-(``softc_weight > 0``), ``softc_weight * mean(residual^2)`` where ``residual`` is a
-user-supplied PDE residual evaluated on the ANP's predicted mean at the target points
-(:func:`pde_residual_penalty`; ProbConserv's "SoftC-ANP", a PINN-style soft constraint).
-With ``nll_beta > 0`` the reconstruction term is beta-NLL weighted
-(:func:`beta_weighted_loss`), and the learning rate may follow a warm-up and a cosine decay
-(``lr_schedule``, ``warmup_steps``; :meth:`ANPTrainConfig.lr_at`).
+Objective: ``loss = nll + kl`` (the ANP's negative ELBO per target point) plus, for the SoftC
+baseline (``softc_weight > 0``), ``softc_weight * mean(residual^2)`` of a user-supplied PDE
+residual of the predicted mean (:func:`pde_residual_penalty`); with ``nll_beta > 0`` the
+reconstruction term is beta-NLL weighted (:func:`beta_weighted_loss`); the learning rate follows
+:meth:`ANPTrainConfig.lr_at`.
 
-Batches
--------
-Any object with tensor attributes (or a mapping with keys) ``context_x (B, Nc, 2)``,
+Batches: any object with tensor attributes (or a mapping with keys) ``context_x (B, Nc, 2)``,
 ``context_y (B, Nc, 1)``, ``target_x (B, Nt, 2)``, ``target_y (B, Nt, 1)`` and optionally
-``params (B, P)`` (:class:`TaskBatch` is a ready-made one). ``B`` must equal
-``config.batch_size``.
+``params (B, P)`` (:class:`TaskBatch`); ``B == config.batch_size``.
 
-Files in ``run_dir``
---------------------
-``last.pt``       full state after the last checkpointed step (atomic; every
-                  ``checkpoint_every`` steps and at the end of :meth:`ANPTrainer.fit`)
-``metrics.json``  ``{"steps_completed": n, "history": [record, ...]}``, one record per logged
-                  step (rewritten atomically with each checkpoint); a record holds ``step``
-                  (1-based count of completed steps); ``loss`` (the objective minimised,
-                  ``nll + kl + softc_weight * softc``, with the beta-weighted ``nll`` when ``nll_beta > 0``),
-                  ``nll`` (unweighted), ``kl`` and ``softc`` (the
-                  unweighted penalty; ``None`` without SoftC), each the mean over the steps
-                  since the previous record; ``grad_norm`` (before clipping, at the logged
-                  step); ``seconds`` (wall time since the previous record)
+Records of ``metrics.jsonl`` (one every ``log_every`` steps and at the last): ``step`` (steps
+completed), ``loss`` (the objective minimised), ``nll`` (unweighted), ``kl``, ``softc`` (the
+unweighted penalty, or None), each the mean over the steps since the previous record;
+``grad_norm`` (before clipping, at the logged step); ``seconds`` (wall time since the previous
+record).
 
-Checkpoints hold only tensors and primitive containers and are read with
-``torch.load(..., weights_only=True)`` (:func:`load_checkpoint`).
-
-Reproducibility
----------------
-The batch of step ``k`` is drawn with a generator seeded from ``(seed, k, 0)`` and the
-latent noise with one seeded from ``(seed, k, 1)``; a fresh :meth:`ANPTrainer.fit` also seeds
-torch, NumPy and :mod:`random` (dropout uses the global torch RNG). ``fit(..., resume=True)``
-restores weights, Adam state, RNG states and the metric window from ``last.pt``, so an
-interrupted run ends with the same weights as an uninterrupted one (bit-for-bit on CPU).
+Streams: the batch of step ``k`` is drawn from ``stream_seed(seed, k, 0)``, the latent noise from
+``stream_seed(seed, k, 1)``; dropout uses the global torch RNG (seeded and checkpointed by the loop).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-import numpy as np
 import torch
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    ValidationError,
     model_validator,
 )
 from torch import Tensor, nn
 
-from sciml.data.atomic import atomic_write_text
-from sciml.errors import ConfigError, FileFormatError, SciMLError
-from sciml.progress import progress
-from sciml.surrogates.checkpointing import (
+from sciml.config import StrictModel
+from sciml.errors import ConfigError, SciMLError
+from sciml.surrogates.probconserv.anp import ANPInputError
+from sciml.surrogates.training.checkpoints import (
     CheckpointError,
     TrainingDivergedError,
     check_resumable_config,
-    diverged_error,
 )
-from sciml.surrogates.checkpointing import class_name as _class_name
-from sciml.surrogates.checkpointing import json_number as _json_number
-from sciml.surrogates.checkpointing import rng_state as _rng_state
-from sciml.surrogates.checkpointing import save_checkpoint as _save
-from sciml.surrogates.checkpointing import set_rng_state as _set_rng_state
-from sciml.surrogates.checkpointing import to_primitive as _primitive
-from sciml.surrogates.probconserv.anp import ANPInputError
+from sciml.surrogates.training.checkpoints import load_checkpoint as _load_checkpoint
+from sciml.surrogates.training.checkpoints import load_weights as _load_weights
+from sciml.surrogates.training.loop import (
+    TrainingTask,
+    UnitEnd,
+    apply_update,
+    as_config,
+    run_training,
+    stream_seed,
+)
 
 __all__ = [
     "ANPTrainConfig",
@@ -109,10 +84,10 @@ __all__ = [
     "pde_residual_penalty",
 ]
 
-CHECKPOINT_FORMAT = "sciml.probconserv.anp.checkpoint"
-CHECKPOINT_VERSION = 1
-#: Config fields that may change between an interrupted run and its resumption.
-_RESUMABLE_CHANGES = frozenset({"steps", "progress", "checkpoint_every"})
+
+#: checkpoint family of this trainer
+FAMILY = "anp"
+_LABEL = "ANP"
 #: Values of the schedule and weighting fields for checkpoints written before they existed.
 _SCHEDULE_DEFAULTS: dict[str, Any] = {"lr_schedule": "constant", "warmup_steps": 0, "nll_beta": 0.0}
 _BATCH_FIELDS = ("context_x", "context_y", "target_x", "target_y")
@@ -333,7 +308,7 @@ def beta_weighted_loss(out: Any, target_y: Tensor, beta: float) -> Tensor:
 
 
 # --------------------------------------------------------------------------- config
-class ANPTrainConfig(BaseModel):
+class ANPTrainConfig(StrictModel):
     """Hyper-parameters of :class:`ANPTrainer` (unknown fields are errors).
 
     Parameters
@@ -372,8 +347,6 @@ class ANPTrainConfig(BaseModel):
         Show a progress bar (``None``: when stderr is a terminal).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     steps: PositiveInt = 10_000
     batch_size: PositiveInt = 16
     lr: PositiveFloat = 1e-4
@@ -404,18 +377,6 @@ class ANPTrainConfig(BaseModel):
         return self.lr * 0.5 * (1.0 + math.cos(math.pi * frac))
 
 
-def _as_config(config: ANPTrainConfig | Mapping[str, Any] | None) -> ANPTrainConfig:
-    if config is None:
-        return ANPTrainConfig()
-    if isinstance(config, ANPTrainConfig):
-        return config
-    if isinstance(config, Mapping):
-        try:
-            return ANPTrainConfig.model_validate(dict(config))
-        except ValidationError as exc:
-            raise ConfigError(f"invalid ANP training configuration:\n{exc}") from exc
-    raise ConfigError(f"config must be an ANPTrainConfig or a mapping; got {type(config).__name__}")
-
 
 @dataclass
 class ANPTrainResult:
@@ -444,67 +405,25 @@ class ANPTrainResult:
         return float(self.history[-1]["loss"]) if self.history else math.nan
 
 
+
 # --------------------------------------------------------------------------- checkpoints
-def _model_config(model: nn.Module) -> dict[str, Any] | None:
-    fn = getattr(model, "get_config", None)
-    if not callable(fn):
-        return None
-    out = _primitive(fn())
-    return out if isinstance(out, dict) else {"value": out}
-
-
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :class:`ANPTrainer` (``torch.load(..., weights_only=True)``).
 
     Returns
     -------
     dict
-        ``format``, ``format_version``, ``model_class`` (``module.QualName``), ``model_config``
-        (dict or None), ``model_state``, ``steps_completed``, ``train_config``,
-        ``optimizer_state``, ``rng``, ``window`` (metric sums since the last record),
-        ``history``, ``torch_version``.
+        The keys of :mod:`sciml.surrogates.training.checkpoints` (``model_class``,
+        ``model_config``, ``model_state``, ``train_config``, ``optimizer_state``, ``rng``,
+        ``history``, ...), plus ``steps_completed`` and ``window`` (the metric sums since the
+        last record).
 
     Raises
     ------
     FileFormatError
-        The file is missing, unreadable, or not an ANP checkpoint of this format version.
+        The file is missing, unreadable, of an earlier format or not an ANP checkpoint.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileFormatError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # truncated zip, foreign pickle, ...
-        raise FileFormatError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        found = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise FileFormatError(
-            f"{path}: not a sciml ANP checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT!r})"
-        )
-    if ckpt.get("format_version") != CHECKPOINT_VERSION:
-        raise FileFormatError(
-            f"{path}: checkpoint format version {ckpt.get('format_version')!r}; this sciml reads "
-            f"version {CHECKPOINT_VERSION}"
-        )
-    return ckpt
-
-
-def _check_model(ckpt: Mapping[str, Any], model: nn.Module, path: Path) -> None:
-    have = _class_name(model)
-    if ckpt["model_class"] != have:
-        raise CheckpointError(
-            f"checkpoint {path} holds a {ckpt['model_class']} model, but the model given is a {have}"
-        )
-    saved, now = ckpt.get("model_config"), _model_config(model)
-    if saved is not None and now is not None and saved != now:
-        diffs = [f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(saved) | set(now))
-                 if saved.get(k) != now.get(k)]
-        raise CheckpointError(f"checkpoint {path} was written for another configuration of {have} ("
-                              + "; ".join(diffs) + ")")
-    try:
-        model.load_state_dict(ckpt["model_state"])
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {path} does not fit the model given: {exc}") from exc
+    return _load_checkpoint(path, family=FAMILY, label=_LABEL, map_location=map_location)
 
 
 def load_weights(model: nn.Module, path: str | Path) -> dict[str, Any]:
@@ -517,20 +436,119 @@ def load_weights(model: nn.Module, path: str | Path) -> dict[str, Any]:
     FileFormatError
         As :func:`load_checkpoint`.
     """
-    path = Path(path)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    ckpt = load_checkpoint(path, map_location=device)
-    _check_model(ckpt, model, path)
-    return ckpt
-
-
-def _step_seed(seed: int, step: int, stream: int) -> int:
-    """A 63-bit seed for stream ``stream`` (0: data, 1: latent noise) of step ``step`` (0-based)."""
-    return int(np.random.SeedSequence([seed, step, stream]).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+    return _load_weights(model, path, family=FAMILY, label=_LABEL)
 
 
 # --------------------------------------------------------------------------- trainer
-_WINDOW_KEYS = ("loss", "nll", "kl", "softc")
+def _empty_window() -> dict[str, Any]:
+    return {"count": 0.0, "loss": 0.0, "nll": 0.0, "kl": 0.0, "softc": None}
+
+
+def _record(step: int, window: Mapping[str, Any], grad_norm: float, seconds: float) -> dict[str, Any]:
+    n = max(window["count"], 1.0)
+    return {
+        "step": step,
+        "loss": window["loss"] / n,
+        "nll": window["nll"] / n,
+        "kl": window["kl"] / n,
+        "softc": window["softc"] / n if window["softc"] is not None else None,
+        "grad_norm": grad_norm,
+        "seconds": seconds,
+    }
+
+
+class _ANPTask(TrainingTask):
+    """One :meth:`ANPTrainer.fit` call as a task of the common loop: one fresh batch per step."""
+
+    family = FAMILY
+    label = _LABEL
+    unit = "step"
+    resumable_changes = frozenset({"steps", "progress", "checkpoint_every"})
+    divergence_hint = "Try a smaller lr, grad_clip, a smaller softc_weight, or check the data for extreme values."
+
+    def __init__(self, trainer: ANPTrainer, sample_batch_fn: Callable[[int, torch.Generator], Any]) -> None:
+        cfg = self.config = trainer.config
+        self.model, self.pde_residual, self.sample_batch_fn = trainer.model, trainer.pde_residual, sample_batch_fn
+        self.n_units, self.seed, self.progress = cfg.steps, cfg.seed, cfg.progress
+        self.checkpoint_every = cfg.checkpoint_every
+        self.device = trainer.device
+        self.dtype = next(self.model.parameters()).dtype
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.window = _empty_window()
+        self.t_window = time.perf_counter()
+        self.grad_norm = math.nan
+
+    def stateful(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer}
+
+    def extras(self, kind: str, completed: int) -> dict[str, Any]:
+        return {"steps_completed": completed, "window": dict(self.window)}
+
+    def restore(self, ckpt: Mapping[str, Any]) -> None:
+        self.window = {k: (float(v) if v is not None else None) for k, v in ckpt["window"].items()}
+
+    def check_resumable(self, ckpt: Mapping[str, Any], path: Path) -> None:
+        # runs written before the learning-rate schedule existed had a constant rate
+        saved = {**_SCHEDULE_DEFAULTS, **(ckpt.get("train_config") or {})}
+        now = self.config.model_dump(mode="json")
+        may_change = set(self.resumable_changes)
+        if now.get("lr_schedule") != "constant":
+            may_change.discard("steps")  # the cosine decay is laid out over the total number of steps
+        check_resumable_config(path, saved, now, may_change)
+
+    def batches(self, unit: int) -> Iterable[TaskBatch]:
+        seed = self.config.seed
+        data_gen = torch.Generator().manual_seed(stream_seed(seed, unit, 0))
+        self.latent_gen = torch.Generator(device=self.device).manual_seed(stream_seed(seed, unit, 1))
+        raw = self.sample_batch_fn(unit, data_gen)
+        try:
+            batch = _as_task_batch(raw, self.device, self.dtype)
+        except BatchError as exc:
+            raise BatchError(f"batch of step {unit} (0-based): {exc}") from exc
+        b = batch.context_x.shape[0] if batch.context_x.ndim > 0 else None
+        if b != self.config.batch_size:
+            raise BatchError(
+                f"batch of step {unit} (0-based) has context_x of shape {tuple(batch.context_x.shape)}, "
+                f"i.e. {b} task(s), but config.batch_size = {self.config.batch_size}"
+            )
+        return [batch]
+
+    def step(self, unit: int, index: int, batch: TaskBatch) -> float:
+        cfg, model = self.config, self.model
+        model.train()
+        try:
+            if cfg.softc_weight > 0:
+                assert self.pde_residual is not None
+                penalty, out = pde_residual_penalty(model, batch, self.pde_residual, generator=self.latent_gen,
+                                                    return_output=True)
+            else:
+                penalty = None
+                out = model(batch.context_x, batch.context_y, batch.target_x, batch.target_y,
+                            generator=self.latent_gen)
+        except ANPInputError as exc:
+            raise ANPInputError(f"batch of step {unit} (0-based): {exc}") from exc
+        elbo = out.loss if cfg.nll_beta == 0 else beta_weighted_loss(out, batch.target_y, cfg.nll_beta)
+        loss = elbo if penalty is None else elbo + cfg.softc_weight * penalty
+        value, grad_norm = apply_update(loss, self.optimizer, model, lr=cfg.lr_at(unit), grad_clip=cfg.grad_clip,
+                                        report_grad_norm=True)
+        self.grad_norm = float(grad_norm)  # type: ignore[arg-type]
+        window = self.window
+        window["count"] += 1
+        window["loss"] += value
+        window["nll"] += float(out.nll.detach())
+        window["kl"] += float(out.kl.detach())
+        if penalty is not None:
+            window["softc"] = (window["softc"] or 0.0) + float(penalty.detach())
+        return value
+
+    def end_unit(self, unit: int, started: float, train_seconds: float) -> UnitEnd:
+        done = unit + 1
+        if done % self.config.log_every and done != self.config.steps:
+            return UnitEnd()
+        now = time.perf_counter()
+        record = _record(done, self.window, self.grad_norm, now - self.t_window)
+        self.window, self.t_window = _empty_window(), now
+        return UnitEnd(record=record)
 
 
 class ANPTrainer:
@@ -545,10 +563,15 @@ class ANPTrainer:
     config : ANPTrainConfig or mapping, optional
         Hyper-parameters (default ``ANPTrainConfig()``).
     run_dir : str or path
-        Folder for ``last.pt`` and ``metrics.json`` (created if needed).
+        Folder for ``last.pt`` and ``metrics.jsonl`` (created if needed).
     pde_residual : callable, optional
         SoftC residual ``pde_residual(u, u_t, u_x, u_xx, params) -> Tensor`` (see
         :func:`pde_residual_penalty`); required when ``config.softc_weight > 0``.
+
+    Raises
+    ------
+    ConfigError
+        An invalid configuration, a model without parameters, or a missing ``pde_residual``.
 
     Examples
     --------
@@ -564,7 +587,7 @@ class ANPTrainer:
         *,
         pde_residual: PDEResidual | None = None,
     ) -> None:
-        self.config = _as_config(config)
+        self.config = as_config(config, ANPTrainConfig, "ANP training configuration")
         if not isinstance(model, nn.Module):
             raise ConfigError(f"model must be a torch.nn.Module; got {type(model).__name__}")
         if not any(True for _ in model.parameters()):
@@ -592,10 +615,9 @@ class ANPTrainer:
 
     @property
     def metrics_path(self) -> Path:
-        """``run_dir/metrics.json``."""
-        return self.run_dir / "metrics.json"
+        """``run_dir/metrics.jsonl``."""
+        return self.run_dir / "metrics.jsonl"
 
-    # -- public API --------------------------------------------------------------------
     def fit(
         self,
         sample_batch_fn: Callable[[int, torch.Generator], Any],
@@ -634,177 +656,9 @@ class ANPTrainer:
         TrainingDivergedError
             The loss or a weight became NaN/inf; ``last.pt`` keeps the last good checkpoint.
         """
-        if stop_after_steps is not None and (isinstance(stop_after_steps, bool)
-                                             or not isinstance(stop_after_steps, int) or stop_after_steps < 0):
-            raise ConfigError(f"stop_after_steps must be an integer >= 0; got {stop_after_steps!r}")
         if not callable(sample_batch_fn):
             raise ConfigError(f"sample_batch_fn must be callable; got {type(sample_batch_fn).__name__}")
-        cfg = self.config
-        model = self.model
-        device = self.device
-        dtype = next(model.parameters()).dtype
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-
-        history: list[dict[str, Any]] = []
-        window = self._empty_window()
-        start = 0
-        resumed_from: int | None = None
-        if self.last_path.exists():
-            if not resume:
-                raise CheckpointError(
-                    f"{self.last_path} exists: pass resume=True to continue that run, or choose another run_dir"
-                )
-            ckpt = load_checkpoint(self.last_path, map_location=device)
-            _check_model(ckpt, model, self.last_path)
-            self._check_resumable(ckpt)
-            optimizer.load_state_dict(ckpt["optimizer_state"])
-            _set_rng_state(ckpt["rng"])
-            history = [dict(h) for h in ckpt["history"]]
-            window = {k: (float(v) if v is not None else None) for k, v in ckpt["window"].items()}
-            start = resumed_from = int(ckpt["steps_completed"])
-        else:
-            torch.manual_seed(cfg.seed)
-            np.random.seed(cfg.seed % 2**32)
-            random.seed(cfg.seed)
-
-        end = cfg.steps if stop_after_steps is None else min(cfg.steps, start + stop_after_steps)
-        softc = cfg.softc_weight > 0
-        t_window = time.perf_counter()
-        bar = progress(range(start, end), enabled=cfg.progress, total=end - start, initial=0,
-                       desc="ANP training", unit="step", leave=False)
-        done = start
-        try:
-            for step in bar:
-                data_gen = torch.Generator().manual_seed(_step_seed(cfg.seed, step, 0))
-                latent_gen = torch.Generator(device=device).manual_seed(_step_seed(cfg.seed, step, 1))
-                batch = self._batch(sample_batch_fn(step, data_gen), step, device, dtype)
-                model.train()
-                try:
-                    if softc:
-                        assert self.pde_residual is not None
-                        penalty, out = pde_residual_penalty(
-                            model, batch, self.pde_residual, generator=latent_gen, return_output=True
-                        )
-                    else:
-                        penalty = None
-                        out = model(batch.context_x, batch.context_y, batch.target_x, batch.target_y,
-                                    generator=latent_gen)
-                except ANPInputError as exc:
-                    raise ANPInputError(f"batch of step {step} (0-based): {exc}") from exc
-                elbo = out.loss if cfg.nll_beta == 0 else beta_weighted_loss(out, batch.target_y, cfg.nll_beta)
-                loss = elbo if penalty is None else elbo + cfg.softc_weight * penalty
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise self._diverged(f"the training loss is {value} at step {step} (0-based)")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                for group in optimizer.param_groups:
-                    group["lr"] = cfg.lr_at(step)
-                max_norm = cfg.grad_clip if cfg.grad_clip is not None else math.inf
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm))
-                optimizer.step()
-                done = step + 1
-
-                window["count"] += 1
-                window["loss"] += value
-                window["nll"] += float(out.nll.detach())
-                window["kl"] += float(out.kl.detach())
-                if penalty is not None:
-                    window["softc"] = (window["softc"] or 0.0) + float(penalty.detach())
-                bar.set_postfix(loss=f"{value:.4g}", refresh=False)
-                if done % cfg.log_every == 0 or done == cfg.steps:
-                    now = time.perf_counter()
-                    history.append(self._record(done, window, grad_norm, now - t_window))
-                    window, t_window = self._empty_window(), now
-                if done % cfg.checkpoint_every == 0 and done < end:
-                    self._checkpoint(done, optimizer, history, window)
-        finally:
-            bar.close()
-        if end > start or resumed_from is None:
-            self._checkpoint(done, optimizer, history, window)
-        else:
-            self._write_metrics(done, history)
-        return ANPTrainResult(
-            history=history,
-            steps_completed=done,
-            run_dir=self.run_dir,
-            last_checkpoint=self.last_path,
-            resumed_from_step=resumed_from,
-        )
-
-    # -- internals ---------------------------------------------------------------------
-    @staticmethod
-    def _empty_window() -> dict[str, Any]:
-        return {"count": 0.0, "loss": 0.0, "nll": 0.0, "kl": 0.0, "softc": None}
-
-    @staticmethod
-    def _record(step: int, window: Mapping[str, Any], grad_norm: float, seconds: float) -> dict[str, Any]:
-        n = max(window["count"], 1.0)
-        return {
-            "step": step,
-            "loss": window["loss"] / n,
-            "nll": window["nll"] / n,
-            "kl": window["kl"] / n,
-            "softc": window["softc"] / n if window["softc"] is not None else None,
-            "grad_norm": grad_norm,
-            "seconds": seconds,
-        }
-
-    def _batch(self, raw: Any, step: int, device: torch.device, dtype: torch.dtype) -> TaskBatch:
-        try:
-            batch = _as_task_batch(raw, device, dtype)
-        except BatchError as exc:
-            raise BatchError(f"batch of step {step} (0-based): {exc}") from exc
-        b = batch.context_x.shape[0] if batch.context_x.ndim > 0 else None
-        if b != self.config.batch_size:
-            raise BatchError(
-                f"batch of step {step} (0-based) has context_x of shape {tuple(batch.context_x.shape)}, "
-                f"i.e. {b} task(s), but config.batch_size = {self.config.batch_size}"
-            )
-        return batch
-
-    def _checkpoint(
-        self, steps_completed: int, optimizer: torch.optim.Optimizer, history: list[dict[str, Any]],
-        window: Mapping[str, Any],
-    ) -> None:
-        model = self.model
-        bad = [n for n, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
-        if bad:
-            raise self._diverged(f"parameter(s) {bad[:5]} became NaN/inf by step {steps_completed}")
-        ckpt = {
-            "format": CHECKPOINT_FORMAT,
-            "format_version": CHECKPOINT_VERSION,
-            "model_class": _class_name(model),
-            "model_config": _model_config(model),
-            "model_state": model.state_dict(),
-            "steps_completed": int(steps_completed),
-            "train_config": self.config.model_dump(mode="json"),
-            "optimizer_state": optimizer.state_dict(),
-            "rng": _rng_state(),
-            "window": dict(window),
-            "history": [dict(h) for h in history],
-            "torch_version": str(torch.__version__),
-        }
-        _save(ckpt, self.last_path)
-        self._write_metrics(steps_completed, history)
-
-    def _write_metrics(self, steps_completed: int, history: list[dict[str, Any]]) -> None:
-        rows = [{k: _json_number(v) for k, v in h.items()} for h in history]
-        text = json.dumps({"steps_completed": steps_completed, "history": rows}, allow_nan=False, indent=1)
-        atomic_write_text(self.metrics_path, text + "\n")
-
-    def _diverged(self, what: str) -> TrainingDivergedError:
-        return diverged_error(
-            self.model, what, self.last_path,
-            lambda path: f"after {load_checkpoint(path)['steps_completed']} steps",
-            "Try a smaller lr, grad_clip, a smaller softc_weight, or check the data for extreme values.",
-        )
-
-    def _check_resumable(self, ckpt: Mapping[str, Any]) -> None:
-        # runs written before the learning-rate schedule existed had a constant rate
-        saved = {**_SCHEDULE_DEFAULTS, **(ckpt.get("train_config") or {})}
-        now = self.config.model_dump(mode="json")
-        may_change = set(_RESUMABLE_CHANGES)
-        if now.get("lr_schedule") != "constant":
-            may_change.discard("steps")  # the cosine decay is laid out over the total number of steps
-        check_resumable_config(self.last_path, saved, now, may_change)
+        run = run_training(_ANPTask(self, sample_batch_fn), self.run_dir, resume=resume,
+                           stop_after=stop_after_steps)
+        return ANPTrainResult(history=run.history, steps_completed=run.completed, run_dir=self.run_dir,
+                              last_checkpoint=self.last_path, resumed_from_step=run.resumed_from)

@@ -18,13 +18,13 @@ from torch.utils.data import Dataset
 
 from sciml.errors import ConfigError, SciMLError
 from sciml.surrogates.neural_pde.curriculum import Curriculum
+from sciml.surrogates.neural_pde.losses import rollout_errors
 from sciml.surrogates.neural_pde.training import (
     CheckpointError,
     DatasetMismatchError,
     TrainConfig,
     Trainer,
     TrainingDivergedError,
-    _rollout_errors,
     evaluate,
     load_checkpoint,
     load_weights,
@@ -152,7 +152,7 @@ def test_rollout_feedback_follows_the_mask() -> None:
             return history
 
     traj = Advection(3, seed=0).traj
-    errors, _, _ = _rollout_errors(Identity(), traj, None, 4, [True, True, False, False])
+    errors, _, _ = rollout_errors(Identity(), traj, None, 4, [True, True, False, False])
     u = traj
     expect = [relative_l2(u[:, :, 0], u[:, :, 1]),  # step 0 from the truth
               relative_l2(u[:, :, 0], u[:, :, 2]),  # its prediction (u0) was fed back

@@ -338,12 +338,12 @@ def test_training_reduces_nll(tmp_path) -> None:
     assert result.steps_completed == 200 and len(result.history) == 4
     assert loss1 < loss0 - 0.5, (loss0, loss1)
     assert mse1 < mse0 / 5, (mse0, mse1)
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["steps_completed"] == 200
-    assert [r["step"] for r in metrics["history"]] == [50, 100, 150, 200]
-    first, last = metrics["history"][0], metrics["history"][-1]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert load_checkpoint(tmp_path / "last.pt")["steps_completed"] == 200
+    assert [r["step"] for r in rows] == [50, 100, 150, 200]
+    first, last = rows[0], rows[-1]
     assert last["loss"] < first["loss"]
-    for r in metrics["history"]:
+    for r in rows:
         assert r["loss"] == pytest.approx(r["nll"] + r["kl"], rel=1e-6, abs=1e-9)
         assert r["kl"] >= 0 and r["softc"] is None
 
@@ -397,7 +397,8 @@ def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path) -> None:
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert ckpt["steps_completed"] == 5
     assert all(bool(torch.isfinite(v).all()) for v in ckpt["model_state"].values())
-    assert json.loads((tmp_path / "metrics.json").read_text())["steps_completed"] == 5
+    # metrics.jsonl was written with that checkpoint: the records up to step 5 (log_every = 3)
+    assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [3]
 
 
 def test_checkpoint_of_another_model_is_refused(tmp_path) -> None:

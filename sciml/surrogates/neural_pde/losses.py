@@ -1,0 +1,233 @@
+"""Rollout losses of autoregressive neural PDE solvers, and their validation metric.
+
+:func:`relative_l2` is the per-sample relative L2 error; :func:`rollout_errors` rolls a
+solver out on true trajectories (each step's prediction or the true frame fed back, as a
+curriculum says) and returns the error of every step; :func:`evaluate` rolls it out fully
+autoregressively over a dataset (the validation loss and nRMSE), :func:`accumulate_rollouts`
+likewise for the PDEBench metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, SequentialSampler
+
+from sciml.surrogates.neural_pde.batches import batch_tensors, check_dataset, check_solver_attrs, model_dtype
+from sciml.surrogates.neural_pde.metrics import MetricAccumulator
+from sciml.surrogates.neural_pde.protocol import rollout
+
+__all__ = ["accumulate_rollouts", "evaluate", "relative_l2", "rollout_errors"]
+
+
+def relative_l2(pred: Tensor, true: Tensor, floor: Tensor | float = 0.0) -> Tensor:
+    """Per-sample relative L2 error ``||pred - true||_2 / max(||true||_2, floor)``.
+
+    Parameters
+    ----------
+    pred, true : Tensor, shape ``(batch, ...)``
+    floor : float or Tensor of shape ``(batch,)``
+        Smallest reference norm. Trajectories that decay to ~0 (strong diffusion) would
+        otherwise make relative errors explode and dominate a loss; the trainer passes
+        ``relative_floor`` times the norm of each sample's first frame.
+
+    Returns
+    -------
+    Tensor, shape ``(batch,)``
+        Norms over every axis but the first; a zero reference is guarded by the smallest
+        positive float of the dtype (so its error is huge, not NaN).
+    """
+    diff = (pred - true).flatten(1).norm(dim=1)
+    ref = torch.maximum(true.flatten(1).norm(dim=1), torch.as_tensor(floor, dtype=true.dtype,
+                                                                      device=true.device))
+    return diff / ref.clamp_min(torch.finfo(true.dtype).tiny)
+
+
+def rollout_errors(
+    model: nn.Module,
+    traj: Tensor,
+    params: Tensor | None,
+    n_steps: int,
+    feedback: Sequence[bool],
+    *,
+    noise_std: float = 0.0,
+    noise_generator: torch.Generator | None = None,
+    with_estimate: bool = False,
+    keep_predictions: bool = False,
+    relative_floor: float = 0.0,
+) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    """Roll ``model`` out on ``traj`` and return per-sample, per-step relative errors.
+
+    Parameters
+    ----------
+    traj : Tensor, shape ``(batch, n_vars, >= initial_step + n_steps, *space)``
+    params : Tensor, shape ``(batch, n_params)``, or None
+    feedback : sequence of bool, length ``n_steps``
+        Whether step ``j``'s prediction (True) or the true frame (False) joins the history.
+    relative_floor : float
+        Reference norms are at least this fraction of the sample's first-frame norm.
+
+    Returns
+    -------
+    errors : Tensor, shape ``(batch, n_steps)``
+        Relative L2 error of each predicted frame.
+    aux : Tensor, shape ``(batch, n_steps)``, or None
+        Relative L2 error of each CAPE estimate (``with_estimate``).
+    preds : Tensor, shape ``(batch, n_vars, n_steps, *space)``, or None
+        The predictions (``keep_predictions``).
+    """
+    k = int(model.initial_step)
+    b, v = traj.shape[:2]
+    space = tuple(traj.shape[3:])
+    frames = [traj[:, :, i] for i in range(k)]
+    floor = relative_floor * traj[:, :, 0].flatten(1).norm(dim=1) if relative_floor > 0 else 0.0
+    errors: list[Tensor] = []
+    aux: list[Tensor] = []
+    preds: list[Tensor] = []
+    for j in range(n_steps):
+        history = torch.stack(frames[-k:], dim=1).reshape(b, k * v, *space)
+        if noise_std > 0:
+            noise = torch.randn(
+                history.shape, generator=noise_generator, device=history.device, dtype=history.dtype
+            )
+            history = history + noise_std * noise
+        if with_estimate:
+            pred, est = model.forward_with_estimate(history, params)
+        else:
+            pred, est = model(history, params), None
+        if tuple(pred.shape) != (b, v, *space):
+            raise ValueError(
+                f"{type(model).__name__} returned shape {tuple(pred.shape)}; expected "
+                f"(batch, n_vars, *space) = {(b, v, *space)}"
+            )
+        true = traj[:, :, k + j]
+        errors.append(relative_l2(pred, true, floor))
+        if est is not None:
+            aux.append(relative_l2(est, true, floor))
+        if keep_predictions:
+            preds.append(pred)
+        frames.append(pred if feedback[j] else true)
+    return (
+        torch.stack(errors, dim=1),
+        torch.stack(aux, dim=1) if aux else None,
+        torch.stack(preds, dim=2) if keep_predictions else None,
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    dataset: Dataset,
+    *,
+    batch_size: int = 32,
+    n_steps: int | None = None,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
+    """Fully autoregressive rollout error of ``model`` on ``dataset``.
+
+    Parameters
+    ----------
+    model : NeuralPDESolver
+    dataset : Dataset
+        Items ``{"trajectory": (n_vars, n_frames, *space), "params": (n_params,)}``.
+    batch_size : int
+    n_steps : int, optional
+        Steps to roll out from the first ``initial_step`` frames (default: all frames).
+    device : str or torch.device, optional
+        Where to run (default: where the model's parameters are).
+
+    Returns
+    -------
+    dict
+        ``loss``: mean over samples and steps of the per-step relative L2 error;
+        ``nrmse``: mean over samples of ``||pred - true|| / ||true||`` over all predicted
+        frames; ``loss_per_step``: list (``n_steps``) of per-step errors averaged over
+        samples; ``n_samples``, ``n_steps``.
+    """
+    check_solver_attrs(model)
+    n_frames = check_dataset(model, dataset, "evaluation", n_steps)
+    k = int(model.initial_step)
+    steps = n_steps if n_steps is not None else n_frames - k
+    if device is None:
+        device = next(model.parameters()).device if any(True for _ in model.parameters()) else torch.device("cpu")
+    device = torch.device(device)
+    dtype = model_dtype(model)
+    was_training = model.training
+    model.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=SequentialSampler(dataset))
+    sum_steps = torch.zeros(steps, dtype=torch.float64)
+    sum_nrmse = 0.0
+    count = 0
+    try:
+        for batch in loader:
+            traj, params = batch_tensors(batch, model, k + steps, device, dtype)
+            errors, _, preds = rollout_errors(
+                model, traj, params, steps, [True] * steps, keep_predictions=True
+            )
+            assert preds is not None
+            nrmse = relative_l2(preds, traj[:, :, k : k + steps])
+            sum_steps += errors.double().sum(dim=0).cpu()
+            sum_nrmse += float(nrmse.double().sum())
+            count += traj.shape[0]
+    finally:
+        model.train(was_training)
+    per_step = (sum_steps / count).tolist()
+    return {
+        "loss": float(np.mean(per_step)),
+        "nrmse": sum_nrmse / count,
+        "loss_per_step": per_step,
+        "n_samples": count,
+        "n_steps": steps,
+    }
+
+
+
+
+@torch.no_grad()
+def accumulate_rollouts(
+    model: nn.Module,
+    data: Any,
+    *,
+    skip_initial: int,
+    batch_size: int,
+    keep: Sequence[int] = (),
+) -> tuple[MetricAccumulator, dict[int, tuple[Tensor, Tensor]]]:
+    """PDEBench metrics of full autoregressive rollouts over a trajectory dataset.
+
+    Parameters
+    ----------
+    model : NeuralPDESolver
+        Rolled out from the first ``initial_step`` frames of every trajectory, as it is (set
+        its mode first).
+    data : InMemoryTrajectoryDataset or TrajectoryDataset
+        Anything with ``batches(batch_size)`` yielding ``(trajectories (b, n_vars, n_t,
+        *space), params (b, n_params))`` (:mod:`sciml.data.torch_dataset`).
+    skip_initial : int
+        Frames left out of the metrics (at least ``initial_step``).
+    batch_size : int
+        Trajectories per rollout, in dataset order.
+    keep : sequence of int
+        Items whose truth and prediction are returned.
+
+    Returns
+    -------
+    (MetricAccumulator, dict)
+        The filled accumulator, and ``{i: (truth (n_vars, n_t, *space), prediction)}`` for
+        ``i`` in ``keep``.
+    """
+    k = int(model.initial_step)
+    acc = MetricAccumulator(skip_initial=skip_initial)
+    wanted = {int(i) for i in keep}
+    kept: dict[int, tuple[Tensor, Tensor]] = {}
+    start = 0
+    for traj, params in data.batches(batch_size):
+        pred = rollout(model, traj[:, :, :k], traj.shape[2] - k, params if model.n_params else None)
+        acc.update(pred, traj)
+        for i in sorted(i for i in wanted if start <= i < start + traj.shape[0]):
+            kept[i] = (traj[i - start], pred[i - start])
+        start += traj.shape[0]
+    return acc, kept
