@@ -43,7 +43,7 @@ from IPython.display import Image, display
 from sciml.bench.probconserv import build_model, make_sample_batch_fn, settings_for, train_config
 from sciml.bench.report import format_rows
 from sciml.surrogates.probconserv import (
-    PROBLEMS,
+    CONSERVATION_PROBLEMS,
     ANPTrainer,
     anp_variants,
     evaluate_anps,
@@ -56,7 +56,7 @@ from sciml.viz.uncertainty import plot_position_histograms, plot_profiles_with_b
 SMOKE = os.environ.get("SCIML_SMOKE", "1") == "1"
 torch.set_num_threads(1)  # small models: one thread is as fast and shares the machine
 
-stefan = PROBLEMS["stefan"]
+stefan = CONSERVATION_PROBLEMS["stefan"]
 settings = replace(settings_for(True), problems=("stefan",))  # the quick benchmark's protocol
 if SMOKE:
     settings = replace(settings, steps=20, warmup_steps=2, eval_grid=(51, 51), n_functions=2,
@@ -92,7 +92,7 @@ print(f"{result.steps_completed} steps, final loss {result.final_loss:.4g}")
 # front) and at the midpoint `u*/2`. Mean and standard error over the test functions.
 
 # %%
-problem_id = list(PROBLEMS).index("stefan")
+problem_id = list(CONSERVATION_PROBLEMS).index("stefan")
 rows, tests = [], {}
 for v, u_star in enumerate(TEST_VALUES):
     seed = (settings.eval_seed, problem_id, v)

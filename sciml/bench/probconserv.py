@@ -3,7 +3,7 @@
 The protocol of Hansen et al., "Learning Physical Models that Can Respect Conservation Laws"
 (ICML 2023), scaled to the machine:
 
-* **problems** — :data:`~sciml.surrogates.probconserv.PROBLEMS` (quick: heat, PME and Stefan;
+* **problems** — :data:`~sciml.surrogates.probconserv.CONSERVATION_PROBLEMS` (quick: heat, PME and Stefan;
   full: all five), each a one-parameter family of 1D conservation laws with an exact solution
   ``u(t, x; p)`` and an exact conserved quantity ``b(t) = int u(t, x) dx``;
 * **training** — per problem, ONE attentive neural process (ANP) is trained by
@@ -243,9 +243,9 @@ def settings_for(quick: bool) -> ProbConservBenchSettings:
 
 
 def _problems() -> dict[str, Any]:
-    from sciml.surrogates.probconserv import PROBLEMS
+    from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS
 
-    return PROBLEMS
+    return CONSERVATION_PROBLEMS
 
 
 # ----------------------------------------------------------------------------- training

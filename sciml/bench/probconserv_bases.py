@@ -202,7 +202,7 @@ def evaluate_bases(problem_names: Sequence[str], quick: bool = True, seed: int =
     Parameters
     ----------
     problem_names : sequence of str
-        Keys of :data:`~sciml.surrogates.probconserv.PROBLEMS`.
+        Keys of :data:`~sciml.surrogates.probconserv.CONSERVATION_PROBLEMS`.
     quick : bool
         :func:`base_settings_for` mode (ignored when ``settings`` is given).
     seed : int
@@ -221,19 +221,19 @@ def evaluate_bases(problem_names: Sequence[str], quick: bool = True, seed: int =
         (base prediction over all test functions) and ``update_seconds`` (the ProbConserv update
         over all times and test functions).
     """
-    from sciml.surrogates.probconserv import PROBLEMS
+    from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS
 
     s = settings or base_settings_for(quick)
-    unknown = [p for p in problem_names if p not in PROBLEMS]
+    unknown = [p for p in problem_names if p not in CONSERVATION_PROBLEMS]
     if unknown:
-        raise ValueError(f"unknown problem(s) {unknown}; accepted: {sorted(PROBLEMS)}")
+        raise ValueError(f"unknown problem(s) {unknown}; accepted: {sorted(CONSERVATION_PROBLEMS)}")
     bad = [b for b in s.bases if b not in BASES]
     if bad:
         raise ValueError(f"unknown base(s) {bad}; accepted: {list(BASES)}")
     rows: list[dict[str, Any]] = []
     for name in problem_names:
-        problem = PROBLEMS[name]
-        problem_id = list(PROBLEMS).index(name)
+        problem = CONSERVATION_PROBLEMS[name]
+        problem_id = list(CONSERVATION_PROBLEMS).index(name)
         for base in s.bases:
             base_id = BASES.index(base)
             t0 = time.perf_counter()

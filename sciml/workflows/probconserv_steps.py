@@ -1,7 +1,7 @@
 """Workflow step ``probconserv_study``: train an ANP on a conservation law, evaluate ANP / HardC / ProbConserv.
 
 The study of Hansen et al. (ICML 2023) for one problem of
-:data:`sciml.surrogates.probconserv.PROBLEMS` (default Stefan), with the protocol of
+:data:`sciml.surrogates.probconserv.CONSERVATION_PROBLEMS` (default Stefan), with the protocol of
 ``sciml bench probconserv`` (:func:`sciml.bench.probconserv.settings_for`; quick or full):
 
 1. train the attentive neural process with :class:`~sciml.surrogates.probconserv.ANPTrainer`;
@@ -45,9 +45,9 @@ STUDY_MODELS: tuple[str, ...] = ("ANP", "HardC-ANP", "ProbConserv-ANP")
 
 
 def _problem_names() -> list[str]:
-    from sciml.surrogates.probconserv import PROBLEMS
+    from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS
 
-    return list(PROBLEMS)
+    return list(CONSERVATION_PROBLEMS)
 
 
 class ProbConservStudyStep(StrictModel):
@@ -58,7 +58,7 @@ class ProbConservStudyStep(StrictModel):
     name : str
         Step name; the training run lives in ``<output_dir>/<name>/anp``.
     problem : str
-        Key of :data:`sciml.surrogates.probconserv.PROBLEMS` (heat, pme, stefan, advection,
+        Key of :data:`sciml.surrogates.probconserv.CONSERVATION_PROBLEMS` (heat, pme, stefan, advection,
         burgers).
     test_values : list of float, optional
         Parameter values to evaluate (default: the problem's ``test_values``; Stefan
@@ -133,11 +133,11 @@ def check_step(step: ProbConservStudyStep, where: str) -> None:
         value outside the problem's range names that range).
     """
     from sciml.errors import ParameterError
-    from sciml.surrogates.probconserv import PROBLEMS
+    from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS
 
-    if step.problem not in PROBLEMS:  # also for steps built without validation (model_construct)
-        raise ConfigError(f"{where}.problem: unknown problem {step.problem!r}; accepted: {', '.join(PROBLEMS)}")
-    problem = PROBLEMS[step.problem]
+    if step.problem not in CONSERVATION_PROBLEMS:  # also for steps built without validation (model_construct)
+        raise ConfigError(f"{where}.problem: unknown problem {step.problem!r}; accepted: {', '.join(CONSERVATION_PROBLEMS)}")
+    problem = CONSERVATION_PROBLEMS[step.problem]
     values = _test_values(step, problem)
     for i, v in enumerate(values):
         try:
@@ -166,7 +166,7 @@ def run_probconserv_study(step: ProbConservStudyStep, index: int, ctx: WorkflowC
     """Train (or resume, or reload) the ANP, evaluate the variants, write ``<file>.json`` and the plots."""
     import torch
 
-    from sciml.surrogates.probconserv import PROBLEMS
+    from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS
     from sciml.surrogates.probconserv.evaluation import (
         anp_variants,
         evaluate_anps,
@@ -177,8 +177,8 @@ def run_probconserv_study(step: ProbConservStudyStep, index: int, ctx: WorkflowC
 
     where = f"{getattr(ctx, 'source', 'workflow')}: field steps.{index}"
     check_step(step, where)
-    problem = PROBLEMS[step.problem]
-    problem_id = list(PROBLEMS).index(step.problem)  # the benchmark's seeds
+    problem = CONSERVATION_PROBLEMS[step.problem]
+    problem_id = list(CONSERVATION_PROBLEMS).index(step.problem)  # the benchmark's seeds
     s = study_settings(step)
     values = _test_values(step, problem)
     plot_value = values[0] if step.plot_value is None else step.plot_value

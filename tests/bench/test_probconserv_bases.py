@@ -17,7 +17,7 @@ from sciml.bench.probconserv_bases import (
     base_settings_for,
     evaluate_bases,
 )
-from sciml.surrogates.probconserv import PROBLEMS
+from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS
 from sciml.surrogates.probconserv.bases import FieldPrediction, FNOTrainConfig
 
 PROTOCOL = ProbConservBenchSettings(
@@ -51,13 +51,13 @@ class OracleField:
 def test_rows_layout_conservation_and_anp_row_keys():
     rows = evaluate_bases(["stefan"], settings=TINY, seed=0)
     models = [m for b in BASES for m in base_models(b)]
-    values = PROBLEMS["stefan"].test_values
+    values = CONSERVATION_PROBLEMS["stefan"].test_values
     assert [(r["test_value"], r["model"]) for r in rows] == [
         (v, m) for b in BASES for v in values for m in base_models(b)]
     assert {r["model"] for r in rows} == set(models)
     # the ANP benchmark's row keys are all there (same format), plus the base's extras
-    anp = build_model(PROTOCOL, seed=0, problem=PROBLEMS["stefan"])
-    anp_rows = evaluate_test_value(PROBLEMS["stefan"], {"ANP": anp, "SoftC-ANP": anp}, 0.6, PROTOCOL,
+    anp = build_model(PROTOCOL, seed=0, problem=CONSERVATION_PROBLEMS["stefan"])
+    anp_rows = evaluate_test_value(CONSERVATION_PROBLEMS["stefan"], {"ANP": anp, "SoftC-ANP": anp}, 0.6, PROTOCOL,
                                    seed=(PROTOCOL.eval_seed, 2, 0))
     extra = {"base", "cov_kind", "conditioning", "train_seconds", "predict_seconds", "update_seconds"}
     for r in rows:
@@ -81,7 +81,7 @@ def test_rows_layout_conservation_and_anp_row_keys():
 
 
 def test_oracle_metrics_have_closed_forms_and_contexts_match_the_anp_benchmark():
-    pr = PROBLEMS["heat"]
+    pr = CONSERVATION_PROBLEMS["heat"]
     s = BaseBenchSettings(protocol=ProbConservBenchSettings(
         problems=("heat",), train_grid=(21, 21), eval_grid=(21, 41), steps=1, softc_steps=1, n_functions=4,
         n_latent_samples=1, n_shock_samples=4, eval_batch=3, n_context=10))
@@ -143,7 +143,7 @@ def test_benchmark_appends_base_rows_timing_rows_and_conservation_checks(tmp_pat
     bs = replace(TINY, bases=("GP", "Ensemble"))
     report = run_probconserv_benchmark(settings=s, run_root=tmp_path, base_settings=bs)
     rows = report.results
-    values = PROBLEMS["stefan"].test_values
+    values = CONSERVATION_PROBLEMS["stefan"].test_values
     base_names = [m for b in ("GP", "Ensemble") for m in base_models(b)]
     assert report.config["models"] == [*MODELS, *base_names]
     assert report.config["bases"]["problems"] == ["stefan"]

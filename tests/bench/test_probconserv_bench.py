@@ -8,7 +8,7 @@ import operator
 import pytest
 
 from sciml.bench.probconserv import MODELS, ProbConservBenchSettings, run_probconserv_benchmark
-from sciml.surrogates.probconserv import PROBLEMS
+from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS
 
 _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 
@@ -29,14 +29,14 @@ def test_probconserv_benchmark_layout(tmp_path):
     assert data["config"]["settings"]["problems"] == ["stefan"]
 
     rows = [r for r in data["results"] if r["model"] in MODELS]
-    test_values = PROBLEMS["stefan"].test_values
+    test_values = CONSERVATION_PROBLEMS["stefan"].test_values
     assert {(r["test_value"], r["model"]) for r in rows} == {(v, m) for v in test_values for m in MODELS}
     assert len(rows) == len(test_values) * len(MODELS)
     for r in rows:
         assert r["n_functions"] == TINY.n_functions
         assert r["mse"] >= 0 and r["crps"] >= 0 and r["mse_se"] >= 0
         assert r["shock_error"] >= 0 and 0 < r["shock_threshold"] < 1  # Stefan has a front
-        assert r["eval_time"] == pytest.approx(PROBLEMS["stefan"].eval_time)
+        assert r["eval_time"] == pytest.approx(CONSERVATION_PROBLEMS["stefan"].eval_time)
     for r in rows:  # ProbConserv and HardC conserve exactly (float64); the plain ANP does not
         if r["model"] in ("ProbConserv-ANP", "HardC-ANP"):
             assert r["ce_rel"] < 1e-10 and r["ce_max_worst"] < 1e-10 and r["ce_eval"] < 1e-10
@@ -75,7 +75,7 @@ def test_models_normalise_inputs_to_the_problem_domain(tmp_path):
     from sciml.bench.probconserv import build_model, train_config
     from sciml.surrogates.probconserv.training import load_checkpoint
 
-    stefan = PROBLEMS["stefan"]
+    stefan = CONSERVATION_PROBLEMS["stefan"]
     model = build_model(TINY, seed=0, problem=stefan)
     assert model.get_config()["input_range"] == [[0.0, 0.1], [0.0, 1.0]]
     assert "input_range" not in build_model(replace(TINY, normalize_inputs=False), seed=0).get_config()

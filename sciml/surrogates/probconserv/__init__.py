@@ -33,10 +33,7 @@ from sciml.surrogates.probconserv.constraints import (
     constraint_matrix,
     constraint_matrix_for,
     flatten_field,
-    heat_mass,
-    pme_mass,
     stack_constraints,
-    stefan_mass,
     trapezoid_weights,
     unflatten_field,
 )
@@ -53,12 +50,13 @@ from sciml.surrogates.probconserv.evaluation import (
     profiles_and_positions,
     sample_shock_positions,
 )
+from sciml.simulators.pde.porous_medium import heat_mass, pme_mass
+from sciml.simulators.pde.stefan import stefan_mass
+from sciml.surrogates.probconserv.problem_suite import CONSERVATION_PROBLEMS, conservation_problem
 from sciml.surrogates.probconserv.problems import (
-    PROBLEMS,
     ConservationProblem,
     ProblemBatch,
     evaluation_slice,
-    get_problem,
     grid_points,
 )
 from sciml.surrogates.probconserv.training import (
@@ -107,10 +105,10 @@ __all__ = [
     "beta_weighted_loss",
     "mc_dropout",
     "ConservationProblem",
-    "PROBLEMS",
+    "CONSERVATION_PROBLEMS",
     "ProblemBatch",
     "evaluation_slice",
-    "get_problem",
+    "conservation_problem",
     "grid_points",
     "pde_residual_penalty",
     "JITTER_LEVELS",

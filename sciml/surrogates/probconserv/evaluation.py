@@ -80,7 +80,7 @@ def front_levels(problem: Any, p: float, t_eval: float) -> Levels | None:
     Parameters
     ----------
     problem : ConservationProblem
-        One of :data:`~sciml.surrogates.probconserv.PROBLEMS`.
+        One of :data:`~sciml.surrogates.probconserv.CONSERVATION_PROBLEMS`.
     p : float
         The problem's parameter.
     t_eval : float

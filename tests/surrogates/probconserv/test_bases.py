@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sciml.errors import ConfigError, SciMLError
-from sciml.surrogates.probconserv import PROBLEMS
+from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS
 from sciml.surrogates.probconserv.bases import (
     ExactGPField,
     FieldFNO,
@@ -39,7 +39,7 @@ def set_gp_hypers(gp: ExactGPField, *, ls=(0.3, 0.5), outputscale=0.7, noise=1e-
 
 
 def heat_contexts(n_fun: int, n_c: int, grid=(6, 7), seed=0, p=2.0):
-    pr = PROBLEMS["heat"]
+    pr = CONSERVATION_PROBLEMS["heat"]
     rng = np.random.default_rng(seed)
     batch = pr.sample_batch(np.full(n_fun, p), n_context=n_c, n_target=1, rng=rng, grid=grid, dtype=torch.float64)
     t, x = pr.target_grid(*grid)
@@ -68,7 +68,7 @@ def numpy_gp_reference(t, x, cx, cy, *, t_range, x_range, ls, outputscale, noise
 
 
 def tiny_field_data(name="heat", grid=(5, 16), n_params=6, seed=0):
-    pr = PROBLEMS[name]
+    pr = CONSERVATION_PROBLEMS[name]
     rng = np.random.default_rng(seed)
     ps = pr.sample_params(n_params, rng)
     t, x = pr.target_grid(*grid)
@@ -120,7 +120,7 @@ def test_gp_conservation_update_exact_and_variance_not_increased():
 
 
 def test_gp_fit_on_training_functions_increases_likelihood_and_per_function_refits():
-    pr = PROBLEMS["heat"]
+    pr = CONSERVATION_PROBLEMS["heat"]
     rng = np.random.default_rng(3)
     tb = pr.sample_batch(pr.sample_params(4, rng), n_context=30, n_target=1, rng=rng, grid=(11, 11),
                          dtype=torch.float64)
@@ -188,7 +188,7 @@ def test_field_prediction_lowrank_cov_at_and_at_times():
 
 
 def test_protocol_is_satisfied():
-    pr = PROBLEMS["heat"]
+    pr = CONSERVATION_PROBLEMS["heat"]
     for fld in (ExactGPField(pr.t_range, pr.x_range),
                 FNOEnsembleField(pr.train_range, pr.t_range, config=TINY_FNO),
                 MCDropoutField(pr.train_range, pr.t_range, config=TINY_FNO)):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from sciml.surrogates.probconserv import PROBLEMS
+from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS
 from sciml.surrogates.probconserv.evaluation import (
     MetricAccumulator,
     anp_variants,
@@ -129,17 +129,17 @@ def test_record_validates_shapes():
 
 
 def test_front_levels_stefan_and_none_for_heat():
-    st = PROBLEMS["stefan"]
+    st = CONSERVATION_PROBLEMS["stefan"]
     lv = front_levels(st, 0.6, 0.05)
     xf = float(st.front_position(0.05, 0.6))
     assert lv[0] == pytest.approx((0.06, xf), rel=1e-6) and lv[1] == pytest.approx((0.3, xf), rel=1e-6)
-    assert front_levels(PROBLEMS["heat"], 1.0, 0.5) is None
+    assert front_levels(CONSERVATION_PROBLEMS["heat"], 1.0, 0.5) is None
 
 
 def test_test_functions_and_anp_variants_conserve():
     from sciml.surrogates.probconserv import AttentiveNeuralProcess
 
-    st = PROBLEMS["stefan"]
+    st = CONSERVATION_PROBLEMS["stefan"]
     test = make_test_functions(st, 0.6, eval_grid=(11, 21), n_functions=3, seed=(5, 2, 0), n_context=20)
     assert test.truth.shape == (3, 11, 21) and test.batch.target_x.shape == (3, 11 * 21, 2)
     assert test.thresholds is not None and test.t_eval == pytest.approx(0.05)
@@ -174,7 +174,7 @@ def test_evaluate_anps_rows_and_plot_data():
     from sciml.surrogates.probconserv import AttentiveNeuralProcess
     from sciml.surrogates.probconserv.evaluation import evaluate_anps, profiles_and_positions
 
-    st = PROBLEMS["stefan"]
+    st = CONSERVATION_PROBLEMS["stefan"]
     test = make_test_functions(st, 0.6, eval_grid=(11, 21), n_functions=3, seed=(5, 2, 0), n_context=20)
     torch.manual_seed(0)
     a = AttentiveNeuralProcess(x_dim=2, y_dim=1, hidden=8, latent_dim=4, n_heads=2)
