@@ -62,9 +62,11 @@ are those of a pointwise function ``u(t, x; z, C)``.
 point by point, ``nll_beta``; see
 :func:`~sciml.surrogates.probconserv.training.beta_weighted_loss`.)
 
-Without ``target_y`` the latent is drawn from the prior ``q(z | C)``. :meth:`predict` draws
-``S`` latents and returns each component ``N(mu_s, sigma_s^2)`` and the moments of their
-equally weighted mixture, always in eval mode (dropout off; the reference code leaves it on).
+Without ``target_y`` the latent is drawn from the prior ``q(z | C)``. :meth:`predict_targets`
+draws ``S`` latents and returns each component ``N(mu_s, sigma_s^2)`` and the moments of their
+equally weighted mixture, always in eval mode (dropout off; the reference code leaves it on);
+:meth:`predict` does so on a :class:`~sciml.surrogates.probconserv.inputs.FieldInputs` grid and
+returns an :class:`~sciml.surrogates.probconserv.posteriors.ANPPosterior` (the Surrogate contract).
 
 Sampling is reproducible: every random draw takes a :class:`torch.Generator`.
 """
@@ -80,6 +82,9 @@ import torch
 from torch import Tensor, nn
 
 from sciml.errors import ConfigError, SciMLError
+from sciml.surrogates.posterior import as_generator
+from sciml.surrogates.probconserv.inputs import FieldInputs
+from sciml.surrogates.probconserv.posteriors import ANPPosterior
 
 __all__ = [
     "ANPInputError",
@@ -147,7 +152,7 @@ class ANPOutput:
 
 @dataclass(frozen=True)
 class ANPPrediction:
-    """What :meth:`AttentiveNeuralProcess.predict` returns.
+    """What :meth:`AttentiveNeuralProcess.predict_targets` returns.
 
     Attributes
     ----------
@@ -318,9 +323,11 @@ class AttentiveNeuralProcess(nn.Module):
     >>> anp = AttentiveNeuralProcess(hidden=32, latent_dim=16, n_heads=2)
     >>> out = anp(cx, cy, tx, ty, generator=torch.Generator().manual_seed(0))  # doctest: +SKIP
     >>> out.loss.backward()                                                   # doctest: +SKIP
-    >>> pred = anp.predict(cx, cy, grid_x, n_samples=50,
-    ...                    generator=torch.Generator().manual_seed(1))        # doctest: +SKIP
+    >>> pred = anp.predict_targets(cx, cy, target_x, n_samples=50,
+    ...                            generator=torch.Generator().manual_seed(1))  # doctest: +SKIP
     >>> pred.means.shape                                       # (50, B, Nt, 1) # doctest: +SKIP
+    >>> post = anp.predict(FieldInputs(t, x, context_x=cx, context_y=cy, seed=1))  # doctest: +SKIP
+    >>> post.mean.shape                                       # (B, n_t, n_x) # doctest: +SKIP
     """
 
     def __init__(
@@ -609,8 +616,46 @@ class AttentiveNeuralProcess(nn.Module):
         return ANPOutput(mean, variance, z_used, prior_mu, prior_sigma, post_mu, post_sigma,
                          loss=nll + kl, nll=nll, kl=kl, kl_per_task=kl_task)
 
+    def predict(self, inputs: FieldInputs) -> ANPPosterior:
+        """The Surrogate contract: the mixture of ``inputs.n_samples`` latent draws on the grid.
+
+        Targets are every point of the ``inputs.t x inputs.x`` grid (time-major); the latents are
+        drawn from ``inputs.seed`` (an int: the same prediction every call). Runs in eval mode
+        without autograd (:meth:`predict_targets`); the result is float64 on the CPU.
+
+        Parameters
+        ----------
+        inputs : FieldInputs
+            The grid, ``context_x`` ``(B, Nc, 2)`` and ``context_y`` ``(B, Nc, 1)`` (or
+            ``(B, Nc)``), ``seed``, ``n_samples`` and ``target_chunk``; ``params`` is unused.
+
+        Returns
+        -------
+        ANPPosterior
+            ``means``/``variances`` ``(S, B, n_t, n_x)``, the latents ``z`` ``(S, B, L)``.
+
+        Raises
+        ------
+        FieldInputError
+            Missing or malformed contexts or grid.
+        ANPInputError
+            ``y_dim != 1`` or ``x_dim != 2`` (the grid is of ``(t, x)`` points).
+        """
+        if self.x_dim != 2 or self.y_dim != 1:
+            raise ANPInputError(f"predict(FieldInputs) needs x_dim = 2 and y_dim = 1 (a field u(t, x)); "
+                                f"got x_dim = {self.x_dim}, y_dim = {self.y_dim}: use predict_targets")
+        tg, xg = inputs.grid()
+        cx, cy = inputs.contexts()
+        n_t, n_x, b = tg.numel(), xg.numel(), cx.shape[0]
+        grid = torch.stack(torch.meshgrid(tg, xg, indexing="ij"), dim=-1).reshape(1, n_t * n_x, 2)
+        pred = self.predict_targets(cx, cy[..., None], grid.expand(b, -1, -1), n_samples=inputs.n_samples,
+                                    generator=as_generator(inputs.seed), target_chunk=inputs.target_chunk)
+        means = pred.means[..., 0].cpu().to(torch.float64).reshape(-1, b, n_t, n_x)
+        variances = pred.variances[..., 0].cpu().to(torch.float64).reshape(-1, b, n_t, n_x)
+        return ANPPosterior(means, variances, z=pred.z.cpu())
+
     @torch.no_grad()
-    def predict(
+    def predict_targets(
         self,
         context_x: Tensor,
         context_y: Tensor,
@@ -629,7 +674,7 @@ class AttentiveNeuralProcess(nn.Module):
         Parameters
         ----------
         context_x, context_y, target_x : Tensor
-            As in :meth:`forward`.
+            As in :meth:`forward` (any points, not only a grid).
         n_samples : int
             Number ``S >= 1`` of latent draws.
         generator : torch.Generator, optional

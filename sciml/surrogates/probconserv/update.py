@@ -79,8 +79,11 @@ __all__ = [
     "ConservationLayer",
     "ConservedPrediction",
     "NotPositiveDefiniteError",
+    "conservation_gain",
     "conservation_update",
     "conservation_update_samples",
+    "mixture_moments",
+    "update_components",
 ]
 
 CovKind = Literal["diag", "lowrank", "dense"]
@@ -148,7 +151,7 @@ def _check_finite(t: Tensor, name: str) -> None:
         raise ConservationInputError(f"{name} contains {n_bad} NaN or infinite value(s); all values must be finite")
 
 
-def _check_sigma_g(sigma_g: float) -> float:
+def check_sigma_g(sigma_g: float) -> float:
     try:
         s = float(sigma_g)
     except (TypeError, ValueError) as exc:
@@ -273,7 +276,7 @@ def _diag_of_cov(main: Tensor, factor: Tensor | None, kind: str) -> Tensor:
     return torch.diagonal(main, dim1=-2, dim2=-1)
 
 
-def _robust_cholesky(a: Tensor, scale: Tensor, what: str) -> Tensor:
+def _robust_cholesky(a: Tensor, scale: Tensor, what: str, stacklevel: int = 3) -> Tensor:
     """Cholesky factor of the batch of SPD matrices ``a`` (``(..., n, n)``), jittered if needed.
 
     ``scale`` (shape ``a.shape[:-2]``) sets the size of the jitter ``eps * scale * I``.
@@ -292,7 +295,7 @@ def _robust_cholesky(a: Tensor, scale: Tensor, what: str) -> Tensor:
                 f"{what} was not numerically positive definite in {int(bad.sum())} of {bad.numel()} "
                 f"matrices; added jitter {eps:g} x scale (largest absolute jitter "
                 f"{float(jitter.detach().max()):.3g}) to its diagonal",
-                ConservationJitterWarning, stacklevel=3)
+                ConservationJitterWarning, stacklevel=stacklevel)
             return chol
     raise NotPositiveDefiniteError(
         f"{what} is not positive definite in {int((info > 0).sum())} of {info.numel()} matrices even with "
@@ -357,37 +360,12 @@ def conservation_update(
     ConservationJitterWarning
         When jitter had to be added to factorise ``sigma_G^2 I + G Sigma G^T``.
     """
-    mu = _check_mean(mean)
-    dtype, device = mu.dtype, mu.device
-    batch, n_t, n_x = mu.shape
-    s_g = _check_sigma_g(sigma_g)
-    if cov_kind not in _COV_KINDS:
-        raise ConservationInputError(f"cov_kind must be one of {list(_COV_KINDS)}, got {cov_kind!r}")
-    g = _prepare_g(G, n_x, dtype, device)
-    n_c = g.shape[0]
-    bt = _prepare_b(b, batch, n_t, n_c, dtype, device)
-    main, factor = _prepare_cov(cov, cov_kind, mu.shape, dtype, device)
+    mu, g, bt, main, factor, s_g = _prepare(mean, cov, G, b, sigma_g, cov_kind)
     full = (cov_kind == "dense") if return_full_cov is None else bool(return_full_cov)
-
     residual = mu @ g.transpose(0, 1) - bt  # (batch, n_t, n_c)
-    eye_c = torch.eye(n_c, dtype=dtype, device=device)
     if hard:
-        a = g @ g.transpose(0, 1) + s_g**2 * eye_c
-        scale = (g * g).sum(-1).amax() + s_g**2
-        chol = _robust_cholesky(a, scale, "G G^T + sigma_g^2 I")
-        w = torch.cholesky_solve(residual.reshape(-1, n_c).transpose(0, 1), chol)  # (n_c, batch*n_t)
-        new_mean = mu - (g.transpose(0, 1) @ w).transpose(0, 1).reshape(mu.shape)
-        variance = _diag_of_cov(main, factor, cov_kind)
-        return ConservedPrediction(new_mean, variance, _dense_cov(main, factor, cov_kind) if full else None)
-
-    sgt = _cov_times_gt(main, factor, cov_kind, g)  # Sigma G^T: (batch, n_t, n_x, n_c)
-    a = g @ sgt + s_g**2 * eye_c  # (batch, n_t, n_c, n_c)
-    a = 0.5 * (a + a.transpose(-1, -2))
-    diag_sigma = _diag_of_cov(main, factor, cov_kind)
-    scale = ((g * g) @ diag_sigma.detach().abs()[..., None]).squeeze(-1).amax(-1) + s_g**2  # (batch, n_t)
-    chol = _robust_cholesky(a, scale, "sigma_g^2 I + G Sigma G^T")
-    # V = L^{-1} G Sigma: (batch, n_t, n_c, n_x); z = L^{-1} (G mu - b): (batch, n_t, n_c, 1)
-    v = torch.linalg.solve_triangular(chol, sgt.transpose(-1, -2), upper=False)
+        return _hard_update(mu, main, factor, cov_kind, g, residual, s_g, full)
+    v, chol, diag_sigma = _soft_factors(main, factor, cov_kind, g, s_g)
     z = torch.linalg.solve_triangular(chol, residual[..., None], upper=False)
     new_mean = mu - (v.transpose(-1, -2) @ z).squeeze(-1)
     variance = (diag_sigma - (v * v).sum(-2)).clamp_min(0.0)
@@ -397,6 +375,88 @@ def conservation_update(
         new_cov = 0.5 * (new_cov + new_cov.transpose(-1, -2))
         new_cov = new_cov - torch.diag_embed(torch.diagonal(new_cov, dim1=-2, dim2=-1) - variance)
     return ConservedPrediction(new_mean, variance, new_cov)
+
+
+def _prepare(mean: Any, cov: Any, G: Any, b: Any, sigma_g: float,
+             cov_kind: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, float]:
+    """Validated ``(mu, G, b, main, factor, sigma_g)`` of :func:`conservation_update`."""
+    mu = _check_mean(mean)
+    dtype, device = mu.dtype, mu.device
+    batch, n_t, n_x = mu.shape
+    s_g = check_sigma_g(sigma_g)
+    if cov_kind not in _COV_KINDS:
+        raise ConservationInputError(f"cov_kind must be one of {list(_COV_KINDS)}, got {cov_kind!r}")
+    g = _prepare_g(G, n_x, dtype, device)
+    bt = _prepare_b(b, batch, n_t, g.shape[0], dtype, device)
+    main, factor = _prepare_cov(cov, cov_kind, mu.shape, dtype, device)
+    return mu, g, bt, main, factor, s_g
+
+
+def _hard_update(mu: Tensor, main: Tensor, factor: Tensor | None, kind: str, g: Tensor, residual: Tensor,
+                 s_g: float, full: bool) -> ConservedPrediction:
+    """HardC: ``mu - G^T (G G^T + sigma_g^2 I)^{-1} (G mu - b)``, covariance unchanged."""
+    n_c = g.shape[0]
+    eye_c = torch.eye(n_c, dtype=mu.dtype, device=mu.device)
+    a = g @ g.transpose(0, 1) + s_g**2 * eye_c
+    scale = (g * g).sum(-1).amax() + s_g**2
+    chol = _robust_cholesky(a, scale, "G G^T + sigma_g^2 I", stacklevel=4)
+    w = torch.cholesky_solve(residual.reshape(-1, n_c).transpose(0, 1), chol)  # (n_c, batch*n_t)
+    new_mean = mu - (g.transpose(0, 1) @ w).transpose(0, 1).reshape(mu.shape)
+    variance = _diag_of_cov(main, factor, kind)
+    return ConservedPrediction(new_mean, variance, _dense_cov(main, factor, kind) if full else None)
+
+
+def _soft_factors(main: Tensor, factor: Tensor | None, kind: str, g: Tensor,
+                  s_g: float) -> tuple[Tensor, Tensor, Tensor]:
+    """``(V, L, diag(Sigma))`` with ``L L^T = sigma_g^2 I + G Sigma G^T`` and ``V = L^{-1} G Sigma``.
+
+    Shapes ``(batch, n_t, n_c, n_x)``, ``(batch, n_t, n_c, n_c)``, ``(batch, n_t, n_x)``.
+    """
+    eye_c = torch.eye(g.shape[0], dtype=main.dtype, device=main.device)
+    sgt = _cov_times_gt(main, factor, kind, g)  # Sigma G^T: (batch, n_t, n_x, n_c)
+    a = g @ sgt + s_g**2 * eye_c  # (batch, n_t, n_c, n_c)
+    a = 0.5 * (a + a.transpose(-1, -2))
+    diag_sigma = _diag_of_cov(main, factor, kind)
+    scale = ((g * g) @ diag_sigma.detach().abs()[..., None]).squeeze(-1).amax(-1) + s_g**2  # (batch, n_t)
+    chol = _robust_cholesky(a, scale, "sigma_g^2 I + G Sigma G^T", stacklevel=4)
+    v = torch.linalg.solve_triangular(chol, sgt.transpose(-1, -2), upper=False)
+    return v, chol, diag_sigma
+
+
+def conservation_gain(cov: Tensor | tuple[Tensor, Tensor], G: Tensor | np.ndarray, *, sigma_g: float = 0.0,
+                      cov_kind: CovKind = "diag") -> Tensor:
+    """The Kalman gain ``K = Sigma G^T (sigma_G^2 I + G Sigma G^T)^{-1}`` of the update, per ``(batch, time)``.
+
+    With it the update is Matheron's rule: if ``u ~ N(mu, Sigma)`` and ``eps ~ N(0, sigma_G^2 I)``
+    then ``u + K (b - G u - eps) ~ N(mu~, Sigma~)`` of :func:`conservation_update`; a posterior
+    draws conserving samples this way.
+
+    Parameters
+    ----------
+    cov : Tensor or (Tensor, Tensor)
+        Covariance in the format of ``cov_kind`` (see :func:`conservation_update`), leading
+        shape ``(batch, n_t, n_x)``.
+    G : Tensor or ndarray, shape ``(n_c, n_x)`` or ``(n_x,)``
+    sigma_g : float
+    cov_kind : {"diag", "lowrank", "dense"}
+
+    Returns
+    -------
+    Tensor, shape ``(batch, n_t, n_x, n_c)``
+        In the dtype and on the device of the covariance.
+    """
+    if cov_kind not in _COV_KINDS:
+        raise ConservationInputError(f"cov_kind must be one of {list(_COV_KINDS)}, got {cov_kind!r}")
+    main = cov[1] if cov_kind == "lowrank" else cov
+    ref = _as_tensor(main, "cov")
+    shape = ref.shape if cov_kind != "dense" else ref.shape[:-1]
+    if len(shape) != 3:
+        raise ConservationInputError(f"cov must have leading shape (batch, n_t, n_x), got {tuple(ref.shape)}")
+    main, factor = _prepare_cov(cov, cov_kind, torch.Size(shape), ref.dtype, ref.device)
+    g = _prepare_g(G, shape[-1], ref.dtype, ref.device)
+    v, chol, _ = _soft_factors(main, factor, cov_kind, g, check_sigma_g(sigma_g))
+    # K^T = L^{-T} V
+    return torch.linalg.solve_triangular(chol.transpose(-1, -2), v, upper=True).transpose(-1, -2)
 
 
 def conservation_update_samples(
@@ -442,6 +502,27 @@ def conservation_update_samples(
     ConservedPrediction
         Mixture ``mean`` and ``variance`` of shape ``(batch, n_t, n_x)`` (and ``cov``).
     """
+    comp = update_components(means, variances, G, b, sigma_g=sigma_g, cov_kind=cov_kind, hard=hard,
+                             return_full_cov=return_full_cov)
+    mix_mean, mix_var = mixture_moments(comp.mean, comp.variance)
+    mix_cov = None
+    if return_full_cov:
+        dev = comp.mean - mix_mean
+        mix_cov = comp.cov.mean(0) + (dev[..., :, None] * dev[..., None, :]).mean(0)
+    return ConservedPrediction(mix_mean, mix_var, mix_cov)
+
+
+def update_components(means: Tensor, variances: Tensor | tuple[Tensor, Tensor], G: Tensor | np.ndarray,
+                      b: Tensor | np.ndarray, *, sigma_g: float = 0.0, cov_kind: CovKind = "diag",
+                      hard: bool = False, return_full_cov: bool = False) -> ConservedPrediction:
+    """:func:`conservation_update` of each of ``S`` components (inputs as :func:`conservation_update_samples`).
+
+    Returns
+    -------
+    ConservedPrediction
+        ``mean``, ``variance`` of shape ``(S, batch, n_t, n_x)`` (and ``cov``
+        ``(S, batch, n_t, n_x, n_x)``): the updated components.
+    """
     mus = _as_tensor(means, "means")
     if mus.ndim != 4:
         raise ConservationInputError(f"means must have shape (S, batch, n_t, n_x), got {tuple(mus.shape)}")
@@ -468,16 +549,18 @@ def conservation_update_samples(
         bt = bt.expand(n_s, *bt.shape).reshape(n_s * batch, *bt.shape[1:])
     out = conservation_update(mus.reshape(n_s * batch, n_t, n_x), cov, G, bt, sigma_g=sigma_g,
                               cov_kind=cov_kind, hard=hard, return_full_cov=return_full_cov)
-    comp_mean = out.mean.reshape(n_s, batch, n_t, n_x)
-    comp_var = out.variance.reshape(n_s, batch, n_t, n_x)
-    mix_mean = comp_mean.mean(0)
-    dev = comp_mean - mix_mean
-    mix_var = comp_var.mean(0) + (dev * dev).mean(0)
-    mix_cov = None
-    if return_full_cov:
-        comp_cov = out.cov.reshape(n_s, batch, n_t, n_x, n_x)
-        mix_cov = comp_cov.mean(0) + (dev[..., :, None] * dev[..., None, :]).mean(0)
-    return ConservedPrediction(mix_mean, mix_var, mix_cov)
+    return ConservedPrediction(out.mean.reshape(n_s, batch, n_t, n_x), out.variance.reshape(n_s, batch, n_t, n_x),
+                               None if out.cov is None else out.cov.reshape(n_s, batch, n_t, n_x, n_x))
+
+
+def mixture_moments(means: Tensor, variances: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and marginal variance of the equal mixture of ``N(means[s], diag(variances[s]))`` (axis 0).
+
+    ``variance = mean_s variances[s] + mean_s (means[s] - mean)^2`` (population variance, divisor ``S``).
+    """
+    mix_mean = means.mean(0)
+    dev = means - mix_mean
+    return mix_mean, variances.mean(0) + (dev * dev).mean(0)
 
 
 class ConservationLayer(nn.Module):
@@ -513,7 +596,7 @@ class ConservationLayer(nn.Module):
         if cov_kind not in _COV_KINDS:
             raise ConservationInputError(f"cov_kind must be one of {list(_COV_KINDS)}, got {cov_kind!r}")
         self.register_buffer("G", g)
-        self.sigma_g = _check_sigma_g(sigma_g)
+        self.sigma_g = check_sigma_g(sigma_g)
         self.hard = bool(hard)
         self.cov_kind = cov_kind
 
