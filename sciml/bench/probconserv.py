@@ -23,6 +23,7 @@ import torch
 
 from sciml.bench.probconserv_bases import base_timing_rows, evaluate_bases
 from sciml.bench.report import BenchReport
+from sciml.bench.workdir import claim_work_dir
 from sciml.errors import ConfigError
 from sciml.progress import progress
 from sciml.studies.probconserv import (
@@ -231,8 +232,6 @@ def run_probconserv_benchmark(
     if work_dir is not None:
         if run_root is not None:
             raise ConfigError("give work_dir or run_root, not both")
-        from sciml.bench.workdir import claim_work_dir
-
         run_root = claim_work_dir(work_dir, "probconserv", mode, s.model_dump())
     bs, base_on = _base_plan(s, quick=quick, custom=settings is not None, base_settings=base_settings,
                              base_problems=base_problems)

@@ -19,12 +19,8 @@ with three choices of the diffusivity ``k(u)``:
 ``n = m + 1`` (and time is rescaled by ``1/n``). All exact solutions below are for *this*
 convention.
 
-**Numerics.** Cell-centred finite volumes on ``n_cells`` cells; the face flux is the exact
-Kirchhoff flux ``-(Phi(u_{i+1}) - Phi(u_i)) / dx``, Dirichlet data enter through a half-cell
-flux, zero-flux (Neumann) boundaries through ``F = 0``. Time integration is the theta scheme
-(backward Euler by default; Crank–Nicolson for the linear heat equation) with Newton's method
-and batched tridiagonal solves (see :mod:`sciml.simulators.pde._implicit_diffusion`). The
-stored values are cell averages, and the initial states are exact cell averages.
+The finite-volume numerics are described on :class:`GPMESimulator1D`; the closed forms
+(:func:`heat_series_solution`, :func:`pme_front_solution`, their masses) are module functions.
 
 **Conservation (ProbConserv's constraint ``G u = b``).** Integrating the equation over the
 domain gives
@@ -80,6 +76,13 @@ class GPMESimulator1D(PDESimulator1D):
     Subclasses provide :meth:`diffusivity`, :meth:`boundaries`, :meth:`exact_solution`,
     :meth:`_exact_antiderivative` (for exact cell averages), :meth:`boundary_flux` and
     :meth:`conserved_quantity`.
+
+    Cell-centred finite volumes on ``n_cells`` cells; the face flux is the exact Kirchhoff flux
+    ``-(Phi(u_{i+1}) - Phi(u_i)) / dx``, Dirichlet data enter through a half-cell flux,
+    zero-flux (Neumann) boundaries through ``F = 0``. Time integration is the theta scheme
+    (backward Euler by default; Crank–Nicolson for the linear heat equation) with Newton's
+    method and batched tridiagonal solves (see :mod:`sciml.simulators.pde._implicit_diffusion`).
+    The stored values are cell averages, and the initial states are exact cell averages.
 
     Parameters
     ----------

@@ -29,11 +29,6 @@ equal (by the Stefan condition) to the time integral of the inflow
 ``F(0, t) = sqrt(k_max / (pi t)) (1 - u*) / erf(alpha)``. The solution is that of the half
 line, hence exact on ``[0, 1]`` while ``x*(t) < 1``, i.e. ``t < 1 / (4 alpha^2 k_max)``
 (``t_final`` defaults to 0.5, inside this for every ``u*`` in ``[0.55, 0.7]`` and ``k_max = 1``).
-
-Numerics: the finite-volume / backward-Euler / semismooth-Newton scheme of
-:mod:`sciml.simulators.pde.porous_medium` with the exact Kirchhoff flux; it is the classical
-enthalpy method, which tracks the front without front fitting. The front position of a
-numerical solution is estimated from the latent heat absorbed, see :meth:`StefanSimulator.front_position_numeric`.
 """
 
 from __future__ import annotations
@@ -172,6 +167,11 @@ class StefanSimulator(GPMESimulator1D):
 
     Physical parameter: ``u_star`` in ``[0.55, 0.7]`` (ProbConserv's range). Initial state
     ``u0 = 0`` (deterministic: all samples are identical); ``u(0, t) = 1``, ``u(1, t) = 0``.
+
+    Numerics: the finite-volume / backward-Euler / semismooth-Newton scheme of
+    :mod:`sciml.simulators.pde.porous_medium` with the exact Kirchhoff flux; it is the classical
+    enthalpy method, which tracks the front without front fitting. The front position of a
+    numerical solution is estimated from the latent heat absorbed (:meth:`front_position_numeric`).
 
     Parameters
     ----------

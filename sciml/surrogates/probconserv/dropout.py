@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from sciml.errors import ConfigError
 from sciml.surrogates.posterior import as_generator
@@ -13,12 +13,10 @@ from sciml.surrogates.probconserv.field_fno import (
     FieldFNO,
     FNOField,
     FNOTrainConfig,
-    lowrank_posterior,
     mc_dropout,
     train_field_fno,
 )
 from sciml.surrogates.probconserv.inputs import FieldInputs, check_int
-from sciml.surrogates.probconserv.posteriors import FieldPosterior
 
 __all__ = ["MCDropoutField"]
 
@@ -48,34 +46,15 @@ class MCDropoutField(FNOField):
         self.net: FieldFNO | None = None
         self.history: list[float] = []
 
-    def fit(self, params: Any, t: Any, x: Any, u: Any, *, seed: int = 0) -> MCDropoutField:
-        """Train the dropout network on exact solutions ``u`` ``(P, n_t, n_x)``."""
-        inputs, targets = self._training_tensors(params, t, x, u)
-        t0 = time.perf_counter()
+    def _train(self, net_inputs: Tensor, targets: Tensor, seed: int) -> None:
         torch.manual_seed(seed)
         self.net = self.config.build(dropout=self.p_drop)
-        self.history = train_field_fno(self.net, inputs, targets, self.config, seed)
-        self.fit_seconds = time.perf_counter() - t0
-        self.fitted = True
-        return self
+        self.history = train_field_fno(self.net, net_inputs, targets, self.config, seed)
 
-    def predict(self, inputs: FieldInputs) -> FieldPosterior:
-        """``n_passes`` MC-dropout passes per parameter, masks drawn from ``inputs.seed`` (contexts unused).
-
-        Returns
-        -------
-        FieldPosterior
-            ``cov_kind="lowrank"`` with rank ``n_passes``, shape ``(B, n_t, n_x)``.
-
-        Raises
-        ------
-        FieldInputError
-            Not fitted; missing or malformed ``params`` or grid.
-        """
-        p, tg, xg = self._check_predict(inputs)
+    def _draws(self, net_inputs: Tensor, inputs: FieldInputs) -> list[tuple[Tensor, Tensor | None]]:
         assert self.net is not None
-        net_inputs = self._inputs(p, tg, xg)
-        with torch.no_grad(), mc_dropout(self.net, as_generator(inputs.seed)):
-            outputs = [self.net(net_inputs) for _ in range(self.n_passes)]
-        return lowrank_posterior(outputs, p.numel(), tg.numel(), xg.numel(), self.config.min_variance,
-                                 {"n_passes": self.n_passes, "p_drop": self.p_drop})
+        with mc_dropout(self.net, as_generator(inputs.seed)):
+            return [self.net(net_inputs) for _ in range(self.n_passes)]
+
+    def _info(self) -> dict[str, Any]:
+        return {"n_passes": self.n_passes, "p_drop": self.p_drop}

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from sciml.surrogates.probconserv.field_fno import (
     FieldFNO,
     FNOField,
     FNOTrainConfig,
-    lowrank_posterior,
     train_field_fno,
 )
 from sciml.surrogates.probconserv.inputs import FieldInputs, check_int
-from sciml.surrogates.probconserv.posteriors import FieldPosterior
 
 __all__ = ["FNOEnsembleField"]
 
@@ -32,7 +30,8 @@ class FNOEnsembleField(FNOField):
     identical members ``F = 0`` and the variance is ``d``.
 
     The members see the parameter ``p`` (normalised to ``[-1, 1]`` on ``param_range``) and the
-    time ``t`` (normalised by ``t_range``); ``predict`` ignores contexts.
+    time ``t`` (normalised by ``t_range``); ``predict`` ignores contexts and the seed. ``fit(params,
+    t, x, u, *, seed)`` trains on exact solutions ``u`` ``(P, n_t, n_x)``.
     """
 
     def __init__(self, param_range: tuple[float, float], t_range: tuple[float, float], *, n_members: int = 4,
@@ -43,36 +42,16 @@ class FNOEnsembleField(FNOField):
         self.members: list[FieldFNO] = []
         self.histories: list[list[float]] = []
 
-    def fit(self, params: Any, t: Any, x: Any, u: Any, *, seed: int = 0) -> FNOEnsembleField:
-        """Train the members on exact solutions ``u`` ``(P, n_t, n_x)`` of parameters ``params`` ``(P,)``."""
-        inputs, targets = self._training_tensors(params, t, x, u)
-        t0 = time.perf_counter()
+    def _train(self, net_inputs: Tensor, targets: Tensor, seed: int) -> None:
         self.members, self.histories = [], []
         for m in range(self.n_members):
             torch.manual_seed(seed + 1000 * m)
             net = self.config.build()
-            self.histories.append(train_field_fno(net, inputs, targets, self.config, seed + 1000 * m))
+            self.histories.append(train_field_fno(net, net_inputs, targets, self.config, seed + 1000 * m))
             self.members.append(net)
-        self.fit_seconds = time.perf_counter() - t0
-        self.fitted = True
-        return self
 
-    def predict(self, inputs: FieldInputs) -> FieldPosterior:
-        """Mixture of the members for each parameter ``inputs.params`` (contexts and seed unused).
+    def _draws(self, net_inputs: Tensor, inputs: FieldInputs) -> list[tuple[Tensor, Tensor | None]]:
+        return [net.eval()(net_inputs) for net in self.members]
 
-        Returns
-        -------
-        FieldPosterior
-            ``cov_kind="lowrank"`` with rank ``M``, shape ``(B, n_t, n_x)``.
-
-        Raises
-        ------
-        FieldInputError
-            Not fitted; missing or malformed ``params`` or grid.
-        """
-        p, tg, xg = self._check_predict(inputs)
-        net_inputs = self._inputs(p, tg, xg)
-        with torch.no_grad():
-            outputs = [net.eval()(net_inputs) for net in self.members]
-        return lowrank_posterior(outputs, p.numel(), tg.numel(), xg.numel(), self.config.min_variance,
-                                 {"n_members": self.n_members})
+    def _info(self) -> dict[str, Any]:
+        return {"n_members": self.n_members}

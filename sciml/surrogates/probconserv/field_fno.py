@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -307,10 +308,49 @@ class FNOField:
         self.x_range = (float(xg[0]), float(xg[-1]))
         return self._inputs(p, tg, xg), ut.reshape(-1, xg.numel()).to(torch.float32)
 
-    def _check_predict(self, inputs: FieldInputs) -> tuple[Tensor, Tensor, Tensor]:
-        """``(params (P,), t, x)`` of a fitted model's inputs (:class:`FieldInputError` otherwise)."""
+    def fit(self, params: Any, t: Any, x: Any, u: Any, *, seed: int = 0) -> Self:
+        """Train on exact solutions ``u`` ``(P, n_t, n_x)`` of parameters ``params`` ``(P,)`` on the grid ``(t, x)``.
+
+        Raises
+        ------
+        FieldInputError
+            Shapes that do not match, or non-finite values.
+        """
+        net_inputs, targets = self._training_tensors(params, t, x, u)
+        t0 = time.perf_counter()
+        self._train(net_inputs, targets, seed)
+        self.fit_seconds = time.perf_counter() - t0
+        self.fitted = True
+        return self
+
+    def predict(self, inputs: FieldInputs) -> FieldPosterior:
+        """The equal mixture of the model's draws for each parameter ``inputs.params`` (contexts unused).
+
+        Returns
+        -------
+        FieldPosterior
+            ``cov_kind="lowrank"`` (rank = number of draws), shape ``(B, n_t, n_x)``.
+
+        Raises
+        ------
+        FieldInputError
+            Not fitted; missing or malformed ``params`` or grid.
+        """
         if not self.fitted:
             raise FieldInputError(f"{type(self).__name__}: call fit(...) before predict(...)")
         p = inputs.parameters()
         tg, xg = inputs.grid()
-        return p, tg, xg
+        with torch.no_grad():
+            outputs = self._draws(self._inputs(p, tg, xg), inputs)
+        return lowrank_posterior(outputs, p.numel(), tg.numel(), xg.numel(), self.config.min_variance, self._info())
+
+    def _train(self, net_inputs: Tensor, targets: Tensor, seed: int) -> None:
+        """Build and train the network(s) on ``(net_inputs (N, 3, n_x), targets (N, n_x))``."""
+        raise NotImplementedError
+
+    def _draws(self, net_inputs: Tensor, inputs: FieldInputs) -> list[tuple[Tensor, Tensor | None]]:
+        """The ``S`` ``(mean, variance)`` outputs, each ``(P * n_t, n_x)``, whose mixture is the prediction."""
+        raise NotImplementedError
+
+    def _info(self) -> dict[str, Any]:
+        return {}

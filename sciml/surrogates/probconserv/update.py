@@ -21,42 +21,9 @@ With ``sigma_G = 0`` (the default) the updated mean conserves exactly, ``G mu~ =
 update is batched over samples and time steps (each ``(batch, time)`` pair is an independent
 ``n_x``-dimensional Gaussian) and differentiable (plain torch operations).
 
-**Numerics.** Only the small ``n_c x n_c`` matrix ``A = sigma_G^2 I + G Sigma G^T`` is
-factorised, with :func:`torch.linalg.cholesky_ex`; no inverse is formed. With ``L L^T = A``
-and ``V = L^{-1} G Sigma`` (shape ``(n_c, n_x)``)::
-
-    mu~    = mu - V^T L^{-1} (G mu - b)
-    Sigma~ = Sigma - V^T V,        diag(Sigma~) = diag(Sigma) - sum_c V_c^2
-
-so the variance can only decrease; it is clamped at 0 against round-off (exact conservation
-makes ``Sigma~`` singular, so tiny negative round-off values do occur). If ``A`` is not
-numerically positive definite (degenerate or indefinite ``Sigma``), a jitter
-``eps * s * I`` is added to ``A`` for ``eps = 1e-10, 1e-9, ..., 1e-6``, where
-``s = max_c (sigma_G^2 + sum_x G_cx^2 |Sigma_xx|)`` is the size ``A`` would have without
-correlations, and a :class:`ConservationJitterWarning` says how much was needed; if ``1e-6`` is
-not enough, :class:`NotPositiveDefiniteError` is raised.
-
-**Covariance kinds** (``cov_kind``), per ``(batch, time)``:
-
-``"diag"``
-    ``cov`` is the variance, shape ``(batch, n_t, n_x)`` (e.g. a GP's or an ensemble's
-    pointwise variance). Output: ``variance = diag(Sigma~)``; the full ``Sigma~`` (which is
-    *not* diagonal: conditioning on an integral correlates all points) only when
-    ``return_full_cov=True``.
-``"lowrank"``
-    ``cov = (factor, diag)`` with ``Sigma = F F^T + diag(d)``, ``F`` of shape
-    ``(batch, n_t, n_x, r)`` and ``d`` of shape ``(batch, n_t, n_x)``. The update never forms
-    ``Sigma`` (cost ``O(n_x (r + n_c))``). Output: ``variance = diag(Sigma~)`` and, when asked,
-    ``Sigma~`` as a *dense* matrix (``Sigma~ = D + F F^T - V^T V`` has no PSD low-rank-plus-
-    diagonal factor of the same form, so the structure is not kept).
-``"dense"``
-    ``cov`` of shape ``(batch, n_t, n_x, n_x)``, symmetric positive semi-definite. Output:
-    ``variance = diag(Sigma~)`` and, by default, the dense ``Sigma~``.
-
-**HardC** (``hard=True``) is ProbConserv's "hard constraint" baseline: the covariance is
-replaced by the identity for the mean, i.e. the Euclidean projection
-``mu~ = mu - G^T (G G^T + sigma_G^2 I)^{-1} (G mu - b)`` onto the constraint set, and the
-variance (and covariance) are returned unchanged.
+The numerics (a Cholesky factor of the small ``n_c x n_c`` matrix only, jitter when it is not
+positive definite), the covariance formats and the HardC baseline are described in the Notes of
+:func:`conservation_update`; :func:`conservation_gain` gives the gain ``Sigma G^T A^{-1}``.
 """
 
 from __future__ import annotations
@@ -71,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from sciml.errors import SciMLError
+from sciml.surrogates.posterior import GaussianPosterior
 
 __all__ = [
     "JITTER_LEVELS",
@@ -124,10 +92,8 @@ class ConservedPrediction:
     variance: Tensor
     cov: Tensor | None = None
 
-    def to_posterior(self) -> Any:
+    def to_posterior(self) -> GaussianPosterior:
         """The marginals as a :class:`~sciml.surrogates.posterior.GaussianPosterior` (detached)."""
-        from sciml.surrogates.posterior import GaussianPosterior
-
         return GaussianPosterior(self.mean.detach(), self.variance.detach())
 
 
@@ -336,7 +302,7 @@ def conservation_update(
     cov_kind : {"diag", "lowrank", "dense"}
         Format of ``cov``.
     hard : bool
-        HardC baseline: project the mean with ``Sigma = I`` and return the variance unchanged.
+        HardC baseline (see Notes).
     return_full_cov : bool, optional
         Also return the dense updated covariance ``(batch, n_t, n_x, n_x)``. Default: ``True``
         for ``cov_kind="dense"``, ``False`` otherwise.
@@ -355,10 +321,18 @@ def conservation_update(
     NotPositiveDefiniteError
         ``sigma_G^2 I + G Sigma G^T`` is not positive definite even with the largest jitter.
 
-    Warns
+    Notes
     -----
-    ConservationJitterWarning
-        When jitter had to be added to factorise ``sigma_G^2 I + G Sigma G^T``.
+    Warns :class:`ConservationJitterWarning` when jitter was needed. Only ``A = sigma_G^2 I + G Sigma G^T`` (``n_c x n_c``) is factorised (``L L^T = A``,
+    :func:`torch.linalg.cholesky_ex`; no inverse): with ``V = L^{-1} G Sigma``,
+    ``mu~ = mu - V^T L^{-1} (G mu - b)`` and ``Sigma~ = Sigma - V^T V``, so the variance can only
+    decrease (clamped at 0 against round-off). If ``A`` is not numerically positive definite, a
+    jitter ``eps * s * I`` is added for ``eps`` in :data:`JITTER_LEVELS`, with ``s`` the size ``A``
+    would have without correlations. ``"lowrank"`` never forms ``Sigma`` (cost
+    ``O(n_x (r + n_c))``); its ``Sigma~`` comes back dense (it has no PSD low-rank-plus-diagonal
+    factor of the same form). HardC replaces ``Sigma`` by the identity for the mean (the
+    Euclidean projection ``mu - G^T (G G^T + sigma_G^2 I)^{-1} (G mu - b)``) and returns the
+    covariance unchanged.
     """
     mu, g, bt, main, factor, s_g = _prepare(mean, cov, G, b, sigma_g, cov_kind)
     full = (cov_kind == "dense") if return_full_cov is None else bool(return_full_cov)

@@ -123,3 +123,22 @@ def test_probconserv_name_constraint_and_errors():
                                rtol=0, atol=0)
     with pytest.raises(ValueError, match="sigma_g"):
         ProbConserv(gp, ProblemConstraint(pr), sigma_g=-1.0)
+
+
+def test_anp_predict_on_inputs_is_predict_targets_on_the_time_major_grid():
+    from sciml.surrogates.probconserv import ANPInputError, grid_points
+
+    anp = _base("ANP")
+    inputs = _inputs()
+    post = anp.predict(inputs)
+    t, x = inputs.t, inputs.x
+    target = torch.tensor(np.broadcast_to(grid_points(t, x), (2, t.size * x.size, 2)), dtype=torch.float32)
+    ref = anp.predict_targets(inputs.context_x.float(), inputs.context_y.float(), target, n_samples=4,
+                              generator=torch.Generator().manual_seed(3))
+    assert post.means.shape == (4, 2, *GRID) and post.z.shape == (4, 2, 4)
+    torch.testing.assert_close(post.means, ref.means[..., 0].double().reshape(4, 2, *GRID), rtol=0, atol=0)
+    torch.testing.assert_close(post.variances, ref.variances[..., 0].double().reshape(4, 2, *GRID), rtol=0, atol=0)
+    with pytest.raises(FieldInputError, match="pass context_x"):
+        anp.predict(FieldInputs(t, x))
+    with pytest.raises(ANPInputError, match="y_dim = 1"):
+        AttentiveNeuralProcess(y_dim=2, hidden=8, latent_dim=4, n_heads=2).predict(inputs)
