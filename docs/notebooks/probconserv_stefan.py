@@ -24,9 +24,9 @@
 # * **HardC**: the mean projected on `G u = b`, variance unchanged;
 # * **ProbConserv**: the exact Gaussian update with `sigma_G = 0` (mean *and* covariance).
 #
-# Everything below goes through the library: the training helpers of `sciml bench probconserv`
-# and `sciml.surrogates.probconserv.evaluation` for the test functions, the variants'
-# predictions and the metrics. `SMOKE = True` (the default, used when the test suite executes
+# Everything below goes through the library: the study recipe `sciml.studies.probconserv`
+# (the settings and training of `sciml bench probconserv`) and `sciml.studies.probconserv_evaluation`
+# for the test functions, the variants' predictions and the metrics. `SMOKE = True` (the default, used when the test suite executes
 # this notebook) trains for a few steps on a coarse grid, so its numbers mean nothing; run with
 # `SCIML_SMOKE=0` for the quick benchmark's sizes (2,000 training steps, `101 x 101` grid,
 # 20 test functions; a few minutes on one CPU core).
@@ -34,33 +34,31 @@
 # %%
 import os
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 from IPython.display import Image, display
 
-from sciml.bench.probconserv import build_model, make_sample_batch_fn, settings_for, train_config
 from sciml.bench.report import format_rows
-from sciml.surrogates.probconserv import (
-    PROBLEMS,
-    ANPTrainer,
+from sciml.studies.probconserv import build_model, make_sample_batch_fn, probconserv_settings, train_config
+from sciml.studies.probconserv_evaluation import (
     anp_variants,
     evaluate_anps,
     make_test_functions,
     profiles_and_positions,
 )
+from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS, ANPTrainer
 from sciml.uq.metrics import shock_position
 from sciml.viz.uncertainty import plot_position_histograms, plot_profiles_with_bands
 
 SMOKE = os.environ.get("SCIML_SMOKE", "1") == "1"
 torch.set_num_threads(1)  # small models: one thread is as fast and shares the machine
 
-stefan = PROBLEMS["stefan"]
-settings = replace(settings_for(True), problems=("stefan",))  # the quick benchmark's protocol
+stefan = CONSERVATION_PROBLEMS["stefan"]
+settings = probconserv_settings(True).model_copy(update={"problems": ("stefan",)})  # the quick benchmark's
 if SMOKE:
-    settings = replace(settings, steps=20, warmup_steps=2, eval_grid=(51, 51), n_functions=2,
-                       n_latent_samples=4, n_shock_samples=50)
+    settings = settings.model_copy(update=dict(steps=20, warmup_steps=2, eval_grid=(51, 51), n_functions=2,
+                                               n_latent_samples=4, n_shock_samples=50))
 TEST_VALUES = (0.6, 0.5)
 N_HIST = 100 if SMOKE else 1000  # posterior draws per histogram
 OUT = Path(tempfile.mkdtemp(prefix="probconserv-stefan-"))
@@ -72,7 +70,7 @@ print(f"{settings.steps} training steps, evaluation grid {settings.eval_grid}, "
 # One ANP over `(t, x)` (inputs normalised onto `[-1, 1]^2`), trained on a fresh batch of
 # exact Stefan solutions per step: 8 random `u*` from the training range, 100 random context
 # points and 128-256 random targets each. The cosine learning-rate schedule and the beta-NLL
-# weighting are the quick benchmark's (see the `sciml.bench.probconserv` docstring).
+# weighting are the quick benchmark's (see the ProbConserv section of `docs/benchmarks.md`).
 # `ANPTrainer` checkpoints to `last.pt`; rerunning with `resume=True` continues a run.
 
 # %%
@@ -92,7 +90,7 @@ print(f"{result.steps_completed} steps, final loss {result.final_loss:.4g}")
 # front) and at the midpoint `u*/2`. Mean and standard error over the test functions.
 
 # %%
-problem_id = list(PROBLEMS).index("stefan")
+problem_id = list(CONSERVATION_PROBLEMS).index("stefan")
 rows, tests = [], {}
 for v, u_star in enumerate(TEST_VALUES):
     seed = (settings.eval_seed, problem_id, v)
@@ -157,7 +155,7 @@ for u_star, test in tests.items():
 
 # %% [markdown]
 # ## What the benchmark measured
-# (From the `sciml.bench.probconserv` docstring; quick settings, full size, 20 test functions.)
+# (From the ProbConserv section of `docs/benchmarks.md`; quick settings, full size, 20 test functions.)
 #
 # * **The ANP is parameter-blind — and so is the paper's.** With this evaluation, the
 #   reference checkpoint of the paper (amazon-science/probconserv) puts the 10%-level front of

@@ -1,5 +1,6 @@
-"""Uncertainty quantification: metrics for probabilistic predictions."""
+"""Uncertainty quantification: metrics for probabilistic predictions, and their accumulation per function."""
 
+from sciml.uq.field_metrics import FieldMetrics, mean_and_se, sample_shock_positions
 from sciml.uq.metrics import (
     MetricInputError,
     conservation_error,
@@ -16,6 +17,7 @@ from sciml.uq.metrics import (
 )
 
 __all__ = [
+    "FieldMetrics",
     "MetricInputError",
     "conservation_error",
     "crps_ensemble",
@@ -25,7 +27,9 @@ __all__ = [
     "gaussian_nll",
     "interval_coverage",
     "max_conservation_error",
+    "mean_and_se",
     "mse",
     "sample_gaussian",
+    "sample_shock_positions",
     "shock_position",
 ]

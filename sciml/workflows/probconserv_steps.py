@@ -1,8 +1,8 @@
 """Workflow step ``probconserv_study``: train an ANP on a conservation law, evaluate ANP / HardC / ProbConserv.
 
 The study of Hansen et al. (ICML 2023) for one problem of
-:data:`sciml.surrogates.probconserv.PROBLEMS` (default Stefan), with the protocol of
-``sciml bench probconserv`` (:func:`sciml.bench.probconserv.settings_for`; quick or full):
+:data:`sciml.surrogates.probconserv.CONSERVATION_PROBLEMS` (default Stefan), with the protocol of
+``sciml bench probconserv`` (:func:`sciml.studies.probconserv.probconserv_settings`; quick or full):
 
 1. train the attentive neural process with :class:`~sciml.surrogates.probconserv.ANPTrainer`;
    its checkpoints live in ``<output_dir>/<name>/anp`` (``last.pt``), so an interrupted run
@@ -11,7 +11,7 @@ The study of Hansen et al. (ICML 2023) for one problem of
    solution each; the benchmark's seeds) and the rows ``ANP``, ``HardC-ANP`` and
    ``ProbConserv-ANP`` (MSE, LL, CRPS, conservation errors, shock-position errors from
    full-covariance draws; mean and standard error), all computed by
-   :mod:`sciml.surrogates.probconserv.evaluation`;
+   :mod:`sciml.studies.probconserv_evaluation`;
 3. write ``<output_dir>/<file>.json`` (the step, the settings, the training summary and the
    rows; atomically), ``<file>_profiles.png`` (the three variants' profiles at the evaluation
    time with 95% bands, first test function of ``plot_value``) and, for problems with a front,
@@ -26,14 +26,32 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+import torch
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
-from sciml.data.atomic import atomic_write_text
-from sciml.errors import ConfigError
 from sciml.config import StrictModel
+from sciml.data.atomic import atomic_write_text
+from sciml.errors import ConfigError, ParameterError
+from sciml.studies.probconserv import (
+    ProbConservSettings,
+    build_model,
+    make_sample_batch_fn,
+    probconserv_settings,
+    resolve_device,
+    train_config,
+    train_seconds,
+)
+from sciml.studies.probconserv_evaluation import (
+    TestFunctions,
+    anp_variants,
+    evaluate_anps,
+    make_test_functions,
+    profiles_and_positions,
+)
+from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS, ANPTrainer, ConservationProblem
+from sciml.viz.uncertainty import plot_position_histograms, plot_profiles_with_bands
 
 if TYPE_CHECKING:  # pragma: no cover
     from sciml.workflows.runner import WorkflowContext
@@ -44,12 +62,6 @@ __all__ = ["ProbConservStudyStep", "check_step", "run_probconserv_study", "study
 STUDY_MODELS: tuple[str, ...] = ("ANP", "HardC-ANP", "ProbConserv-ANP")
 
 
-def _problem_names() -> list[str]:
-    from sciml.surrogates.probconserv import PROBLEMS
-
-    return list(PROBLEMS)
-
-
 class ProbConservStudyStep(StrictModel):
     """Train an ANP on one conservation law and compare ANP, HardC-ANP and ProbConserv-ANP.
 
@@ -58,7 +70,7 @@ class ProbConservStudyStep(StrictModel):
     name : str
         Step name; the training run lives in ``<output_dir>/<name>/anp``.
     problem : str
-        Key of :data:`sciml.surrogates.probconserv.PROBLEMS` (heat, pme, stefan, advection,
+        Key of :data:`sciml.surrogates.probconserv.CONSERVATION_PROBLEMS` (heat, pme, stefan, advection,
         burgers).
     test_values : list of float, optional
         Parameter values to evaluate (default: the problem's ``test_values``; Stefan
@@ -96,30 +108,27 @@ class ProbConservStudyStep(StrictModel):
     @field_validator("problem")
     @classmethod
     def _known_problem(cls, v: str) -> str:
-        names = _problem_names()
+        names = list(CONSERVATION_PROBLEMS)
         if v not in names:
             raise ValueError(f"unknown problem {v!r}; accepted: {', '.join(names)}")
         return v
 
 
-def study_settings(step: ProbConservStudyStep) -> Any:
-    """The :class:`~sciml.bench.probconserv.ProbConservBenchSettings` of the step.
+def study_settings(step: ProbConservStudyStep) -> ProbConservSettings:
+    """The :class:`~sciml.studies.probconserv.ProbConservSettings` of the step.
 
     The benchmark's quick or full settings restricted to ``step.problem``, with the step's
     ``seed`` and, when given, its ``steps`` and ``n_functions``.
     """
-    from sciml.bench.probconserv import settings_for
-
-    s = settings_for(step.quick)
     over: dict[str, Any] = {"problems": (step.problem,), "seed": step.seed}
     if step.steps is not None:
         over["steps"] = step.steps
     if step.n_functions is not None:
         over["n_functions"] = step.n_functions
-    return replace(s, **over)
+    return probconserv_settings(step.quick).model_copy(update=over)
 
 
-def _test_values(step: ProbConservStudyStep, problem: Any) -> list[float]:
+def _test_values(step: ProbConservStudyStep, problem: ConservationProblem) -> list[float]:
     return [float(v) for v in (step.test_values if step.test_values is not None else problem.test_values)]
 
 
@@ -132,12 +141,9 @@ def check_step(step: ProbConservStudyStep, where: str) -> None:
         Naming ``where`` and the bad field (an unknown problem lists the accepted ones; a test
         value outside the problem's range names that range).
     """
-    from sciml.errors import ParameterError
-    from sciml.surrogates.probconserv import PROBLEMS
-
-    if step.problem not in PROBLEMS:  # also for steps built without validation (model_construct)
-        raise ConfigError(f"{where}.problem: unknown problem {step.problem!r}; accepted: {', '.join(PROBLEMS)}")
-    problem = PROBLEMS[step.problem]
+    if step.problem not in CONSERVATION_PROBLEMS:  # also for steps built without validation (model_construct)
+        raise ConfigError(f"{where}.problem: unknown problem {step.problem!r}; accepted: {', '.join(CONSERVATION_PROBLEMS)}")
+    problem = CONSERVATION_PROBLEMS[step.problem]
     values = _test_values(step, problem)
     for i, v in enumerate(values):
         try:
@@ -148,47 +154,27 @@ def check_step(step: ProbConservStudyStep, where: str) -> None:
         raise ConfigError(f"{where}.plot_value: {step.plot_value:g} is not among the test values {values}")
 
 
-def _train(step: ProbConservStudyStep, problem: Any, s: Any, ctx: WorkflowContext) -> tuple[Any, Any]:
-    from sciml.bench.probconserv import _device, build_model, make_sample_batch_fn, train_config
-    from sciml.surrogates.probconserv import ANPTrainer
-
+def _train(step: ProbConservStudyStep, problem: ConservationProblem, s: ProbConservSettings,
+           ctx: WorkflowContext) -> tuple[Any, Any]:
     run_dir = ctx.output_dir / step.name / "anp"
     resuming = (run_dir / "last.pt").exists()
     ctx.log(f"[{step.name}] ANP on {problem.name}, {s.steps} steps{' (resuming)' if resuming else ''} -> {run_dir}")
-    model = build_model(s, seed=s.seed, problem=problem).to(_device(s))
+    model = build_model(s, seed=s.seed, problem=problem).to(resolve_device(s))
     result = ANPTrainer(model, train_config(s, steps=s.steps, seed=s.seed), run_dir).fit(
         make_sample_batch_fn(problem, s), resume=True)
     ctx.artefacts[f"{step.name}:checkpoint"] = result.last_checkpoint
     return model, result
 
 
-def run_probconserv_study(step: ProbConservStudyStep, index: int, ctx: WorkflowContext) -> None:
-    """Train (or resume, or reload) the ANP, evaluate the variants, write ``<file>.json`` and the plots."""
-    import torch
-
-    from sciml.surrogates.probconserv import PROBLEMS
-    from sciml.surrogates.probconserv.evaluation import (
-        anp_variants,
-        evaluate_anps,
-        make_test_functions,
-        profiles_and_positions,
-    )
-    from sciml.viz.uncertainty import plot_position_histograms, plot_profiles_with_bands
-
-    where = f"{getattr(ctx, 'source', 'workflow')}: field steps.{index}"
-    check_step(step, where)
-    problem = PROBLEMS[step.problem]
-    problem_id = list(PROBLEMS).index(step.problem)  # the benchmark's seeds
-    s = study_settings(step)
+def _evaluate(step: ProbConservStudyStep, problem: ConservationProblem, s: ProbConservSettings, model: Any,
+              result: Any, ctx: WorkflowContext) -> tuple[list[dict[str, Any]], TestFunctions]:
+    """Rows of every test value, and the test functions of the plot value."""
+    problem_id = list(CONSERVATION_PROBLEMS).index(step.problem)  # the benchmark's seeds
     values = _test_values(step, problem)
     plot_value = values[0] if step.plot_value is None else step.plot_value
-
-    from sciml.bench.probconserv import _train_seconds
-
-    model, result = _train(step, problem, s, ctx)
-    train_seconds = _train_seconds(result)
     rows: list[dict[str, Any]] = []
     plot_test = None
+    seconds = train_seconds(result)
     for v, p in enumerate(values):
         t0 = time.perf_counter()
         seed = (s.eval_seed, problem_id, v)
@@ -200,7 +186,7 @@ def run_probconserv_study(step: ProbConservStudyStep, index: int, ctx: WorkflowC
         new = test.rows(acc, STUDY_MODELS, n_latent_samples=s.n_latent_samples)
         for r in new:
             r["train_steps"] = result.steps_completed
-            r["train_seconds"] = train_seconds
+            r["train_seconds"] = seconds
         rows.extend(new)
         if plot_test is None and abs(p - plot_value) <= 1e-12 * max(1.0, abs(p)):
             plot_test = test
@@ -209,23 +195,20 @@ def run_probconserv_study(step: ProbConservStudyStep, index: int, ctx: WorkflowC
                 f"{by['ProbConserv-ANP']['mse']:.3g}, LL {by['ANP']['ll']:.3g} -> {by['ProbConserv-ANP']['ll']:.3g}, "
                 f"CE {by['ANP']['ce_eval']:.2g} -> {by['ProbConserv-ANP']['ce_eval']:.2g} "
                 f"({time.perf_counter() - t0:.1f} s)")
-
-    out = ctx.output_dir
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {"step": step.model_dump(mode="json"), "problem": problem.name, "param": problem.param_name,
-               "settings": asdict(s), "train": {"steps_completed": result.steps_completed,
-                                                "final_loss": result.final_loss, "seconds": train_seconds,
-                                                "resumed_from_step": result.resumed_from_step},
-               "rows": rows}
-    out_json = atomic_write_text(out / f"{step.file}.json", json.dumps(summary, indent=1, default=str) + "\n")
-    ctx.artefacts[f"probconserv:{step.file}"] = out_json
-
     assert plot_test is not None
+    return rows, plot_test
+
+
+def _plot(step: ProbConservStudyStep, problem: ConservationProblem, s: ProbConservSettings, model: Any,
+          plot_test: TestFunctions, ctx: WorkflowContext) -> bool:
+    """The profiles plot and (for a front) the shock histogram; whether the histogram was drawn."""
+    problem_id = list(CONSERVATION_PROBLEMS).index(step.problem)
+    out = ctx.output_dir
     gen = torch.Generator().manual_seed(int(s.eval_seed + 7919 * (problem_id + 1)))
     preds = anp_variants(model, plot_test, slice(0, 1), n_latent_samples=s.n_latent_samples, generator=gen,
                          target_chunk=s.target_chunk, full_cov=plot_test.thresholds is not None)
     profiles, positions = profiles_and_positions(preds, plot_test, 0, n_samples=step.n_plot_samples, generator=gen)
-    label = f"{problem.name}, {problem.param_name} = {plot_value:g}, t = {plot_test.t_eval:.3g}"
+    label = f"{problem.name}, {problem.param_name} = {plot_test.p:g}, t = {plot_test.t_eval:.3g}"
     ctx.artefacts[f"plot:{step.file}_profiles"] = plot_profiles_with_bands(
         plot_test.x, plot_test.truth[0, plot_test.i_eval].numpy(), profiles, out / f"{step.file}_profiles.png",
         title=label)
@@ -235,5 +218,26 @@ def run_probconserv_study(step: ProbConservStudyStep, index: int, ctx: WorkflowC
         ctx.artefacts[f"plot:{step.file}_shock_hist"] = plot_position_histograms(
             positions, out / f"{step.file}_shock_hist.png", true_position=x_ref,
             title=f"{label}: front (u = {level:.3g}) of {step.n_plot_samples} posterior draws")
+    return bool(positions)
+
+
+def run_probconserv_study(step: ProbConservStudyStep, index: int, ctx: WorkflowContext) -> None:
+    """Train (or resume, or reload) the ANP, evaluate the variants, write ``<file>.json`` and the plots."""
+    where = f"{getattr(ctx, 'source', 'workflow')}: field steps.{index}"
+    check_step(step, where)
+    problem = CONSERVATION_PROBLEMS[step.problem]
+    s = study_settings(step)
+    model, result = _train(step, problem, s, ctx)
+    rows, plot_test = _evaluate(step, problem, s, model, result, ctx)
+    out = ctx.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    summary = {"step": step.model_dump(mode="json"), "problem": problem.name, "param": problem.param_name,
+               "settings": s.model_dump(), "train": {"steps_completed": result.steps_completed,
+                                                     "final_loss": result.final_loss, "seconds": train_seconds(result),
+                                                     "resumed_from_step": result.resumed_from_step},
+               "rows": rows}
+    out_json = atomic_write_text(out / f"{step.file}.json", json.dumps(summary, indent=1, default=str) + "\n")
+    ctx.artefacts[f"probconserv:{step.file}"] = out_json
+    hist = _plot(step, problem, s, model, plot_test, ctx)
     ctx.log(f"[{step.name}] wrote {out_json.name}, {step.file}_profiles.png"
-            f"{f', {step.file}_shock_hist.png' if positions else ''}")
+            f"{f', {step.file}_shock_hist.png' if hist else ''}")

@@ -1,29 +1,18 @@
-"""ProbConserv on GP / FNO-ensemble / MC-dropout bases: rows, exact conservation, metrics, seeds."""
+"""``sciml bench probconserv`` on GP / FNO-ensemble / MC-dropout bases: rows, exact conservation, timing, checks."""
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pytest
-import torch
 
-from sciml.bench.probconserv import ProbConservBenchSettings, build_model, evaluate_test_value
-from sciml.bench.probconserv_bases import (
-    BASES,
-    BaseBenchSettings,
-    _evaluate_field,
-    base_models,
-    base_settings_for,
-    evaluate_bases,
-)
-from sciml.surrogates.probconserv import PROBLEMS
-from sciml.surrogates.probconserv.bases import FieldPrediction, FNOTrainConfig
+from sciml.bench.probconserv_bases import evaluate_bases
+from sciml.studies.probconserv import ProbConservSettings, build_model, evaluate_test_value
+from sciml.studies.probconserv_bases import BASES, FieldBaseSettings, base_models
+from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS, FNOTrainConfig
 
-PROTOCOL = ProbConservBenchSettings(
+PROTOCOL = ProbConservSettings(
     problems=("stefan",), train_grid=(21, 21), eval_grid=(21, 21), steps=1, softc_steps=1,
     n_functions=3, n_latent_samples=2, n_shock_samples=16, eval_batch=2, hidden=8, latent_dim=4, n_heads=2)
-TINY = BaseBenchSettings(
+TINY = FieldBaseSettings(
     protocol=PROTOCOL, gp_train_functions=4, gp_train_steps=5,
     fno=FNOTrainConfig(steps=5, batch_size=8, width=4, modes=4, n_layers=2, proj_hidden=8, pad=4),
     fno_train_params=4, n_members=2, n_passes=3)
@@ -32,32 +21,16 @@ TINY = BaseBenchSettings(
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-class OracleField:
-    """Predicts the exact solution with a constant diagonal variance (a known answer for every metric)."""
-
-    name = "Oracle"
-
-    def __init__(self, problem, variance):
-        self.problem, self.v = problem, variance
-        self.calls = []
-
-    def predict(self, t, x, *, context_x=None, context_y=None, params=None, generator=None):
-        self.calls.append((context_x.clone(), params.clone()))
-        mean = torch.as_tensor(self.problem.solution_on_grid(params[:, 0].numpy(), t, x))
-        var = torch.full_like(mean, self.v)
-        return FieldPrediction(mean, var, "diag", var)
-
-
 def test_rows_layout_conservation_and_anp_row_keys():
     rows = evaluate_bases(["stefan"], settings=TINY, seed=0)
     models = [m for b in BASES for m in base_models(b)]
-    values = PROBLEMS["stefan"].test_values
+    values = CONSERVATION_PROBLEMS["stefan"].test_values
     assert [(r["test_value"], r["model"]) for r in rows] == [
         (v, m) for b in BASES for v in values for m in base_models(b)]
     assert {r["model"] for r in rows} == set(models)
     # the ANP benchmark's row keys are all there (same format), plus the base's extras
-    anp = build_model(PROTOCOL, seed=0, problem=PROBLEMS["stefan"])
-    anp_rows = evaluate_test_value(PROBLEMS["stefan"], {"ANP": anp, "SoftC-ANP": anp}, 0.6, PROTOCOL,
+    anp = build_model(PROTOCOL, seed=0, problem=CONSERVATION_PROBLEMS["stefan"])
+    anp_rows = evaluate_test_value(CONSERVATION_PROBLEMS["stefan"], {"ANP": anp, "SoftC-ANP": anp}, 0.6, PROTOCOL,
                                    seed=(PROTOCOL.eval_seed, 2, 0))
     extra = {"base", "cov_kind", "conditioning", "train_seconds", "predict_seconds", "update_seconds"}
     for r in rows:
@@ -80,41 +53,8 @@ def test_rows_layout_conservation_and_anp_row_keys():
         assert by[(f"HardC-{b}", 0.6)]["mse"] != by[(b, 0.6)]["mse"]
 
 
-def test_oracle_metrics_have_closed_forms_and_contexts_match_the_anp_benchmark():
-    pr = PROBLEMS["heat"]
-    s = BaseBenchSettings(protocol=ProbConservBenchSettings(
-        problems=("heat",), train_grid=(21, 21), eval_grid=(21, 41), steps=1, softc_steps=1, n_functions=4,
-        n_latent_samples=1, n_shock_samples=4, eval_batch=3, n_context=10))
-    v = 1e-4
-    oracle = OracleField(pr, v)
-    rows = _evaluate_field(pr, oracle, "Oracle", 1.0, s, seed=(1234, 0, 0), base_id=0, train_seed=0)
-    base, hard, pc = rows
-    assert [r["model"] for r in rows] == ["Oracle", "HardC-Oracle", "ProbConserv-Oracle"]
-    assert base["mse"] == 0.0
-    assert base["ll"] == pytest.approx(-0.5 * math.log(2 * math.pi * v), rel=1e-12)
-    sigma = math.sqrt(v)
-    assert base["crps"] == pytest.approx(sigma * (2 / math.sqrt(2 * math.pi) - 1 / math.sqrt(math.pi)), rel=1e-12)
-    # the exact solution conserves up to the trapezoid rule's quadrature error, which the update removes
-    t, x = pr.target_grid(21, 41)
-    G, b_fn = pr.constraint(t, x)
-    u = pr.solution_on_grid([1.0], t, x)
-    quad = np.abs(np.einsum("btx,cx->btc", u, G) - b_fn([1.0])).max()
-    assert base["ce_max_worst"] == pytest.approx(quad, rel=1e-9)
-    assert pc["ce_max_worst"] < 1e-12 and hard["ce_max_worst"] < 1e-12
-    # with a diagonal constant variance, ProbConserv's mean update equals the HardC projection
-    assert pc["mse"] == pytest.approx(hard["mse"], rel=1e-9)
-    assert pc["mse"] > 0  # moving the exact grid values by the quadrature error
-    assert "shock_error" not in base  # heat has no front
-    # contexts: the same draws as the ANP benchmark (first the context, by seed (eval_seed, problem, value))
-    rng = np.random.default_rng([1234, 0, 0, 0])
-    ref = pr.sample_batch(np.full(4, 1.0), n_context=10, n_target=None, rng=rng, grid=(21, 41))
-    got = torch.cat([c[0] for c in oracle.calls])
-    torch.testing.assert_close(got.to(torch.float32), ref.context_x)
-    assert [len(c[0]) for c in oracle.calls] == [3, 1]  # eval_batch chunks
-
-
 def test_evaluate_bases_is_deterministic_and_validates():
-    s = BaseBenchSettings(protocol=PROTOCOL, bases=("MCDropout",), fno=TINY.fno, fno_train_params=4, n_passes=3)
+    s = FieldBaseSettings(protocol=PROTOCOL, bases=("MCDropout",), fno=TINY.fno, fno_train_params=4, n_passes=3)
     a = evaluate_bases(["heat"], settings=s, seed=3)
     b = evaluate_bases(["heat"], settings=s, seed=3)
     keys = ("mse", "ll", "crps", "ce_eval", "ce_max")
@@ -124,26 +64,19 @@ def test_evaluate_bases_is_deterministic_and_validates():
     with pytest.raises(ValueError, match="unknown problem"):
         evaluate_bases(["nope"], settings=s)
     with pytest.raises(ValueError, match="unknown base"):
-        evaluate_bases(["heat"], settings=BaseBenchSettings(protocol=PROTOCOL, bases=("ANP",)))
-
-
-def test_quick_settings_sizes():
-    q, f = base_settings_for(True), base_settings_for(False)
-    assert q.protocol.eval_grid == (101, 101) and q.protocol.n_context == 100
-    assert q.n_members >= 3 and q.fno.steps < f.fno.steps and f.protocol.eval_grid == (201, 201)
+        evaluate_bases(["heat"], settings=FieldBaseSettings(protocol=PROTOCOL, bases=("ANP",)))
 
 
 def test_benchmark_appends_base_rows_timing_rows_and_conservation_checks(tmp_path):
-    from dataclasses import replace
 
     from sciml.bench.probconserv import MODELS, run_probconserv_benchmark
 
-    s = replace(PROTOCOL, steps=2, softc_steps=1, batch_size=2, n_target_range=(16, 32), timing_grid=(11, 11),
-                timing_repeats=1)
-    bs = replace(TINY, bases=("GP", "Ensemble"))
+    s = PROTOCOL.model_copy(update=dict(steps=2, softc_steps=1, batch_size=2, n_target_range=(16, 32), timing_grid=(11, 11),
+                timing_repeats=1))
+    bs = TINY.model_copy(update=dict(bases=("GP", "Ensemble")))
     report = run_probconserv_benchmark(settings=s, run_root=tmp_path, base_settings=bs)
     rows = report.results
-    values = PROBLEMS["stefan"].test_values
+    values = CONSERVATION_PROBLEMS["stefan"].test_values
     base_names = [m for b in ("GP", "Ensemble") for m in base_models(b)]
     assert report.config["models"] == [*MODELS, *base_names]
     assert report.config["bases"]["problems"] == ["stefan"]
@@ -171,9 +104,10 @@ def test_benchmark_appends_base_rows_timing_rows_and_conservation_checks(tmp_pat
 
 
 def test_base_plan_defaults_quick_full_and_custom():
-    from sciml.bench.probconserv import QUICK_BASE_PROBLEMS, _base_plan, settings_for
+    from sciml.bench.probconserv import QUICK_BASE_PROBLEMS, _base_plan
+    from sciml.studies.probconserv import probconserv_settings
 
-    q, f = settings_for(True), settings_for(False)
+    q, f = probconserv_settings(True), probconserv_settings(False)
     bs, on = _base_plan(q, quick=True, custom=False, base_settings=None, base_problems=None)
     assert on == QUICK_BASE_PROBLEMS == ("stefan",) and bs.protocol == q and bs.n_members == 4
     bs, on = _base_plan(f, quick=False, custom=False, base_settings=None, base_problems=None)

@@ -7,12 +7,13 @@ import operator
 
 import pytest
 
-from sciml.bench.probconserv import MODELS, ProbConservBenchSettings, run_probconserv_benchmark
-from sciml.surrogates.probconserv import PROBLEMS
+from sciml.bench.probconserv import MODELS, run_probconserv_benchmark
+from sciml.studies.probconserv import ProbConservSettings, build_model, probconserv_settings, train_config
+from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS
 
 _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 
-TINY = ProbConservBenchSettings(
+TINY = ProbConservSettings(
     problems=("stefan",), train_grid=(21, 21), eval_grid=(21, 21), steps=4, softc_steps=2,
     n_functions=3, n_latent_samples=3, n_shock_samples=8, n_target_range=(16, 32), batch_size=2,
     hidden=8, latent_dim=4, n_heads=2, eval_batch=2, timing_grid=(11, 11), timing_repeats=1,
@@ -29,14 +30,14 @@ def test_probconserv_benchmark_layout(tmp_path):
     assert data["config"]["settings"]["problems"] == ["stefan"]
 
     rows = [r for r in data["results"] if r["model"] in MODELS]
-    test_values = PROBLEMS["stefan"].test_values
+    test_values = CONSERVATION_PROBLEMS["stefan"].test_values
     assert {(r["test_value"], r["model"]) for r in rows} == {(v, m) for v in test_values for m in MODELS}
     assert len(rows) == len(test_values) * len(MODELS)
     for r in rows:
         assert r["n_functions"] == TINY.n_functions
         assert r["mse"] >= 0 and r["crps"] >= 0 and r["mse_se"] >= 0
         assert r["shock_error"] >= 0 and 0 < r["shock_threshold"] < 1  # Stefan has a front
-        assert r["eval_time"] == pytest.approx(PROBLEMS["stefan"].eval_time)
+        assert r["eval_time"] == pytest.approx(CONSERVATION_PROBLEMS["stefan"].eval_time)
     for r in rows:  # ProbConserv and HardC conserve exactly (float64); the plain ANP does not
         if r["model"] in ("ProbConserv-ANP", "HardC-ANP"):
             assert r["ce_rel"] < 1e-10 and r["ce_max_worst"] < 1e-10 and r["ce_eval"] < 1e-10
@@ -70,23 +71,23 @@ def test_probconserv_benchmark_layout(tmp_path):
 
 @pytest.mark.slow
 def test_models_normalise_inputs_to_the_problem_domain(tmp_path):
-    from dataclasses import replace
 
-    from sciml.bench.probconserv import build_model, train_config
     from sciml.surrogates.probconserv.training import load_checkpoint
 
-    stefan = PROBLEMS["stefan"]
+    stefan = CONSERVATION_PROBLEMS["stefan"]
     model = build_model(TINY, seed=0, problem=stefan)
     assert model.get_config()["input_range"] == [[0.0, 0.1], [0.0, 1.0]]
-    assert "input_range" not in build_model(replace(TINY, normalize_inputs=False), seed=0).get_config()
+    plain = TINY.model_copy(update=dict(normalize_inputs=False))
+    assert "input_range" not in build_model(plain, seed=0).get_config()
     with pytest.raises(ValueError, match="needs the problem"):
         build_model(TINY, seed=0)
-    cos = replace(TINY, lr_schedule="cosine", warmup_steps=100)
+    cos = TINY.model_copy(update=dict(lr_schedule="cosine", warmup_steps=100))
     cfg = train_config(cos, steps=4000, seed=3, softc_weight=0.5)
     assert (cfg.lr_schedule, cfg.warmup_steps, cfg.steps, cfg.seed, cfg.softc_weight) == ("cosine", 100, 4000, 3, 0.5)
     assert train_config(cos, steps=100, seed=0).warmup_steps == 10  # capped at a tenth of a short run
 
-    run_probconserv_benchmark(settings=replace(TINY, lr_schedule="cosine", warmup_steps=1), run_root=tmp_path)
+    run_probconserv_benchmark(settings=TINY.model_copy(update=dict(lr_schedule="cosine", warmup_steps=1)),
+                              run_root=tmp_path)
     for run in ("anp", "softc"):
         ckpt = load_checkpoint(tmp_path / "stefan" / run / "last.pt")
         assert ckpt["model_config"]["input_range"] == [list(stefan.t_range), list(stefan.x_range)]
@@ -94,9 +95,7 @@ def test_models_normalise_inputs_to_the_problem_domain(tmp_path):
 
 
 def test_mode_settings_training_protocol():
-    from sciml.bench.probconserv import settings_for
-
-    quick, full = settings_for(True), settings_for(False)
+    quick, full = probconserv_settings(True), probconserv_settings(False)
     assert quick.normalize_inputs and full.normalize_inputs
     assert (quick.lr_schedule, quick.warmup_steps, quick.nll_beta) == ("cosine", 100, 0.5)
     assert (full.lr_schedule, full.nll_beta) == ("cosine", 0.0)  # the paper's plain ELBO on a GPU budget
@@ -104,11 +103,10 @@ def test_mode_settings_training_protocol():
 
 @pytest.mark.slow
 def test_work_dir_and_only(tmp_path):
-    from dataclasses import replace
 
     from sciml.errors import ConfigError
 
-    two = replace(TINY, problems=("heat", "stefan"))
+    two = TINY.model_copy(update=dict(problems=("heat", "stefan")))
     report = run_probconserv_benchmark(settings=two, work_dir=tmp_path / "wd", only=["stefan"])
     assert {r["problem"] for r in report.results if r["model"] in MODELS} == {"stefan"}
     assert report.config["only"] == ["stefan"] and not (tmp_path / "wd" / "heat").exists()
@@ -120,7 +118,7 @@ def test_work_dir_and_only(tmp_path):
     assert [c.value for c in again.checks if c.name != "update_overhead_max"] == \
         [c.value for c in report.checks if c.name != "update_overhead_max"]
     with pytest.raises(ConfigError, match=r"with other settings \(steps\)"):
-        run_probconserv_benchmark(settings=replace(two, steps=6), work_dir=tmp_path / "wd")
+        run_probconserv_benchmark(settings=two.model_copy(update=dict(steps=6)), work_dir=tmp_path / "wd")
     with pytest.raises(ConfigError, match=r"only: no problem\(s\) \['pme'\] in this mode"):
         run_probconserv_benchmark(settings=two, only=["pme"])
     with pytest.raises(ConfigError, match="work_dir or run_root, not both"):

@@ -10,7 +10,7 @@ import torch
 from pydantic import ValidationError
 
 from sciml.errors import ConfigError
-from sciml.surrogates.probconserv import PROBLEMS
+from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS
 from sciml.workflows.probconserv_steps import (
     ProbConservStudyStep,
     check_step,
@@ -33,7 +33,7 @@ def test_study_writes_rows_and_plots_and_resumes(tmp_path):
     run_probconserv_study(step, 0, ctx)
     data = json.loads((tmp_path / "st.json").read_text())
     rows = data["rows"]
-    values = PROBLEMS["stefan"].test_values
+    values = CONSERVATION_PROBLEMS["stefan"].test_values
     assert [(r["test_value"], r["model"]) for r in rows] == [
         (v, m) for v in values for m in ("ANP", "HardC-ANP", "ProbConserv-ANP")]
     for r in rows:
@@ -70,7 +70,7 @@ def test_bad_problem_lists_the_accepted_ones(tmp_path):
     with pytest.raises(ValidationError) as info:
         ProbConservStudyStep(problem="stefn")
     msg = str(info.value)
-    assert "stefn" in msg and all(name in msg for name in PROBLEMS)
+    assert "stefn" in msg and all(name in msg for name in CONSERVATION_PROBLEMS)
     # a step built without validation fails in the run's check, before any work
     bad = ProbConservStudyStep.model_construct(problem="nope")
     with pytest.raises(ConfigError, match=r"steps\.3\.problem: unknown problem 'nope'; accepted: heat, pme, stefan"):

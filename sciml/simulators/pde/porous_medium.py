@@ -19,12 +19,8 @@ with three choices of the diffusivity ``k(u)``:
 ``n = m + 1`` (and time is rescaled by ``1/n``). All exact solutions below are for *this*
 convention.
 
-**Numerics.** Cell-centred finite volumes on ``n_cells`` cells; the face flux is the exact
-Kirchhoff flux ``-(Phi(u_{i+1}) - Phi(u_i)) / dx``, Dirichlet data enter through a half-cell
-flux, zero-flux (Neumann) boundaries through ``F = 0``. Time integration is the theta scheme
-(backward Euler by default; Crank–Nicolson for the linear heat equation) with Newton's method
-and batched tridiagonal solves (see :mod:`sciml.simulators.pde._implicit_diffusion`). The
-stored values are cell averages, and the initial states are exact cell averages.
+The finite-volume numerics are described on :class:`GPMESimulator1D`; the closed forms
+(:func:`heat_series_solution`, :func:`pme_front_solution`, their masses) are module functions.
 
 **Conservation (ProbConserv's constraint ``G u = b``).** Integrating the equation over the
 domain gives
@@ -64,6 +60,12 @@ __all__ = [
     "barenblatt_solution",
     "barenblatt_front",
     "barenblatt_mass",
+    "heat_mass",
+    "heat_series_mass",
+    "heat_series_solution",
+    "pme_front_mass",
+    "pme_front_solution",
+    "pme_mass",
 ]
 
 
@@ -74,6 +76,13 @@ class GPMESimulator1D(PDESimulator1D):
     Subclasses provide :meth:`diffusivity`, :meth:`boundaries`, :meth:`exact_solution`,
     :meth:`_exact_antiderivative` (for exact cell averages), :meth:`boundary_flux` and
     :meth:`conserved_quantity`.
+
+    Cell-centred finite volumes on ``n_cells`` cells; the face flux is the exact Kirchhoff flux
+    ``-(Phi(u_{i+1}) - Phi(u_i)) / dx``, Dirichlet data enter through a half-cell flux,
+    zero-flux (Neumann) boundaries through ``F = 0``. Time integration is the theta scheme
+    (backward Euler by default; Crank–Nicolson for the linear heat equation) with Newton's
+    method and batched tridiagonal solves (see :mod:`sciml.simulators.pde._implicit_diffusion`).
+    The stored values are cell averages, and the initial states are exact cell averages.
 
     Parameters
     ----------
@@ -269,6 +278,98 @@ def _sine_cell_averages(xc: np.ndarray, dx: float, length: float, n_modes: int) 
     return np.sin(w * xc[None, :]) * (2.0 * np.sin(0.5 * w * dx) / (w * dx))
 
 
+def _heat_decay(t: Any, k: float, n_modes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mode numbers ``j = 1..n_modes`` and ``exp(-(j pi)^2 k t)``, shape ``(*t.shape, n_modes)``."""
+    j = np.arange(1, n_modes + 1, dtype=np.float64)
+    return j, np.exp(-((j * np.pi) ** 2) * k * np.asarray(t, dtype=np.float64)[..., None])
+
+
+def heat_series_solution(x: Any, t: Any, k: float, coefficients: Any) -> np.ndarray:
+    """Heat equation on ``[0, 1]`` with zero Dirichlet data: ``u = sum_j a_j e^{-(j pi)^2 k t} sin(j pi x)``.
+
+    Parameters
+    ----------
+    x, t : array_like
+        Broadcastable positions in ``[0, 1]`` and times ``>= 0``.
+    k : float
+        Diffusivity ``> 0`` (units length^2 / time).
+    coefficients : array_like, shape ``(n_modes,)`` or ``(n_samples, n_modes)``
+        Mode amplitudes ``a_j`` of ``u0 = sum_j a_j sin(j pi x)`` (``[1.0]``: ProbConserv's
+        ``sin(pi x)``).
+
+    Returns
+    -------
+    ndarray, shape ``(*coefficients.shape[:-1], *broadcast(x, t).shape)``
+    """
+    a = np.asarray(coefficients, dtype=np.float64)
+    x, t = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(t, np.float64))
+    j, decay = _heat_decay(t, k, a.shape[-1])
+    basis = decay * np.sin(j * np.pi * x[..., None])  # (*shape, n_modes)
+    return np.einsum("...m,sm->s...", basis, np.atleast_2d(a)).reshape(a.shape[:-1] + x.shape)
+
+
+def heat_series_mass(t: Any, k: float, coefficients: Any) -> np.ndarray:
+    """``int_0^1 u dx = sum_j a_j e^{-(j pi)^2 k t} (1 - (-1)^j) / (j pi)`` of :func:`heat_series_solution`.
+
+    Returns
+    -------
+    ndarray, shape ``(*coefficients.shape[:-1], *t.shape)``
+    """
+    a = np.asarray(coefficients, dtype=np.float64)
+    j, decay = _heat_decay(t, k, a.shape[-1])
+    w = (1.0 - (-1.0) ** j) / (j * np.pi) * decay
+    out = np.einsum("...m,sm->s...", w, np.atleast_2d(a))
+    return out.reshape(a.shape[:-1] + out.shape[1:])
+
+
+def heat_mass(t: Any, k: float) -> np.ndarray:
+    """Mass of ProbConserv's heat problem, ``int_0^1 e^{-pi^2 k t} sin(pi x) dx = (2/pi) e^{-pi^2 k t}``.
+
+    ``u_t = k u_xx`` on ``[0, 1]``, ``u(0, t) = u(1, t) = 0``, ``u0 = sin(pi x)``.
+
+    Parameters
+    ----------
+    t : array_like
+        Times ``>= 0``.
+    k : float
+        Diffusivity ``> 0``.
+
+    Returns
+    -------
+    ndarray, shape of ``t``
+
+    Raises
+    ------
+    ParameterError
+        ``k <= 0`` or times negative or not finite.
+    """
+    if not (np.isfinite(k) and k > 0):
+        raise ParameterError(f"heat_mass: k must be > 0, got {k!r}")
+    return heat_series_mass(_check_times(t, None, "heat_mass"), k, _ONE_MODE)
+
+
+def _check_times(t: Any, t_max: float | None, what: str) -> np.ndarray:
+    """``t`` as float64, finite, ``>= 0`` and (with ``t_max``) ``<= t_max`` up to round-off.
+
+    Raises
+    ------
+    ParameterError
+        Naming ``what`` and the accepted range.
+    """
+    ts = np.asarray(t, dtype=np.float64)
+    if not np.all(np.isfinite(ts)) or np.any(ts < 0):
+        raise ParameterError(f"{what}: t must be finite and >= 0")
+    if t_max is not None and np.any(ts > t_max * (1 + 1e-12)):
+        raise ParameterError(
+            f"{what}: the closed form holds for t <= {t_max:.6g} (the front is inside [0, 1]), got max t = "
+            f"{float(ts.max()):.6g}")
+    return ts
+
+
+#: the amplitudes of ProbConserv's single mode ``u0 = sin(pi x)``
+_ONE_MODE = np.array([1.0])
+
+
 class HeatSimulator(GPMESimulator1D):
     """Heat equation ``u_t = k u_xx`` on ``[0, 1]`` with ``u(0, t) = u(1, t) = 0``.
 
@@ -339,8 +440,7 @@ class HeatSimulator(GPMESimulator1D):
 
     def _modes(self, t: np.ndarray, params: Mapping[str, float], coefficients: np.ndarray | None):
         a = self._coef(coefficients)
-        j = np.arange(1, a.shape[-1] + 1, dtype=np.float64)
-        decay = np.exp(-params["k"] * (j * np.pi) ** 2 * np.asarray(t, dtype=np.float64)[..., None])
+        j, decay = _heat_decay(t, params["k"], a.shape[-1])
         return a, j, decay
 
     def exact_solution(self, x: np.ndarray, t: np.ndarray, params: Mapping[str, float], *,
@@ -361,10 +461,7 @@ class HeatSimulator(GPMESimulator1D):
         ndarray, shape ``(*coefficients.shape[:-1], *broadcast(x, t).shape)``
         """
         p = self.parameter_space.validate(params, source=self.name)
-        x, t = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(t, np.float64))
-        a, j, decay = self._modes(t, p, coefficients)
-        basis = decay * np.sin(j * np.pi * x[..., None])  # (*shape, n_modes)
-        return np.einsum("...m,sm->s...", basis, np.atleast_2d(a)).reshape(a.shape[:-1] + x.shape)
+        return heat_series_solution(x, t, p["k"], self._coef(coefficients))
 
     def _exact_antiderivative(self, x, t, params, coefficients=None):
         x, t = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(t, np.float64))
@@ -405,10 +502,7 @@ class HeatSimulator(GPMESimulator1D):
         ndarray, shape ``(*coefficients.shape[:-1], *t.shape)``
         """
         p = self.parameter_space.validate(params, source=self.name)
-        a, j, decay = self._modes(np.asarray(t, np.float64), p, coefficients)
-        w = decay * (1.0 - (-1.0) ** j) / (j * np.pi)
-        out = np.einsum("...m,sm->s...", w, np.atleast_2d(a))
-        return out.reshape(a.shape[:-1] + out.shape[1:])
+        return heat_series_mass(t, p["k"], self._coef(coefficients))
 
 
 # =========================================================================== Barenblatt
@@ -478,6 +572,61 @@ def _barenblatt_antiderivative(x: np.ndarray, t: np.ndarray, m: float, C: float,
 
 
 # =========================================================================== PME
+def pme_front_solution(x: Any, t: Any, m: float) -> np.ndarray:
+    """Travelling front of ``u_t = (u^m u_x)_x``: ``u = (m (t - x))_+^(1/m)``, front at ``x = t``.
+
+    The solution on ``[0, 1]`` of ``u0 = 0``, ``u(0, t) = (m t)^(1/m)`` (exact for ``t <= 1``).
+
+    Parameters
+    ----------
+    x, t : array_like
+        Broadcastable positions and times.
+    m : float
+        Exponent of ``k(u) = u^m``, ``m > 0``.
+
+    Returns
+    -------
+    ndarray, shape ``broadcast(x, t).shape``
+    """
+    return np.maximum(m * (np.asarray(t, np.float64) - np.asarray(x, np.float64)), 0.0) ** (1.0 / m)
+
+
+def pme_front_mass(t: Any, m: float) -> np.ndarray:
+    """``int_0^1`` of :func:`pme_front_solution` ``= int_0^t (m s)^(1/m) ds = m^(1 + 1/m) t^(1 + 1/m) / (m + 1)``.
+
+    Valid for ``0 <= t <= 1`` (not checked; see :func:`pme_mass`). Shape of ``t``.
+    """
+    return m ** (1.0 + 1.0 / m) * np.maximum(np.asarray(t, np.float64), 0.0) ** (1.0 + 1.0 / m) / (m + 1.0)
+
+
+def pme_mass(t: Any, m: float) -> np.ndarray:
+    """Mass of ProbConserv's PME problem, :func:`pme_front_mass`, with its inputs checked.
+
+    ``u_t = (u^m u_x)_x`` on ``[0, 1]``, ``u0 = 0``, ``u(0, t) = (m t)^(1/m)``,
+    ``u(1, t) = 0``; exact solution ``u = (m (t - x))_+^(1/m)`` (front at ``x = t``), so
+    ``b(t) = int_0^t (m s)^(1/m) ds``. Valid for ``0 <= t <= 1``.
+
+    Parameters
+    ----------
+    t : array_like
+        Times in ``[0, 1]``.
+    m : float
+        Exponent ``m > 0``.
+
+    Returns
+    -------
+    ndarray, shape of ``t``
+
+    Raises
+    ------
+    ParameterError
+        ``m <= 0``, or a time outside ``[0, 1]``.
+    """
+    if not (np.isfinite(m) and m > 0):
+        raise ParameterError(f"pme_mass: m must be > 0, got {m!r}")
+    return pme_front_mass(_check_times(t, 1.0, "pme_mass"), m)
+
+
 class PorousMediumSimulator(GPMESimulator1D):
     """Porous medium equation ``u_t = (u^m u_x)_x`` on ``[0, 1]`` (``k(u) = u^m``).
 
@@ -595,7 +744,7 @@ class PorousMediumSimulator(GPMESimulator1D):
         t = np.asarray(t, dtype=np.float64)
         if self.problem == "barenblatt":
             return barenblatt_solution(x, self.t0 + t, m, C=self.barenblatt_constant(p), x0=self.x0)
-        return np.maximum(m * (t - x), 0.0) ** (1.0 / m)
+        return pme_front_solution(x, t, m)
 
     def _exact_antiderivative(self, x, t, params):
         m = float(params["m"])
@@ -624,7 +773,7 @@ class PorousMediumSimulator(GPMESimulator1D):
     def conserved_quantity(self, t: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
         """Exact mass ``int_0^1 u dx``, shape of ``t``.
 
-        ``"front"``: ``int_0^t (m s)^(1/m) ds = m^(1/m) t^((m+1)/m) m / (m+1)`` (for ``t <= 1``);
+        ``"front"``: :func:`pme_front_mass` (for ``t <= 1``);
         ``"barenblatt"``: the constant :func:`barenblatt_mass` ``(m, C)``.
         """
         p = self.parameter_space.validate(params, source=self.name)
@@ -632,7 +781,7 @@ class PorousMediumSimulator(GPMESimulator1D):
         m = p["m"]
         if self.problem == "barenblatt":
             return np.full(t.shape, barenblatt_mass(m, self.barenblatt_constant(p)))
-        return m ** (1.0 / m) * np.maximum(t, 0.0) ** ((m + 1.0) / m) * m / (m + 1.0)
+        return pme_front_mass(t, m)
 
 
 @dataclass(frozen=True)

@@ -29,17 +29,13 @@ equal (by the Stefan condition) to the time integral of the inflow
 ``F(0, t) = sqrt(k_max / (pi t)) (1 - u*) / erf(alpha)``. The solution is that of the half
 line, hence exact on ``[0, 1]`` while ``x*(t) < 1``, i.e. ``t < 1 / (4 alpha^2 k_max)``
 (``t_final`` defaults to 0.5, inside this for every ``u*`` in ``[0.55, 0.7]`` and ``k_max = 1``).
-
-Numerics: the finite-volume / backward-Euler / semismooth-Newton scheme of
-:mod:`sciml.simulators.pde.porous_medium` with the exact Kirchhoff flux; it is the classical
-enthalpy method, which tracks the front without front fitting. The front position of a
-numerical solution is estimated from the latent heat absorbed, see :meth:`StefanSimulator.front_position_numeric`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
@@ -49,9 +45,27 @@ from scipy.special import erf
 from sciml.errors import ParameterError
 from sciml.simulators.base import Parameter, ParameterSpace
 from sciml.simulators.pde._implicit_diffusion import Boundary, Diffusivity
-from sciml.simulators.pde.porous_medium import GPMESimulator1D, _NamedIC
+from sciml.simulators.pde.porous_medium import GPMESimulator1D, _check_times, _NamedIC
 
-__all__ = ["StefanSimulator", "stefan_alpha"]
+__all__ = [
+    "StefanSimulator",
+    "stefan_alpha",
+    "stefan_front",
+    "stefan_mass",
+    "stefan_solution",
+    "stefan_valid_until",
+]
+
+
+@lru_cache(maxsize=1024)
+def _alpha(u_star: float) -> float:
+    def f(a: float) -> float:
+        return u_star * a * math.sqrt(math.pi) * math.erf(a) * math.exp(a * a) - (1.0 - u_star)
+
+    hi = 1.0
+    while f(hi) < 0.0:
+        hi *= 2.0
+    return float(brentq(f, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200))
 
 
 def stefan_alpha(u_star: float) -> float:
@@ -70,14 +84,82 @@ def stefan_alpha(u_star: float) -> float:
     u_star = float(u_star)
     if not 0.0 < u_star < 1.0:
         raise ParameterError(f"stefan_alpha needs 0 < u_star < 1, got {u_star!r}")
+    return _alpha(u_star)
 
-    def f(a: float) -> float:
-        return u_star * a * math.sqrt(math.pi) * math.erf(a) * math.exp(a * a) - (1.0 - u_star)
 
-    hi = 1.0
-    while f(hi) < 0.0:
-        hi *= 2.0
-    return float(brentq(f, 0.0, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=200))
+def stefan_front(t: Any, u_star: float, k_max: float = 1.0) -> np.ndarray:
+    """Exact front ``x*(t) = 2 alpha sqrt(k_max t)`` (:func:`stefan_alpha`), shape of ``t``."""
+    return 2.0 * stefan_alpha(u_star) * np.sqrt(k_max * np.asarray(t, dtype=np.float64))
+
+
+def stefan_valid_until(u_star: float, k_max: float = 1.0) -> float:
+    """Last time of the half-line solution on ``[0, 1]``: the front reaches ``x = 1`` at ``1 / (4 alpha^2 k_max)``."""
+    return 1.0 / (4.0 * stefan_alpha(u_star) ** 2 * k_max)
+
+
+def stefan_solution(x: Any, t: Any, u_star: float, k_max: float = 1.0) -> np.ndarray:
+    """Similarity solution ``u = 1 - (1 - u*) erf(x / (2 sqrt(k_max t))) / erf(alpha)`` behind the front, 0 beyond.
+
+    At ``t = 0``: ``u = 1`` at ``x <= 0`` and 0 elsewhere. Exact on ``[0, 1]`` while
+    ``t <= stefan_valid_until(u_star, k_max)``.
+
+    Parameters
+    ----------
+    x, t : array_like
+        Broadcastable positions and times ``>= 0``.
+    u_star : float
+        Threshold ``u*`` in ``(0, 1)``.
+    k_max : float
+        Diffusivity above the threshold, ``> 0``.
+
+    Returns
+    -------
+    ndarray, shape ``broadcast(x, t).shape``
+    """
+    a = stefan_alpha(u_star)
+    x, t = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(t, np.float64))
+    c = 2.0 * np.sqrt(k_max * t)
+    safe_c = np.where(c > 0, c, 1.0)
+    inside = 1.0 - (1.0 - u_star) * erf(x / safe_c) / math.erf(a)
+    inside = np.where(c > 0, inside, np.where(x <= 0, 1.0, 0.0))
+    return np.where(x <= a * c, inside, 0.0)
+
+
+def stefan_mass(t: Any, u_star: float, k_max: float = 1.0) -> np.ndarray:
+    """Mass ``b(t) = 2 c1 sqrt(k_max t / pi)``, ``c1 = (1 - u*) / erf(alpha)``, of :func:`stefan_solution`.
+
+    ``u_t = (k(u) u_x)_x``, ``k(u) = k_max 1[u >= u*]`` on ``[0, 1]``, ``u0 = 0``,
+    ``u(0, t) = 1``; the inflow is ``F(0, t) = c1 sqrt(k_max / (pi t))`` and ``b(t)`` is its
+    time integral. By the Stefan condition this equals the integral of the exact profile,
+    ``2 sqrt(k_max t) [u* alpha + c1 (1 - e^{-alpha^2}) / sqrt(pi)]``. Valid while the front
+    ``2 alpha sqrt(k_max t)`` is inside the domain, ``t <= 1 / (4 alpha^2 k_max)``.
+
+    Parameters
+    ----------
+    t : array_like
+        Times ``>= 0``.
+    u_star : float
+        Threshold ``u*`` in ``(0, 1)``.
+    k_max : float
+        Diffusivity above the threshold, ``> 0``.
+
+    Returns
+    -------
+    ndarray, shape of ``t``
+
+    Raises
+    ------
+    ParameterError
+        ``u_star`` outside ``(0, 1)``, ``k_max <= 0``, or a time outside ``[0, valid_until]``.
+    """
+    if not (0.0 < u_star < 1.0):
+        raise ParameterError(f"stefan_mass: u_star must lie in (0, 1), got {u_star!r}")
+    if not (np.isfinite(k_max) and k_max > 0):
+        raise ParameterError(f"stefan_mass: k_max must be > 0, got {k_max!r}")
+    alpha = stefan_alpha(u_star)
+    ts = _check_times(t, 1.0 / (4.0 * alpha**2 * k_max), "stefan_mass")
+    c1 = (1.0 - u_star) / math.erf(alpha)
+    return 2.0 * c1 * np.sqrt(k_max * ts / math.pi)
 
 
 class StefanSimulator(GPMESimulator1D):
@@ -85,6 +167,11 @@ class StefanSimulator(GPMESimulator1D):
 
     Physical parameter: ``u_star`` in ``[0.55, 0.7]`` (ProbConserv's range). Initial state
     ``u0 = 0`` (deterministic: all samples are identical); ``u(0, t) = 1``, ``u(1, t) = 0``.
+
+    Numerics: the finite-volume / backward-Euler / semismooth-Newton scheme of
+    :mod:`sciml.simulators.pde.porous_medium` with the exact Kirchhoff flux; it is the classical
+    enthalpy method, which tracks the front without front fitting. The front position of a
+    numerical solution is estimated from the latent heat absorbed (:meth:`front_position_numeric`).
 
     Parameters
     ----------
@@ -145,23 +232,19 @@ class StefanSimulator(GPMESimulator1D):
         return stefan_alpha(p["u_star"])
 
     def front_position(self, t: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
-        """Exact front ``x*(t) = 2 alpha sqrt(k_max t)``, shape of ``t``."""
-        return 2.0 * self.alpha(params) * np.sqrt(self.k_max * np.asarray(t, dtype=np.float64))
+        """Exact front :func:`stefan_front`, shape of ``t``."""
+        p = self.parameter_space.validate(params, source=self.name)
+        return stefan_front(t, p["u_star"], self.k_max)
 
     def valid_until(self, params: Mapping[str, float]) -> float:
-        """Last time at which the half-line solution is exact on ``[0, 1]`` (front at ``x = 1``)."""
-        return 1.0 / (4.0 * self.alpha(params) ** 2 * self.k_max)
+        """Last time at which the half-line solution is exact on ``[0, 1]`` (:func:`stefan_valid_until`)."""
+        p = self.parameter_space.validate(params, source=self.name)
+        return stefan_valid_until(p["u_star"], self.k_max)
 
     def exact_solution(self, x: np.ndarray, t: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
-        """Exact ``u(x, t)``, shape ``broadcast(x, t).shape`` (``u = 0`` for ``x > 0`` at ``t = 0``)."""
+        """Exact ``u(x, t)`` (:func:`stefan_solution`), shape ``broadcast(x, t).shape``."""
         p = self.parameter_space.validate(params, source=self.name)
-        us, a = p["u_star"], stefan_alpha(p["u_star"])
-        x, t = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(t, np.float64))
-        c = 2.0 * np.sqrt(self.k_max * t)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inside = 1.0 - (1.0 - us) * erf(x / c) / math.erf(a)
-        inside = np.where(c > 0, inside, np.where(x <= 0, 1.0, 0.0))
-        return np.where(x <= a * c, inside, 0.0)
+        return stefan_solution(x, t, p["u_star"], self.k_max)
 
     def _exact_antiderivative(self, x, t, params):
         us, a = params["u_star"], stefan_alpha(params["u_star"])
@@ -188,12 +271,9 @@ class StefanSimulator(GPMESimulator1D):
         return out
 
     def conserved_quantity(self, t: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
-        """Exact mass ``2 sqrt(k_max t) [u* alpha + (1 - u*)(1 - e^{-alpha^2}) / (sqrt(pi) erf(alpha))]``."""
+        """Exact mass :func:`stefan_mass` (while the front is inside the domain)."""
         p = self.parameter_space.validate(params, source=self.name)
-        us, a = p["u_star"], stefan_alpha(p["u_star"])
-        t = np.asarray(t, dtype=np.float64)
-        return 2.0 * np.sqrt(self.k_max * t) * (
-            us * a + (1.0 - us) * (1.0 - math.exp(-a * a)) / (math.sqrt(math.pi) * math.erf(a)))
+        return stefan_mass(t, p["u_star"], self.k_max)
 
     def front_position_numeric(self, u: np.ndarray, params: Mapping[str, float]) -> np.ndarray:
         """Front position of cell averages from the latent heat absorbed.

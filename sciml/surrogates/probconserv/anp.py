@@ -7,65 +7,14 @@ inputs ``x_T``. In ProbConserv (Hansen et al., ICML 2023) the inputs are space-t
 Gaussian predictions on a grid are then conditioned on the conservation law by
 :func:`~sciml.surrogates.probconserv.update.conservation_update_samples`.
 
-Architecture
-------------
-``H`` = ``hidden``, ``L`` = ``latent_dim``; every MLP has ``mlp_layers`` hidden layers of
-width ``H`` and the chosen ``activation``; every attention block is a post-norm transformer
-block (``LayerNorm(q + MHA(q, k, v))`` then ``LayerNorm(h + FFN(h))``) built on
-:class:`torch.nn.MultiheadAttention` with ``n_heads`` heads and no positional encoding::
-
-    deterministic path   s_i = SelfAttn^n_self(MLP_d([x_i, y_i]))                  (B, Nc, H)
-                         r_j = CrossAttn^n_cross(q = e(x_j), k = e(x_i), v = s_i)  (B, Nt, H)
-    latent path          h   = mean_i SelfAttn^n_self(MLP_l([x_i, y_i]))           (B, H)
-                         mu_z, sigma_z = MLP(h),  sigma_z = s0 + (1 - s0) sigmoid(.)  (B, L)
-    decoder              mu_y, sigma_y = MLP([x_j, r_j, z]),
-                         sigma_y = min_std + (1 - min_std) softplus(.)              (B, Nt, 1)
-
-``e`` is one shared MLP embedding of the inputs (for queries and keys, so that attention
-compares like with like). ``s0 = min_latent_std`` (0.1, the standard ANP choice). The
-decoder's lower bound ``min_std`` defaults to ``1e-3`` (as in the ProbConserv reference
-code): the standard ANP's ``0.1`` would forbid predictive standard deviations below 0.1, far
-above the noise level of smooth, noise-free PDE solutions of order one, and would make the
-predictive variance (and hence the ProbConserv update) meaningless there. ``min_std = 0.1``
-gives exactly the ``0.1 + 0.9 softplus(.)`` parametrisation of Kim et al.
-
-Input normalisation. With ``input_range = ((lo_1, hi_1), ..., (lo_d, hi_d))`` every input
-``x = (t, x)`` (contexts and targets) is first mapped affinely onto ``[-1, 1]`` per dimension,
-``x'_k = 2 (x_k - lo_k) / (hi_k - lo_k) - 1``, and everything above acts on ``x'``. Set it from
-the problem's domain: the dimensions then enter every MLP and attention score on the same
-scale (e.g. Stefan's ``t in [0, 0.1]`` next to ``x in [0, 1]``: unnormalised, ``t`` moves the
-first-layer features ten times less than ``x``, so attention cannot localise contexts in time
-and the decoder resolves the ``sqrt(t)`` growth of the front poorly). The bounds are buffers
-(``input_low``, ``input_high``, saved with the weights) and part of :meth:`get_config`;
-derivatives with respect to the raw inputs (SoftC) go through the map by autograd. Without
-``input_range`` (the default) the inputs are used as given and the model, its config and its
-``state_dict`` are those of models written before the option existed.
-
-Training objective
-------------------
-With a target set (``target_y`` given) the latent is drawn from the *posterior*
-``q(z | C ∪ T)`` (the latent encoder applied to the union of contexts and targets), and the
-loss is the negative ELBO **normalised per target point**::
-
-    nll  = (1 / (B Nt)) sum_{b, j} -log N(y_bj | mu_y(x_bj, z_b), sigma_y^2)   (z_b ~ q(z|C∪T))
-    kl   = (1 / (B Nt)) sum_b KL(q(z_b | C_b ∪ T_b) || q(z_b | C_b))
-    loss = nll + kl
-
-(one reparametrised latent draw per task; the log-density sums over ``y_dim``). This is the
-reference implementation's summed loss divided by ``B * Nt``, so learning rates do not
-depend on the number of targets. The posterior's inputs are detached from autograd, so the
-mean at a target point depends on that point's input only: derivatives of the mean with
-respect to ``target_x`` (SoftC, :func:`~sciml.surrogates.probconserv.training.pde_residual_penalty`)
-are those of a pointwise function ``u(t, x; z, C)``.
-
-(:class:`~sciml.surrogates.probconserv.training.ANPTrainer` can re-weight the ``nll`` term
-point by point, ``nll_beta``; see
-:func:`~sciml.surrogates.probconserv.training.beta_weighted_loss`.)
-
-Without ``target_y`` the latent is drawn from the prior ``q(z | C)``. :meth:`predict` draws
+The architecture, the input normalisation and the training objective (the negative ELBO per
+target point) are described on :class:`AttentiveNeuralProcess`. Without ``target_y`` the latent
+is drawn from the prior ``q(z | C)``: :meth:`~AttentiveNeuralProcess.predict_targets` draws
 ``S`` latents and returns each component ``N(mu_s, sigma_s^2)`` and the moments of their
-equally weighted mixture, always in eval mode (dropout off; the reference code leaves it on).
-
+equally weighted mixture, always in eval mode (dropout off; the reference code leaves it on);
+:meth:`~AttentiveNeuralProcess.predict` does so on a
+:class:`~sciml.surrogates.probconserv.inputs.FieldInputs` grid and returns an
+:class:`~sciml.surrogates.probconserv.posteriors.ANPPosterior` (the Surrogate contract).
 Sampling is reproducible: every random draw takes a :class:`torch.Generator`.
 """
 
@@ -80,6 +29,9 @@ import torch
 from torch import Tensor, nn
 
 from sciml.errors import ConfigError, SciMLError
+from sciml.surrogates.posterior import GaussianPosterior, as_generator
+from sciml.surrogates.probconserv.inputs import FieldInputs
+from sciml.surrogates.probconserv.posteriors import ANPPosterior
 
 __all__ = [
     "ANPInputError",
@@ -122,7 +74,7 @@ class ANPOutput:
         ``q(z | C ∪ T)`` (only with ``target_y``).
     loss, nll, kl : Tensor or None, scalar
         Negative ELBO per target point and its two parts (only with ``target_y``; see the
-        module docstring): ``loss = nll + kl``.
+        Notes of :class:`AttentiveNeuralProcess`): ``loss = nll + kl``.
     kl_per_task : Tensor or None, shape ``(B,)``
         ``KL(q(z|C∪T) || q(z|C))`` per task, not normalised (nats).
     """
@@ -147,7 +99,7 @@ class ANPOutput:
 
 @dataclass(frozen=True)
 class ANPPrediction:
-    """What :meth:`AttentiveNeuralProcess.predict` returns.
+    """What :meth:`AttentiveNeuralProcess.predict_targets` returns.
 
     Attributes
     ----------
@@ -175,10 +127,8 @@ class ANPPrediction:
         """Number of latent draws ``S``."""
         return int(self.means.shape[0])
 
-    def to_posterior(self) -> Any:
+    def to_posterior(self) -> GaussianPosterior:
         """The mixture marginals as a :class:`~sciml.surrogates.posterior.GaussianPosterior` (detached)."""
-        from sciml.surrogates.posterior import GaussianPosterior
-
         return GaussianPosterior(self.mean.detach(), self.variance.detach())
 
 
@@ -301,7 +251,7 @@ class AttentiveNeuralProcess(nn.Module):
         differentiates the mean twice in ``x``) is better served by a smooth one.
     min_std : float
         Lower bound of the predictive standard deviation, ``0 < min_std < 1`` (units of
-        ``y``; see the module docstring for the default ``1e-3``).
+        ``y``; see the Notes for the default ``1e-3``).
     min_latent_std : float
         Lower bound of the latent standard deviations, ``0 < min_latent_std < 1``.
     dropout : float
@@ -310,17 +260,74 @@ class AttentiveNeuralProcess(nn.Module):
     input_range : sequence of ``x_dim`` pairs ``(low, high)``, optional
         Domain of each input dimension (units of the inputs, e.g. ``((t0, t1), (x0, x1))``),
         ``low < high``, finite: inputs are mapped affinely so that this box becomes
-        ``[-1, 1]^x_dim`` (see the module docstring). Inputs outside it are accepted (mapped
+        ``[-1, 1]^x_dim`` (see the Notes). Inputs outside it are accepted (mapped
         outside ``[-1, 1]``). ``None``: no normalisation.
+
+    Notes
+    -----
+    **Architecture.**
+    ``H`` = ``hidden``, ``L`` = ``latent_dim``; every MLP has ``mlp_layers`` hidden layers of
+    width ``H`` and the chosen ``activation``; every attention block is a post-norm transformer
+    block (``LayerNorm(q + MHA(q, k, v))`` then ``LayerNorm(h + FFN(h))``) built on
+    :class:`torch.nn.MultiheadAttention` with ``n_heads`` heads and no positional encoding::
+
+        deterministic path   s_i = SelfAttn^n_self(MLP_d([x_i, y_i]))                  (B, Nc, H)
+                             r_j = CrossAttn^n_cross(q = e(x_j), k = e(x_i), v = s_i)  (B, Nt, H)
+        latent path          h   = mean_i SelfAttn^n_self(MLP_l([x_i, y_i]))           (B, H)
+                             mu_z, sigma_z = MLP(h),  sigma_z = s0 + (1 - s0) sigmoid(.)  (B, L)
+        decoder              mu_y, sigma_y = MLP([x_j, r_j, z]),
+                             sigma_y = min_std + (1 - min_std) softplus(.)              (B, Nt, 1)
+
+    ``e`` is one shared MLP embedding of the inputs (for queries and keys, so that attention
+    compares like with like). ``s0 = min_latent_std`` (0.1, the standard ANP choice). The
+    decoder's lower bound ``min_std`` defaults to ``1e-3`` (as in the ProbConserv reference
+    code): the standard ANP's ``0.1`` would forbid predictive standard deviations below 0.1, far
+    above the noise level of smooth, noise-free PDE solutions of order one, and would make the
+    predictive variance (and hence the ProbConserv update) meaningless there. ``min_std = 0.1``
+    gives exactly the ``0.1 + 0.9 softplus(.)`` parametrisation of Kim et al.
+
+    **Input normalisation.** With ``input_range = ((lo_1, hi_1), ..., (lo_d, hi_d))`` every input
+    ``x = (t, x)`` (contexts and targets) is first mapped affinely onto ``[-1, 1]`` per dimension,
+    ``x'_k = 2 (x_k - lo_k) / (hi_k - lo_k) - 1``, and everything above acts on ``x'``. Set it from
+    the problem's domain: the dimensions then enter every MLP and attention score on the same
+    scale (e.g. Stefan's ``t in [0, 0.1]`` next to ``x in [0, 1]``: unnormalised, ``t`` moves the
+    first-layer features ten times less than ``x``, so attention cannot localise contexts in time
+    and the decoder resolves the ``sqrt(t)`` growth of the front poorly). The bounds are buffers
+    (``input_low``, ``input_high``, saved with the weights) and part of :meth:`get_config`;
+    derivatives with respect to the raw inputs (SoftC) go through the map by autograd. Without
+    ``input_range`` (the default) the inputs are used as given and the model, its config and its
+    ``state_dict`` are those of models written before the option existed.
+
+    **Training objective.**
+    With a target set (``target_y`` given) the latent is drawn from the *posterior*
+    ``q(z | C ∪ T)`` (the latent encoder applied to the union of contexts and targets), and the
+    loss is the negative ELBO **normalised per target point**::
+
+        nll  = (1 / (B Nt)) sum_{b, j} -log N(y_bj | mu_y(x_bj, z_b), sigma_y^2)   (z_b ~ q(z|C∪T))
+        kl   = (1 / (B Nt)) sum_b KL(q(z_b | C_b ∪ T_b) || q(z_b | C_b))
+        loss = nll + kl
+
+    (one reparametrised latent draw per task; the log-density sums over ``y_dim``). This is the
+    reference implementation's summed loss divided by ``B * Nt``, so learning rates do not
+    depend on the number of targets. The posterior's inputs are detached from autograd, so the
+    mean at a target point depends on that point's input only: derivatives of the mean with
+    respect to ``target_x`` (SoftC, :func:`~sciml.surrogates.probconserv.training.pde_residual_penalty`)
+    are those of a pointwise function ``u(t, x; z, C)``.
+
+    (:class:`~sciml.surrogates.probconserv.training.ANPTrainer` can re-weight the ``nll`` term
+    point by point, ``nll_beta``; see
+    :func:`~sciml.surrogates.probconserv.training.beta_weighted_loss`.)
 
     Examples
     --------
     >>> anp = AttentiveNeuralProcess(hidden=32, latent_dim=16, n_heads=2)
     >>> out = anp(cx, cy, tx, ty, generator=torch.Generator().manual_seed(0))  # doctest: +SKIP
     >>> out.loss.backward()                                                   # doctest: +SKIP
-    >>> pred = anp.predict(cx, cy, grid_x, n_samples=50,
-    ...                    generator=torch.Generator().manual_seed(1))        # doctest: +SKIP
+    >>> pred = anp.predict_targets(cx, cy, target_x, n_samples=50,
+    ...                            generator=torch.Generator().manual_seed(1))  # doctest: +SKIP
     >>> pred.means.shape                                       # (50, B, Nt, 1) # doctest: +SKIP
+    >>> post = anp.predict(FieldInputs(t, x, context_x=cx, context_y=cy, seed=1))  # doctest: +SKIP
+    >>> post.mean.shape                                       # (B, n_t, n_x) # doctest: +SKIP
     """
 
     def __init__(
@@ -579,7 +586,7 @@ class AttentiveNeuralProcess(nn.Module):
         prior_mu, prior_sigma = self._latent_distribution(cx, cy)
         post_mu = post_sigma = None
         if ty is not None:
-            # detached inputs: z must not depend on target_x through autograd (see module doc)
+            # detached inputs: z must not depend on target_x through autograd (see the class Notes)
             post_mu, post_sigma = self._latent_distribution(
                 torch.cat([cx, tx.detach()], dim=1), torch.cat([cy, ty.detach()], dim=1)
             )
@@ -609,8 +616,46 @@ class AttentiveNeuralProcess(nn.Module):
         return ANPOutput(mean, variance, z_used, prior_mu, prior_sigma, post_mu, post_sigma,
                          loss=nll + kl, nll=nll, kl=kl, kl_per_task=kl_task)
 
+    def predict(self, inputs: FieldInputs) -> ANPPosterior:
+        """The Surrogate contract: the mixture of ``inputs.n_samples`` latent draws on the grid.
+
+        Targets are every point of the ``inputs.t x inputs.x`` grid (time-major); the latents are
+        drawn from ``inputs.seed`` (an int: the same prediction every call). Runs in eval mode
+        without autograd (:meth:`predict_targets`); the result is float64 on the CPU.
+
+        Parameters
+        ----------
+        inputs : FieldInputs
+            The grid, ``context_x`` ``(B, Nc, 2)`` and ``context_y`` ``(B, Nc, 1)`` (or
+            ``(B, Nc)``), ``seed``, ``n_samples`` and ``target_chunk``; ``params`` is unused.
+
+        Returns
+        -------
+        ANPPosterior
+            ``means``/``variances`` ``(S, B, n_t, n_x)``, the latents ``z`` ``(S, B, L)``.
+
+        Raises
+        ------
+        FieldInputError
+            Missing or malformed contexts or grid.
+        ANPInputError
+            ``y_dim != 1`` or ``x_dim != 2`` (the grid is of ``(t, x)`` points).
+        """
+        if self.x_dim != 2 or self.y_dim != 1:
+            raise ANPInputError(f"predict(FieldInputs) needs x_dim = 2 and y_dim = 1 (a field u(t, x)); "
+                                f"got x_dim = {self.x_dim}, y_dim = {self.y_dim}: use predict_targets")
+        tg, xg = inputs.grid()
+        cx, cy = inputs.contexts()
+        n_t, n_x, b = tg.numel(), xg.numel(), cx.shape[0]
+        grid = torch.stack(torch.meshgrid(tg, xg, indexing="ij"), dim=-1).reshape(1, n_t * n_x, 2)
+        pred = self.predict_targets(cx, cy[..., None], grid.expand(b, -1, -1), n_samples=inputs.n_samples,
+                                    generator=as_generator(inputs.seed), target_chunk=inputs.target_chunk)
+        means = pred.means[..., 0].cpu().to(torch.float64).reshape(-1, b, n_t, n_x)
+        variances = pred.variances[..., 0].cpu().to(torch.float64).reshape(-1, b, n_t, n_x)
+        return ANPPosterior(means, variances, z=pred.z.cpu())
+
     @torch.no_grad()
-    def predict(
+    def predict_targets(
         self,
         context_x: Tensor,
         context_y: Tensor,
@@ -629,7 +674,7 @@ class AttentiveNeuralProcess(nn.Module):
         Parameters
         ----------
         context_x, context_y, target_x : Tensor
-            As in :meth:`forward`.
+            As in :meth:`forward` (any points, not only a grid).
         n_samples : int
             Number ``S >= 1`` of latent draws.
         generator : torch.Generator, optional

@@ -21,9 +21,8 @@ Right-hand sides
 ----------------
 * :func:`conserved_quantity_for`: a simulator's exact ``conserved_quantity``, shape-checked.
 * :func:`conserved_quantity_numeric`: initial mass plus the time integral of boundary fluxes.
-* Closed forms of ProbConserv's GPME problems: :func:`heat_mass`, :func:`pme_mass`,
-  :func:`stefan_mass` (see :mod:`sciml.simulators.pde.porous_medium` and
-  :mod:`sciml.simulators.pde.stefan` for the set-ups).
+* Closed forms live with the simulators (e.g. :func:`~sciml.simulators.pde.porous_medium.heat_mass`,
+  :func:`~sciml.simulators.pde.porous_medium.pme_mass`, :func:`~sciml.simulators.pde.stefan.stefan_mass`).
 
 All builders return float64 numpy arrays; :func:`~sciml.surrogates.probconserv.update.conservation_update`
 casts them to the dtype of the prediction.
@@ -47,10 +46,7 @@ __all__ = [
     "constraint_matrix",
     "constraint_matrix_for",
     "flatten_field",
-    "heat_mass",
-    "pme_mass",
     "stack_constraints",
-    "stefan_mass",
     "trapezoid_weights",
     "unflatten_field",
 ]
@@ -332,95 +328,3 @@ def conserved_quantity_numeric(t: Any, u_left_flux: Any, u_right_flux: Any, init
         raise ConservationInputError(
             f"initial_mass of shape {m0.shape} does not broadcast with the fluxes' batch shape {net.shape[:-1]}"
         ) from exc
-
-
-def _times(t: Any, t_max: float | None, what: str) -> np.ndarray:
-    ts = np.asarray(t, dtype=np.float64)
-    if not np.all(np.isfinite(ts)) or np.any(ts < 0):
-        raise ConservationInputError(f"{what}: t must be finite and >= 0")
-    if t_max is not None and np.any(ts > t_max * (1 + 1e-12)):
-        raise ConservationInputError(
-            f"{what}: the closed form holds for t <= {t_max:.6g} (the front is inside [0, 1]), got max t = "
-            f"{float(ts.max()):.6g}")
-    return ts
-
-
-def heat_mass(t: Any, k: float) -> np.ndarray:
-    """Mass of ProbConserv's heat problem, ``int_0^1 e^{-pi^2 k t} sin(pi x) dx = (2/pi) e^{-pi^2 k t}``.
-
-    ``u_t = k u_xx`` on ``[0, 1]``, ``u(0, t) = u(1, t) = 0``, ``u0 = sin(pi x)``.
-
-    Parameters
-    ----------
-    t : array_like
-        Times ``>= 0``.
-    k : float
-        Diffusivity ``> 0``.
-
-    Returns
-    -------
-    ndarray, shape of ``t``
-    """
-    if not (np.isfinite(k) and k > 0):
-        raise ConservationInputError(f"heat_mass: k must be > 0, got {k!r}")
-    ts = _times(t, None, "heat_mass")
-    return 2.0 / math.pi * np.exp(-(math.pi**2) * k * ts)
-
-
-def pme_mass(t: Any, m: float) -> np.ndarray:
-    """Mass of ProbConserv's PME problem, ``b(t) = m^(1 + 1/m) t^(1 + 1/m) / (m + 1)``.
-
-    ``u_t = (u^m u_x)_x`` on ``[0, 1]``, ``u0 = 0``, ``u(0, t) = (m t)^(1/m)``,
-    ``u(1, t) = 0``; exact solution ``u = (m (t - x))_+^(1/m)`` (front at ``x = t``), so
-    ``b(t) = int_0^t (m s)^(1/m) ds``. Valid for ``0 <= t <= 1``.
-
-    Parameters
-    ----------
-    t : array_like
-        Times in ``[0, 1]``.
-    m : float
-        Exponent ``m > 0``.
-
-    Returns
-    -------
-    ndarray, shape of ``t``
-    """
-    if not (np.isfinite(m) and m > 0):
-        raise ConservationInputError(f"pme_mass: m must be > 0, got {m!r}")
-    ts = _times(t, 1.0, "pme_mass")
-    return m ** (1.0 + 1.0 / m) * ts ** (1.0 + 1.0 / m) / (m + 1.0)
-
-
-def stefan_mass(t: Any, u_star: float, k_max: float = 1.0) -> np.ndarray:
-    """Mass of ProbConserv's Stefan problem, ``b(t) = 2 c1 sqrt(k_max t / pi)``, ``c1 = (1 - u*) / erf(alpha)``.
-
-    ``u_t = (k(u) u_x)_x``, ``k(u) = k_max 1[u >= u*]`` on ``[0, 1]``, ``u0 = 0``,
-    ``u(0, t) = 1``; the inflow is ``F(0, t) = c1 sqrt(k_max / (pi t))`` and ``b(t)`` is its
-    time integral. By the Stefan condition this equals the integral of the exact profile,
-    ``2 sqrt(k_max t) [u* alpha + c1 (1 - e^{-alpha^2}) / sqrt(pi)]``
-    (:meth:`~sciml.simulators.pde.stefan.StefanSimulator.conserved_quantity`). Valid while the
-    front ``2 alpha sqrt(k_max t)`` is inside the domain, ``t <= 1 / (4 alpha^2 k_max)``.
-
-    Parameters
-    ----------
-    t : array_like
-        Times ``>= 0``.
-    u_star : float
-        Threshold ``u*`` in ``(0, 1)``.
-    k_max : float
-        Diffusivity above the threshold, ``> 0``.
-
-    Returns
-    -------
-    ndarray, shape of ``t``
-    """
-    from sciml.simulators.pde.stefan import stefan_alpha
-
-    if not (0.0 < u_star < 1.0):
-        raise ConservationInputError(f"stefan_mass: u_star must lie in (0, 1), got {u_star!r}")
-    if not (np.isfinite(k_max) and k_max > 0):
-        raise ConservationInputError(f"stefan_mass: k_max must be > 0, got {k_max!r}")
-    alpha = stefan_alpha(u_star)
-    ts = _times(t, 1.0 / (4.0 * alpha**2 * k_max), "stefan_mass")
-    c1 = (1.0 - u_star) / math.erf(alpha)
-    return 2.0 * c1 * np.sqrt(k_max * ts / math.pi)

@@ -1,61 +1,21 @@
-"""ProbConserv's problem suite: parameterised conservation laws with exact solutions.
+"""The data side of ProbConserv: a conservation law with an exact solution, its grids and batches.
 
 Hansen et al. (2023), "Learning Physical Models that Can Respect Conservation Laws" (ICML),
-train an Attentive Neural Process (ANP) on solutions of a family of PDEs indexed by one
-physical parameter, observed at random space-time points (the *context*), and predict the
-solution on a dense space-time grid (the *target*); at test time they evaluate the
-prediction at one time ``eval_time`` and for a few parameter values. This module is the data
-side of that set-up: one :class:`ConservationProblem` per PDE, each with
+train an attentive neural process on solutions of a family of PDEs indexed by one physical
+parameter, observed at random space-time points (the *context*), and predict the solution on
+a dense space-time grid (the *target*). A :class:`ConservationProblem` holds one such family:
+its exact solution :meth:`~ConservationProblem.exact`, the conserved quantity
+:meth:`~ConservationProblem.conserved` ``b(t) = int u(x, t) dx`` (the right-hand side of the
+constraint ``G u(t) = b(t)``, :meth:`~ConservationProblem.constraint`), the residual of the
+differential form (the SoftC penalty) and the samplers of parameters and ANP batches
+(:class:`ProblemBatch`). The five problems of the paper are in
+:mod:`~sciml.surrogates.probconserv.problem_suite`.
 
-* its exact solution :meth:`~ConservationProblem.exact` ``u(x, t; p)`` and the exact
-  conserved quantity :meth:`~ConservationProblem.conserved` ``b(t) = int u(x, t) dx``
-  (the right-hand side of ProbConserv's constraint ``G u(t) = b(t)``);
-* its differential residual :meth:`~ConservationProblem.pde_residual` (the penalty of the
-  SoftC / PINN-style baseline);
-* samplers of parameters and of ANP batches (:meth:`~ConservationProblem.sample_params`,
-  :meth:`~ConservationProblem.sample_batch`), the space-time target grid
-  (:meth:`~ConservationProblem.target_grid`, :func:`grid_points`) and the constraint
-  (:meth:`~ConservationProblem.constraint`).
-
-The problems (registry :data:`PROBLEMS`, :func:`get_problem`)
---------------------------------------------------------------
-
-* ``heat``: ``u_t = k u_xx``; ``k`` in ``[1, 5]``, test ``k`` in ``{1, 5}``; ``t in [0, 1]``,
-  evaluated at ``t = 0.5``.
-* ``pme``: ``u_t = (u^m u_x)_x``; ``m`` in ``[1, 6]``, test ``{1, 3, 6}``; ``t in [0, 1]``,
-  evaluated at ``t = 0.5``.
-* ``stefan``: ``u_t = (k(u) u_x)_x``, ``k(u) = 1[u >= u*]``; ``u_star`` in ``[0.55, 0.7]``,
-  test ``0.6`` (in-domain) and ``0.5`` (out-of-domain); ``t in [0, 0.1]``, evaluated at
-  ``t = 0.05``.
-* ``advection``: ``u_t + beta u_x = 0``, step initial state; ``beta`` in ``[1, 5]``, test
-  ``{1, 3, 5}``; ``t in [0, 0.1]``, evaluated at ``t = 0.05``.
-* ``burgers``: ``u_t + (u^2 / 2)_x = 0``, Riemann initial state with a shock; ``u_left`` in
-  ``[1, 2]``, test ``{1, 1.5, 2}``; ``t in [0, 0.5]``, evaluated at ``t = 0.25``.
-
-All registered problems are set on ``x in [0, 1]``; see each class for the boundary data,
-exact solution and ``b(t)``. The default target grid is ProbConserv's ``201 x 201``
-(``n_t x n_x``, uniform, including the end points); smaller grids via
-``target_grid(n_t, n_x)``, ``grid=(n_t, n_x)`` or :meth:`ConservationProblem.with_grid`.
-
-The exact solutions are closed forms written out here (they agree with
-:class:`~sciml.simulators.pde.porous_medium.HeatSimulator`,
-:class:`~sciml.simulators.pde.porous_medium.PorousMediumSimulator` (``problem="front"``) and
-:class:`~sciml.simulators.pde.stefan.StefanSimulator`, whose parameter spaces are the
-*training* ranges; here any physically admissible value is accepted, e.g. the
-out-of-domain Stefan test value ``u* = 0.5``). Each closed form holds while a front or shock
-is inside the domain; :meth:`ConservationProblem.valid_until` gives that time, and times
-beyond it raise :class:`~sciml.errors.ParameterError`.
-
-Conventions
------------
-* Points are ``(t, x)`` pairs (time first), as ProbConserv's ANP inputs.
-* Space-time grids are **time-major**: :func:`grid_points` row ``i * n_x + j`` is
-  ``(t_i, x_j)``, so values at the points reshape to ``(n_t, n_x)`` (C order) and row ``i`` is
-  the profile ``u(t_i, .)`` on which ``G`` acts.
-* Units: everything is dimensionless (``x`` and ``t`` in the units of the PDE).
-* Randomness only through a ``numpy.random.Generator`` or ``torch.Generator`` passed in.
-* Bad input raises :class:`~sciml.errors.ParameterError` (a ``ValueError``) that names the
-  accepted values.
+Conventions: points are ``(t, x)`` pairs (time first); space-time grids are **time-major**
+(:func:`grid_points` row ``i * n_x + j`` is ``(t_i, x_j)``, so values reshape to
+``(n_t, n_x)`` and row ``i`` is the profile on which ``G`` acts); everything is dimensionless;
+randomness only through a ``numpy.random.Generator`` or ``torch.Generator`` passed in; bad
+input raises :class:`~sciml.errors.ParameterError` naming the accepted values.
 """
 
 from __future__ import annotations
@@ -65,29 +25,19 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from scipy.special import erf
 from torch import Tensor
 
 from sciml.errors import ParameterError
-from sciml.simulators.pde.stefan import stefan_alpha
-from sciml.surrogates.probconserv.constraints import constraint_matrix, heat_mass, pme_mass, stefan_mass
+from sciml.surrogates.probconserv.constraints import constraint_matrix
 
 __all__ = [
-    "PROBLEMS",
-    "AdvectionProblem",
-    "BurgersProblem",
     "ConservationProblem",
-    "HeatProblem",
-    "PMEProblem",
     "ProblemBatch",
-    "StefanProblem",
     "evaluation_slice",
-    "get_problem",
     "grid_points",
     "nearest_time_index",
 ]
@@ -131,11 +81,6 @@ def _params_array(params: Any) -> np.ndarray:
     if arr.ndim != 1 or arr.size < 1:
         raise ParameterError(f"params must have shape (B,) or (B, 1) with B >= 1, got {arr.shape}")
     return arr
-
-
-@lru_cache(maxsize=1024)
-def _stefan_alpha(u_star: float) -> float:
-    return stefan_alpha(u_star)
 
 
 def grid_points(t: Any, x: Any) -> np.ndarray:
@@ -591,55 +536,21 @@ class ConservationProblem(ABC):
         ProblemBatch
         """
         ps = np.array([self.check_param(p) for p in _params_array(params)])
-        if grid is None:
-            grid = (self.n_t, self.n_x)
-        if not (isinstance(grid, (tuple, list)) and len(grid) == 2):
-            raise ParameterError(f"grid must be a pair (n_t, n_x), got {grid!r}")
-        t, x = self.target_grid(*grid)
+        t, x = self.target_grid(*self._check_grid(grid))
         n_pts = t.size * x.size
-        n_context = _positive_int(n_context, "n_context")
-        if n_context > n_pts:
-            raise ParameterError(
-                f"n_context = {n_context} exceeds the {n_pts} points of the {t.size} x {x.size} grid; "
-                f"accepted: 1 <= n_context <= {n_pts}")
-        if n_target is not None:
-            n_target = _positive_int(n_target, "n_target")
-            if n_target > n_pts:
-                raise ParameterError(
-                    f"n_target = {n_target} exceeds the {n_pts} points of the {t.size} x {x.size} grid; "
-                    f"accepted: 1 <= n_target <= {n_pts} or None (dense grid)")
-        if not (isinstance(noise_std, (int, float, np.floating)) and math.isfinite(noise_std) and noise_std >= 0):
-            raise ParameterError(f"noise_std must be a finite number >= 0, got {noise_std!r}")
-        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise ParameterError(f"dtype must be a floating torch dtype, got {dtype!r}")
-        if not isinstance(rng, (np.random.Generator, torch.Generator)):
-            raise ParameterError(
-                f"rng must be a numpy.random.Generator or a torch.Generator, got {type(rng).__name__}")
-
+        n_context, n_target = _check_sampling(n_pts, t.size, x.size, n_context, n_target, noise_std, dtype, rng)
         u = self.solution_on_grid(ps, t, x).reshape(ps.size, n_pts)  # (B, N) time-major
         pts = grid_points(t, x)  # (N, 2)
-
-        def draw(k: int) -> np.ndarray:
-            if isinstance(rng, np.random.Generator):
-                idx = np.stack([rng.choice(n_pts, size=k, replace=False) for _ in range(ps.size)])
-            else:
-                idx = np.stack([torch.randperm(n_pts, generator=rng)[:k].numpy() for _ in range(ps.size)])
-            return np.sort(idx, axis=1)
-
-        c_idx = draw(n_context)
+        c_idx = _draw_indices(rng, n_pts, n_context, ps.size)
         c_y = np.take_along_axis(u, c_idx, axis=1)
         if noise_std > 0:
-            if isinstance(rng, np.random.Generator):
-                eps = rng.standard_normal(c_y.shape)
-            else:
-                eps = torch.randn(c_y.shape, generator=rng, dtype=torch.float64).numpy()
-            c_y = c_y + noise_std * eps
+            c_y = c_y + noise_std * _standard_normal(rng, c_y.shape)
         if n_target is None:
             t_idx = None
             t_x = np.broadcast_to(pts, (ps.size, n_pts, 2))
             t_y = u
         else:
-            t_idx = draw(n_target)
+            t_idx = _draw_indices(rng, n_pts, n_target, ps.size)
             t_x = pts[t_idx]
             t_y = np.take_along_axis(u, t_idx, axis=1)
 
@@ -658,308 +569,49 @@ class ConservationProblem(ABC):
             target_index=None if t_idx is None else torch.as_tensor(t_idx, dtype=torch.int64),
         )
 
-
-def _gpme_residual(u: Tensor, u_t: Tensor, u_x: Tensor, u_xx: Tensor, k: Tensor | float, dk: Tensor | float) -> Tensor:
-    """``u_t - (k(u) u_x)_x = u_t - k'(u) u_x^2 - k(u) u_xx``."""
-    return u_t - dk * u_x**2 - k * u_xx
-
-
-# =========================================================================== heat
-@dataclass(frozen=True, kw_only=True)
-class HeatProblem(ConservationProblem):
-    """Heat equation ``u_t = k u_xx`` on ``[0, 1]``, ``u(0, t) = u(1, t) = 0``, ``u0 = sin(pi x)``.
-
-    ProbConserv's "easy" GPME member (``k(u) = k``). Exact solution
-    ``u = exp(-pi^2 k t) sin(pi x)`` (:class:`~sciml.simulators.pde.porous_medium.HeatSimulator`);
-    mass ``b(t) = (2 / pi) exp(-pi^2 k t)`` (:func:`~sciml.surrogates.probconserv.constraints.heat_mass`),
-    which decays through the boundary fluxes. Parameter ``k`` (admissible ``k > 0``): train
-    range ``[1, 5]``, test ``k`` in ``{1, 5}``; ``t in [0, 1]``, evaluation at ``t = 0.5``.
-    Residual ``u_t - k u_xx``.
-    """
-
-    @property
-    def admissible(self) -> str:
-        return "k > 0"
-
-    def _param_ok(self, p: float) -> bool:
-        return p > 0
-
-    def valid_until(self, p: float) -> float:
-        return math.inf
-
-    def _exact(self, x: np.ndarray, t: np.ndarray, p: float) -> np.ndarray:
-        return np.exp(-(math.pi**2) * p * t) * np.sin(math.pi * x)
-
-    def _conserved(self, t: np.ndarray, p: float) -> np.ndarray:
-        return heat_mass(t, p)
-
-    def pde_residual(self, u: Tensor, u_t: Tensor, u_x: Tensor, u_xx: Tensor, p: float | Tensor) -> Tensor:
-        return _gpme_residual(u, u_t, u_x, u_xx, p, 0.0)
-
-
-# =========================================================================== PME
-@dataclass(frozen=True, kw_only=True)
-class PMEProblem(ConservationProblem):
-    """Porous medium equation ``u_t = (u^m u_x)_x`` on ``[0, 1]`` (``k(u) = u^m``), the "front" set-up.
-
-    ``u0 = 0``, ``u(0, t) = (m t)^(1/m)``, ``u(1, t) = 0``; exact travelling front
-    ``u = (m (t - x))_+^(1/m)`` with the front at ``x = t`` (degenerate diffusion: sharp front,
-    infinite slope there for ``m > 1``), exact for ``t <= 1``
-    (:class:`~sciml.simulators.pde.porous_medium.PorousMediumSimulator` ``problem="front"``).
-    Mass ``b(t) = m^(1 + 1/m) t^(1 + 1/m) / (m + 1)``
-    (:func:`~sciml.surrogates.probconserv.constraints.pme_mass`). Parameter ``m`` (admissible
-    ``m > 0``): train range ``[1, 6]``, test ``m`` in ``{1, 3, 6}``; ``t in [0, 1]``,
-    evaluation at ``t = 0.5``.
-
-    Residual ``u_t - m u_+^(m-1) u_x^2 - u_+^m u_xx`` with ``u_+ = max(u, 0)`` (so that a model
-    mean undershooting 0 gives a finite residual for non-integer ``m``; for ``m < 1`` the
-    coefficient ``u_+^(m-1)`` is singular at ``u = 0``).
-    """
-
-    @property
-    def admissible(self) -> str:
-        return "m > 0"
-
-    def _param_ok(self, p: float) -> bool:
-        return p > 0
-
-    def valid_until(self, p: float) -> float:
-        return 1.0  # the front x = t reaches x = 1
-
-    def _exact(self, x: np.ndarray, t: np.ndarray, p: float) -> np.ndarray:
-        return np.maximum(p * (t - x), 0.0) ** (1.0 / p)
-
-    def _conserved(self, t: np.ndarray, p: float) -> np.ndarray:
-        return pme_mass(t, p)
-
-    def front_position(self, t: Any, p: float) -> np.ndarray:
-        """``x = t``: the front moves at unit speed for every ``m``."""
-        self.check_param(p)
-        return np.asarray(t, dtype=np.float64).copy()
-
-    def pde_residual(self, u: Tensor, u_t: Tensor, u_x: Tensor, u_xx: Tensor, p: float | Tensor) -> Tensor:
-        up = torch.clamp(u, min=0.0)
-        return _gpme_residual(u, u_t, u_x, u_xx, up**p, p * up ** (p - 1.0))
-
-
-# =========================================================================== Stefan
-@dataclass(frozen=True, kw_only=True)
-class StefanProblem(ConservationProblem):
-    """Stefan problem ``u_t = (k(u) u_x)_x``, ``k(u) = k_max 1[u >= u*]`` on ``[0, 1]``.
-
-    ProbConserv's "hard" GPME member (:mod:`sciml.simulators.pde.stefan`): ``u0 = 0``,
-    ``u(0, t) = 1``, ``u(1, t) = 0``; exact solution
-    ``u = 1 - (1 - u*) erf(x / (2 sqrt(k_max t))) / erf(alpha)`` behind the front
-    ``x*(t) = 2 alpha sqrt(k_max t)`` and 0 beyond (a jump from ``u*`` to 0), with ``alpha``
-    from :func:`~sciml.simulators.pde.stefan.stefan_alpha`. Mass ``b(t) = 2 c1 sqrt(k_max t / pi)``,
-    ``c1 = (1 - u*) / erf(alpha)`` (:func:`~sciml.surrogates.probconserv.constraints.stefan_mass`),
-    exact while the front is inside, ``t <= 1 / (4 alpha^2 k_max)``. Parameter ``u_star``
-    (admissible ``0 < u* < 1``): train range ``[0.55, 0.7]``, test ``u* = 0.6`` (in-domain) and
-    ``0.5`` (out-of-domain); ``t in [0, 0.1]``, evaluation at ``t = 0.05``.
-
-    Residual ``u_t - k(u) u_xx`` (``k'(u) = 0`` away from the threshold).
-    """
-
-    k_max: float = 1.0
-
-    @property
-    def admissible(self) -> str:
-        return "0 < u_star < 1 (with the front 2 alpha sqrt(k_max t) inside [0, 1] over t_range)"
-
-    def _param_ok(self, p: float) -> bool:
-        return 0.0 < p < 1.0
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.k_max) and self.k_max > 0):
-            raise ParameterError(f"{self.name}: k_max must be > 0, got {self.k_max!r}")
-        super().__post_init__()
-
-    def alpha(self, p: float) -> float:
-        """Similarity constant ``alpha(u*)``."""
-        return _stefan_alpha(self.check_param(p))
-
-    def valid_until(self, p: float) -> float:
-        return 1.0 / (4.0 * _stefan_alpha(p) ** 2 * self.k_max)
-
-    def front_position(self, t: Any, p: float) -> np.ndarray:
-        """``x*(t) = 2 alpha sqrt(k_max t)``."""
-        return 2.0 * self.alpha(p) * np.sqrt(self.k_max * np.asarray(t, dtype=np.float64))
-
-    def _exact(self, x: np.ndarray, t: np.ndarray, p: float) -> np.ndarray:
-        a = _stefan_alpha(p)
-        c = 2.0 * np.sqrt(self.k_max * t)
-        safe_c = np.where(c > 0, c, 1.0)
-        inside = 1.0 - (1.0 - p) * erf(x / safe_c) / math.erf(a)
-        inside = np.where(c > 0, inside, np.where(x <= 0, 1.0, 0.0))
-        return np.where(x <= a * c, inside, 0.0)
-
-    def _conserved(self, t: np.ndarray, p: float) -> np.ndarray:
-        return stefan_mass(t, p, self.k_max)
-
-    def pde_residual(self, u: Tensor, u_t: Tensor, u_x: Tensor, u_xx: Tensor, p: float | Tensor) -> Tensor:
-        k = self.k_max * (u >= p).to(u.dtype)
-        return _gpme_residual(u, u_t, u_x, u_xx, k, 0.0)
-
-
-# =========================================================================== hyperbolic: shared Riemann set-up
-@dataclass(frozen=True, kw_only=True)
-class _RiemannProblem(ConservationProblem):
-    """A step ``u0 = u_left`` for ``x < x0``, ``u_right`` beyond, moving at a parameter-dependent speed."""
-
-    x0: float = 0.25
-    u_right: float = 0.0
-    UNIT_DOMAIN: ClassVar[bool] = False
-
-    def __post_init__(self) -> None:
-        if not self.x_range[0] < self.x0 < self.x_range[1]:
-            raise ParameterError(f"{self.name}: x0 must lie inside x_range {self.x_range}, got {self.x0!r}")
-        super().__post_init__()
-
-    @abstractmethod
-    def _speed(self, p: float) -> float:
-        """Front / shock speed."""
-
-    @abstractmethod
-    def _states(self, p: float) -> tuple[float, float]:
-        """``(u_L, u_R)``."""
-
-    def valid_until(self, p: float) -> float:
-        return (self.x_range[1] - self.x0) / self._speed(p)
-
-    def front_position(self, t: Any, p: float) -> np.ndarray:
-        """``x0 + s t``."""
-        return self.x0 + self._speed(self.check_param(p)) * np.asarray(t, dtype=np.float64)
-
-    def _exact(self, x: np.ndarray, t: np.ndarray, p: float) -> np.ndarray:
-        ul, ur = self._states(p)
-        xf = self.x0 + self._speed(p) * t
-        # the mean value exactly on the discontinuity (what makes the trapezoid rule exact there)
-        return np.where(x < xf, ul, np.where(x > xf, ur, 0.5 * (ul + ur)))
-
-    def _mass0(self, p: float) -> float:
-        ul, ur = self._states(p)
-        return (self.x0 - self.x_range[0]) * ul + (self.x_range[1] - self.x0) * ur
-
-
-@dataclass(frozen=True, kw_only=True)
-class AdvectionProblem(_RiemannProblem):
-    """Linear advection ``u_t + beta u_x = 0`` on ``[0, 1]`` with a step (a moving contact discontinuity).
-
-    ``u0 = u_left = 1`` for ``x < x0 = 0.25`` and ``u_right = 0`` beyond; inflow boundary
-    value ``u(0, t) = u_left``. Exact solution: the step translated, front at
-    ``x0 + beta t``. The step is chosen over a smooth bump because it gives the shock-like
-    discontinuity on which ProbConserv's conservation step matters (``x0 = 0.25`` keeps the
-    front inside the domain over the whole time range even for ``beta`` = 5, with margin
-    for extrapolation: the solution is exact for ``t <= 0.75 / beta``). Mass
-    ``b(t) = b(0) + beta t (u_left - u_right)``, ``b(0) = x0 u_left + (1 - x0) u_right``
-    (inflow flux ``beta u_left`` minus outflow ``beta u_right``). Parameter ``beta``
-    (admissible ``beta > 0``: the inflow is at ``x = 0``): train range ``[1, 5]``, test
-    ``beta`` in ``{1, 3, 5}``; ``t in [0, 0.1]``, evaluation at ``t = 0.05``.
-
-    Residual ``u_t + beta u_x``.
-    """
-
-    u_left: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.u_left) and math.isfinite(self.u_right)):
-            raise ParameterError(f"{self.name}: u_left and u_right must be finite")
-        super().__post_init__()
-
-    @property
-    def admissible(self) -> str:
-        return "beta > 0 (inflow at x = 0, with the front x0 + beta t inside the domain over t_range)"
-
-    def _param_ok(self, p: float) -> bool:
-        return p > 0
-
-    def _speed(self, p: float) -> float:
-        return p
-
-    def _states(self, p: float) -> tuple[float, float]:
-        return self.u_left, self.u_right
-
-    def _conserved(self, t: np.ndarray, p: float) -> np.ndarray:
-        return self._mass0(p) + p * t * (self.u_left - self.u_right)
-
-    def pde_residual(self, u: Tensor, u_t: Tensor, u_x: Tensor, u_xx: Tensor, p: float | Tensor) -> Tensor:
-        return u_t + p * u_x
-
-
-@dataclass(frozen=True, kw_only=True)
-class BurgersProblem(_RiemannProblem):
-    """Inviscid Burgers ``u_t + (u^2 / 2)_x = 0`` on ``[0, 1]``, Riemann data with a shock.
-
-    ``u0 = u_L`` for ``x < x0 = 0.25`` and ``u_R = 0`` beyond (``u_R`` is the field
-    ``u_right``), with ``u_L > u_R``: a single shock moving at the Rankine–Hugoniot speed
-    ``s = (u_L + u_R) / 2``, exact for ``t <= (1 - x0) / s``. Inflow boundary value
-    ``u(0, t) = u_L`` (supersonic inflow). Mass ``b(t) = b(0) + t (u_L^2 - u_R^2) / 2``. Parameter
-    ``u_left`` = ``u_L`` (admissible ``u_L > u_R``; ``u_L < u_R`` would be a rarefaction):
-    train range ``[1, 2]``, test ``u_L`` in ``{1, 1.5, 2}``; ``t in [0, 0.5]`` (shock at most at
-    ``x = 0.75``), evaluation at ``t = 0.25``.
-
-    Residual ``u_t + u u_x``.
-    """
-
-    @property
-    def admissible(self) -> str:
-        return (f"u_left > u_right = {self.u_right:g} (a shock, with x0 + s t inside the domain "
-                "over t_range)")
-
-    def _param_ok(self, p: float) -> bool:
-        return p > self.u_right
-
-    def _speed(self, p: float) -> float:
-        return 0.5 * (p + self.u_right)
-
-    def _states(self, p: float) -> tuple[float, float]:
-        return p, self.u_right
-
-    def shock_speed(self, p: float) -> float:
-        """Rankine–Hugoniot speed ``s = (u_L + u_R) / 2``."""
-        return self._speed(self.check_param(p))
-
-    def _conserved(self, t: np.ndarray, p: float) -> np.ndarray:
-        return self._mass0(p) + t * 0.5 * (p**2 - self.u_right**2)
-
-    def pde_residual(self, u: Tensor, u_t: Tensor, u_x: Tensor, u_xx: Tensor, p: float | Tensor) -> Tensor:
-        return u_t + u * u_x
-
-
-# =========================================================================== registry
-PROBLEMS: dict[str, ConservationProblem] = {
-    "heat": HeatProblem(
-        name="heat", param_name="k", train_range=(1.0, 5.0), test_values=(1.0, 5.0),
-        t_range=(0.0, 1.0), eval_time=0.5,
-        description="u_t = k u_xx, u0 = sin(pi x), u = 0 at x = 0, 1"),
-    "pme": PMEProblem(
-        name="pme", param_name="m", train_range=(1.0, 6.0), test_values=(1.0, 3.0, 6.0),
-        t_range=(0.0, 1.0), eval_time=0.5,
-        description="u_t = (u^m u_x)_x, u0 = 0, u(0, t) = (m t)^(1/m), front at x = t"),
-    "stefan": StefanProblem(
-        name="stefan", param_name="u_star", train_range=(0.55, 0.7), test_values=(0.6, 0.5),
-        t_range=(0.0, 0.1), eval_time=0.05,
-        description="u_t = (k(u) u_x)_x, k(u) = 1[u >= u*], u0 = 0, u(0, t) = 1"),
-    "advection": AdvectionProblem(
-        name="advection", param_name="beta", train_range=(1.0, 5.0), test_values=(1.0, 3.0, 5.0),
-        t_range=(0.0, 0.1), eval_time=0.05,
-        description="u_t + beta u_x = 0, u0 = 1[x < 0.25], inflow u(0, t) = 1"),
-    "burgers": BurgersProblem(
-        name="burgers", param_name="u_left", train_range=(1.0, 2.0), test_values=(1.0, 1.5, 2.0),
-        t_range=(0.0, 0.5), eval_time=0.25,
-        description="u_t + (u^2/2)_x = 0, u0 = u_L 1[x < 0.25], shock at 0.25 + u_L t / 2"),
-}
-
-
-def get_problem(name: str) -> ConservationProblem:
-    """The registered problem ``name`` (one of :data:`PROBLEMS`).
-
-    Raises
-    ------
-    ParameterError
-        For an unknown name; the message lists the accepted names.
-    """
-    try:
-        return PROBLEMS[name]
-    except (KeyError, TypeError):
-        raise ParameterError(f"unknown ProbConserv problem {name!r}; accepted: {sorted(PROBLEMS)}") from None
+    def _check_grid(self, grid: tuple[int, int] | None) -> tuple[int, int]:
+        if grid is None:
+            return self.n_t, self.n_x
+        if not (isinstance(grid, (tuple, list)) and len(grid) == 2):
+            raise ParameterError(f"grid must be a pair (n_t, n_x), got {grid!r}")
+        return grid[0], grid[1]
+
+
+def _check_sampling(n_pts: int, n_t: int, n_x: int, n_context: Any, n_target: Any, noise_std: Any,
+                    dtype: Any, rng: Any) -> tuple[int, int | None]:
+    """Validated ``(n_context, n_target)`` of :meth:`ConservationProblem.sample_batch` (and its other inputs)."""
+    n_context = _positive_int(n_context, "n_context")
+    if n_context > n_pts:
+        raise ParameterError(
+            f"n_context = {n_context} exceeds the {n_pts} points of the {n_t} x {n_x} grid; "
+            f"accepted: 1 <= n_context <= {n_pts}")
+    if n_target is not None:
+        n_target = _positive_int(n_target, "n_target")
+        if n_target > n_pts:
+            raise ParameterError(
+                f"n_target = {n_target} exceeds the {n_pts} points of the {n_t} x {n_x} grid; "
+                f"accepted: 1 <= n_target <= {n_pts} or None (dense grid)")
+    if not (isinstance(noise_std, (int, float, np.floating)) and math.isfinite(noise_std) and noise_std >= 0):
+        raise ParameterError(f"noise_std must be a finite number >= 0, got {noise_std!r}")
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ParameterError(f"dtype must be a floating torch dtype, got {dtype!r}")
+    if not isinstance(rng, (np.random.Generator, torch.Generator)):
+        raise ParameterError(
+            f"rng must be a numpy.random.Generator or a torch.Generator, got {type(rng).__name__}")
+    return n_context, n_target
+
+
+def _draw_indices(rng: Rng, n_pts: int, k: int, n_rows: int) -> np.ndarray:
+    """``(n_rows, k)`` sorted distinct grid indices per row, drawn row by row from ``rng``."""
+    if isinstance(rng, np.random.Generator):
+        idx = np.stack([rng.choice(n_pts, size=k, replace=False) for _ in range(n_rows)])
+    else:
+        idx = np.stack([torch.randperm(n_pts, generator=rng)[:k].numpy() for _ in range(n_rows)])
+    return np.sort(idx, axis=1)
+
+
+def _standard_normal(rng: Rng, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normal float64 draws of ``shape`` from a numpy or torch generator."""
+    if isinstance(rng, np.random.Generator):
+        return rng.standard_normal(shape)
+    return torch.randn(shape, generator=rng, dtype=torch.float64).numpy()

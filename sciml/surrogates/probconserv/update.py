@@ -21,42 +21,9 @@ With ``sigma_G = 0`` (the default) the updated mean conserves exactly, ``G mu~ =
 update is batched over samples and time steps (each ``(batch, time)`` pair is an independent
 ``n_x``-dimensional Gaussian) and differentiable (plain torch operations).
 
-**Numerics.** Only the small ``n_c x n_c`` matrix ``A = sigma_G^2 I + G Sigma G^T`` is
-factorised, with :func:`torch.linalg.cholesky_ex`; no inverse is formed. With ``L L^T = A``
-and ``V = L^{-1} G Sigma`` (shape ``(n_c, n_x)``)::
-
-    mu~    = mu - V^T L^{-1} (G mu - b)
-    Sigma~ = Sigma - V^T V,        diag(Sigma~) = diag(Sigma) - sum_c V_c^2
-
-so the variance can only decrease; it is clamped at 0 against round-off (exact conservation
-makes ``Sigma~`` singular, so tiny negative round-off values do occur). If ``A`` is not
-numerically positive definite (degenerate or indefinite ``Sigma``), a jitter
-``eps * s * I`` is added to ``A`` for ``eps = 1e-10, 1e-9, ..., 1e-6``, where
-``s = max_c (sigma_G^2 + sum_x G_cx^2 |Sigma_xx|)`` is the size ``A`` would have without
-correlations, and a :class:`ConservationJitterWarning` says how much was needed; if ``1e-6`` is
-not enough, :class:`NotPositiveDefiniteError` is raised.
-
-**Covariance kinds** (``cov_kind``), per ``(batch, time)``:
-
-``"diag"``
-    ``cov`` is the variance, shape ``(batch, n_t, n_x)`` (e.g. a GP's or an ensemble's
-    pointwise variance). Output: ``variance = diag(Sigma~)``; the full ``Sigma~`` (which is
-    *not* diagonal: conditioning on an integral correlates all points) only when
-    ``return_full_cov=True``.
-``"lowrank"``
-    ``cov = (factor, diag)`` with ``Sigma = F F^T + diag(d)``, ``F`` of shape
-    ``(batch, n_t, n_x, r)`` and ``d`` of shape ``(batch, n_t, n_x)``. The update never forms
-    ``Sigma`` (cost ``O(n_x (r + n_c))``). Output: ``variance = diag(Sigma~)`` and, when asked,
-    ``Sigma~`` as a *dense* matrix (``Sigma~ = D + F F^T - V^T V`` has no PSD low-rank-plus-
-    diagonal factor of the same form, so the structure is not kept).
-``"dense"``
-    ``cov`` of shape ``(batch, n_t, n_x, n_x)``, symmetric positive semi-definite. Output:
-    ``variance = diag(Sigma~)`` and, by default, the dense ``Sigma~``.
-
-**HardC** (``hard=True``) is ProbConserv's "hard constraint" baseline: the covariance is
-replaced by the identity for the mean, i.e. the Euclidean projection
-``mu~ = mu - G^T (G G^T + sigma_G^2 I)^{-1} (G mu - b)`` onto the constraint set, and the
-variance (and covariance) are returned unchanged.
+The numerics (a Cholesky factor of the small ``n_c x n_c`` matrix only, jitter when it is not
+positive definite), the covariance formats and the HardC baseline are described in the Notes of
+:func:`conservation_update`; :func:`conservation_gain` gives the gain ``Sigma G^T A^{-1}``.
 """
 
 from __future__ import annotations
@@ -71,6 +38,7 @@ import torch
 from torch import Tensor, nn
 
 from sciml.errors import SciMLError
+from sciml.surrogates.posterior import GaussianPosterior
 
 __all__ = [
     "JITTER_LEVELS",
@@ -79,8 +47,11 @@ __all__ = [
     "ConservationLayer",
     "ConservedPrediction",
     "NotPositiveDefiniteError",
+    "conservation_gain",
     "conservation_update",
     "conservation_update_samples",
+    "mixture_moments",
+    "update_components",
 ]
 
 CovKind = Literal["diag", "lowrank", "dense"]
@@ -121,10 +92,8 @@ class ConservedPrediction:
     variance: Tensor
     cov: Tensor | None = None
 
-    def to_posterior(self) -> Any:
+    def to_posterior(self) -> GaussianPosterior:
         """The marginals as a :class:`~sciml.surrogates.posterior.GaussianPosterior` (detached)."""
-        from sciml.surrogates.posterior import GaussianPosterior
-
         return GaussianPosterior(self.mean.detach(), self.variance.detach())
 
 
@@ -148,7 +117,7 @@ def _check_finite(t: Tensor, name: str) -> None:
         raise ConservationInputError(f"{name} contains {n_bad} NaN or infinite value(s); all values must be finite")
 
 
-def _check_sigma_g(sigma_g: float) -> float:
+def check_sigma_g(sigma_g: float) -> float:
     try:
         s = float(sigma_g)
     except (TypeError, ValueError) as exc:
@@ -273,7 +242,7 @@ def _diag_of_cov(main: Tensor, factor: Tensor | None, kind: str) -> Tensor:
     return torch.diagonal(main, dim1=-2, dim2=-1)
 
 
-def _robust_cholesky(a: Tensor, scale: Tensor, what: str) -> Tensor:
+def _robust_cholesky(a: Tensor, scale: Tensor, what: str, stacklevel: int = 3) -> Tensor:
     """Cholesky factor of the batch of SPD matrices ``a`` (``(..., n, n)``), jittered if needed.
 
     ``scale`` (shape ``a.shape[:-2]``) sets the size of the jitter ``eps * scale * I``.
@@ -292,7 +261,7 @@ def _robust_cholesky(a: Tensor, scale: Tensor, what: str) -> Tensor:
                 f"{what} was not numerically positive definite in {int(bad.sum())} of {bad.numel()} "
                 f"matrices; added jitter {eps:g} x scale (largest absolute jitter "
                 f"{float(jitter.detach().max()):.3g}) to its diagonal",
-                ConservationJitterWarning, stacklevel=3)
+                ConservationJitterWarning, stacklevel=stacklevel)
             return chol
     raise NotPositiveDefiniteError(
         f"{what} is not positive definite in {int((info > 0).sum())} of {info.numel()} matrices even with "
@@ -333,7 +302,7 @@ def conservation_update(
     cov_kind : {"diag", "lowrank", "dense"}
         Format of ``cov``.
     hard : bool
-        HardC baseline: project the mean with ``Sigma = I`` and return the variance unchanged.
+        HardC baseline (see Notes).
     return_full_cov : bool, optional
         Also return the dense updated covariance ``(batch, n_t, n_x, n_x)``. Default: ``True``
         for ``cov_kind="dense"``, ``False`` otherwise.
@@ -352,42 +321,25 @@ def conservation_update(
     NotPositiveDefiniteError
         ``sigma_G^2 I + G Sigma G^T`` is not positive definite even with the largest jitter.
 
-    Warns
+    Notes
     -----
-    ConservationJitterWarning
-        When jitter had to be added to factorise ``sigma_G^2 I + G Sigma G^T``.
+    Warns :class:`ConservationJitterWarning` when jitter was needed. Only ``A = sigma_G^2 I + G Sigma G^T`` (``n_c x n_c``) is factorised (``L L^T = A``,
+    :func:`torch.linalg.cholesky_ex`; no inverse): with ``V = L^{-1} G Sigma``,
+    ``mu~ = mu - V^T L^{-1} (G mu - b)`` and ``Sigma~ = Sigma - V^T V``, so the variance can only
+    decrease (clamped at 0 against round-off). If ``A`` is not numerically positive definite, a
+    jitter ``eps * s * I`` is added for ``eps`` in :data:`JITTER_LEVELS`, with ``s`` the size ``A``
+    would have without correlations. ``"lowrank"`` never forms ``Sigma`` (cost
+    ``O(n_x (r + n_c))``); its ``Sigma~`` comes back dense (it has no PSD low-rank-plus-diagonal
+    factor of the same form). HardC replaces ``Sigma`` by the identity for the mean (the
+    Euclidean projection ``mu - G^T (G G^T + sigma_G^2 I)^{-1} (G mu - b)``) and returns the
+    covariance unchanged.
     """
-    mu = _check_mean(mean)
-    dtype, device = mu.dtype, mu.device
-    batch, n_t, n_x = mu.shape
-    s_g = _check_sigma_g(sigma_g)
-    if cov_kind not in _COV_KINDS:
-        raise ConservationInputError(f"cov_kind must be one of {list(_COV_KINDS)}, got {cov_kind!r}")
-    g = _prepare_g(G, n_x, dtype, device)
-    n_c = g.shape[0]
-    bt = _prepare_b(b, batch, n_t, n_c, dtype, device)
-    main, factor = _prepare_cov(cov, cov_kind, mu.shape, dtype, device)
+    mu, g, bt, main, factor, s_g = _prepare(mean, cov, G, b, sigma_g, cov_kind)
     full = (cov_kind == "dense") if return_full_cov is None else bool(return_full_cov)
-
     residual = mu @ g.transpose(0, 1) - bt  # (batch, n_t, n_c)
-    eye_c = torch.eye(n_c, dtype=dtype, device=device)
     if hard:
-        a = g @ g.transpose(0, 1) + s_g**2 * eye_c
-        scale = (g * g).sum(-1).amax() + s_g**2
-        chol = _robust_cholesky(a, scale, "G G^T + sigma_g^2 I")
-        w = torch.cholesky_solve(residual.reshape(-1, n_c).transpose(0, 1), chol)  # (n_c, batch*n_t)
-        new_mean = mu - (g.transpose(0, 1) @ w).transpose(0, 1).reshape(mu.shape)
-        variance = _diag_of_cov(main, factor, cov_kind)
-        return ConservedPrediction(new_mean, variance, _dense_cov(main, factor, cov_kind) if full else None)
-
-    sgt = _cov_times_gt(main, factor, cov_kind, g)  # Sigma G^T: (batch, n_t, n_x, n_c)
-    a = g @ sgt + s_g**2 * eye_c  # (batch, n_t, n_c, n_c)
-    a = 0.5 * (a + a.transpose(-1, -2))
-    diag_sigma = _diag_of_cov(main, factor, cov_kind)
-    scale = ((g * g) @ diag_sigma.detach().abs()[..., None]).squeeze(-1).amax(-1) + s_g**2  # (batch, n_t)
-    chol = _robust_cholesky(a, scale, "sigma_g^2 I + G Sigma G^T")
-    # V = L^{-1} G Sigma: (batch, n_t, n_c, n_x); z = L^{-1} (G mu - b): (batch, n_t, n_c, 1)
-    v = torch.linalg.solve_triangular(chol, sgt.transpose(-1, -2), upper=False)
+        return _hard_update(mu, main, factor, cov_kind, g, residual, s_g, full)
+    v, chol, diag_sigma = _soft_factors(main, factor, cov_kind, g, s_g)
     z = torch.linalg.solve_triangular(chol, residual[..., None], upper=False)
     new_mean = mu - (v.transpose(-1, -2) @ z).squeeze(-1)
     variance = (diag_sigma - (v * v).sum(-2)).clamp_min(0.0)
@@ -397,6 +349,88 @@ def conservation_update(
         new_cov = 0.5 * (new_cov + new_cov.transpose(-1, -2))
         new_cov = new_cov - torch.diag_embed(torch.diagonal(new_cov, dim1=-2, dim2=-1) - variance)
     return ConservedPrediction(new_mean, variance, new_cov)
+
+
+def _prepare(mean: Any, cov: Any, G: Any, b: Any, sigma_g: float,
+             cov_kind: str) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, float]:
+    """Validated ``(mu, G, b, main, factor, sigma_g)`` of :func:`conservation_update`."""
+    mu = _check_mean(mean)
+    dtype, device = mu.dtype, mu.device
+    batch, n_t, n_x = mu.shape
+    s_g = check_sigma_g(sigma_g)
+    if cov_kind not in _COV_KINDS:
+        raise ConservationInputError(f"cov_kind must be one of {list(_COV_KINDS)}, got {cov_kind!r}")
+    g = _prepare_g(G, n_x, dtype, device)
+    bt = _prepare_b(b, batch, n_t, g.shape[0], dtype, device)
+    main, factor = _prepare_cov(cov, cov_kind, mu.shape, dtype, device)
+    return mu, g, bt, main, factor, s_g
+
+
+def _hard_update(mu: Tensor, main: Tensor, factor: Tensor | None, kind: str, g: Tensor, residual: Tensor,
+                 s_g: float, full: bool) -> ConservedPrediction:
+    """HardC: ``mu - G^T (G G^T + sigma_g^2 I)^{-1} (G mu - b)``, covariance unchanged."""
+    n_c = g.shape[0]
+    eye_c = torch.eye(n_c, dtype=mu.dtype, device=mu.device)
+    a = g @ g.transpose(0, 1) + s_g**2 * eye_c
+    scale = (g * g).sum(-1).amax() + s_g**2
+    chol = _robust_cholesky(a, scale, "G G^T + sigma_g^2 I", stacklevel=4)
+    w = torch.cholesky_solve(residual.reshape(-1, n_c).transpose(0, 1), chol)  # (n_c, batch*n_t)
+    new_mean = mu - (g.transpose(0, 1) @ w).transpose(0, 1).reshape(mu.shape)
+    variance = _diag_of_cov(main, factor, kind)
+    return ConservedPrediction(new_mean, variance, _dense_cov(main, factor, kind) if full else None)
+
+
+def _soft_factors(main: Tensor, factor: Tensor | None, kind: str, g: Tensor,
+                  s_g: float) -> tuple[Tensor, Tensor, Tensor]:
+    """``(V, L, diag(Sigma))`` with ``L L^T = sigma_g^2 I + G Sigma G^T`` and ``V = L^{-1} G Sigma``.
+
+    Shapes ``(batch, n_t, n_c, n_x)``, ``(batch, n_t, n_c, n_c)``, ``(batch, n_t, n_x)``.
+    """
+    eye_c = torch.eye(g.shape[0], dtype=main.dtype, device=main.device)
+    sgt = _cov_times_gt(main, factor, kind, g)  # Sigma G^T: (batch, n_t, n_x, n_c)
+    a = g @ sgt + s_g**2 * eye_c  # (batch, n_t, n_c, n_c)
+    a = 0.5 * (a + a.transpose(-1, -2))
+    diag_sigma = _diag_of_cov(main, factor, kind)
+    scale = ((g * g) @ diag_sigma.detach().abs()[..., None]).squeeze(-1).amax(-1) + s_g**2  # (batch, n_t)
+    chol = _robust_cholesky(a, scale, "sigma_g^2 I + G Sigma G^T", stacklevel=4)
+    v = torch.linalg.solve_triangular(chol, sgt.transpose(-1, -2), upper=False)
+    return v, chol, diag_sigma
+
+
+def conservation_gain(cov: Tensor | tuple[Tensor, Tensor], G: Tensor | np.ndarray, *, sigma_g: float = 0.0,
+                      cov_kind: CovKind = "diag") -> Tensor:
+    """The Kalman gain ``K = Sigma G^T (sigma_G^2 I + G Sigma G^T)^{-1}`` of the update, per ``(batch, time)``.
+
+    With it the update is Matheron's rule: if ``u ~ N(mu, Sigma)`` and ``eps ~ N(0, sigma_G^2 I)``
+    then ``u + K (b - G u - eps) ~ N(mu~, Sigma~)`` of :func:`conservation_update`; a posterior
+    draws conserving samples this way.
+
+    Parameters
+    ----------
+    cov : Tensor or (Tensor, Tensor)
+        Covariance in the format of ``cov_kind`` (see :func:`conservation_update`), leading
+        shape ``(batch, n_t, n_x)``.
+    G : Tensor or ndarray, shape ``(n_c, n_x)`` or ``(n_x,)``
+    sigma_g : float
+    cov_kind : {"diag", "lowrank", "dense"}
+
+    Returns
+    -------
+    Tensor, shape ``(batch, n_t, n_x, n_c)``
+        In the dtype and on the device of the covariance.
+    """
+    if cov_kind not in _COV_KINDS:
+        raise ConservationInputError(f"cov_kind must be one of {list(_COV_KINDS)}, got {cov_kind!r}")
+    main = cov[1] if cov_kind == "lowrank" else cov
+    ref = _as_tensor(main, "cov")
+    shape = ref.shape if cov_kind != "dense" else ref.shape[:-1]
+    if len(shape) != 3:
+        raise ConservationInputError(f"cov must have leading shape (batch, n_t, n_x), got {tuple(ref.shape)}")
+    main, factor = _prepare_cov(cov, cov_kind, torch.Size(shape), ref.dtype, ref.device)
+    g = _prepare_g(G, shape[-1], ref.dtype, ref.device)
+    v, chol, _ = _soft_factors(main, factor, cov_kind, g, check_sigma_g(sigma_g))
+    # K^T = L^{-T} V
+    return torch.linalg.solve_triangular(chol.transpose(-1, -2), v, upper=True).transpose(-1, -2)
 
 
 def conservation_update_samples(
@@ -442,6 +476,27 @@ def conservation_update_samples(
     ConservedPrediction
         Mixture ``mean`` and ``variance`` of shape ``(batch, n_t, n_x)`` (and ``cov``).
     """
+    comp = update_components(means, variances, G, b, sigma_g=sigma_g, cov_kind=cov_kind, hard=hard,
+                             return_full_cov=return_full_cov)
+    mix_mean, mix_var = mixture_moments(comp.mean, comp.variance)
+    mix_cov = None
+    if return_full_cov:
+        dev = comp.mean - mix_mean
+        mix_cov = comp.cov.mean(0) + (dev[..., :, None] * dev[..., None, :]).mean(0)
+    return ConservedPrediction(mix_mean, mix_var, mix_cov)
+
+
+def update_components(means: Tensor, variances: Tensor | tuple[Tensor, Tensor], G: Tensor | np.ndarray,
+                      b: Tensor | np.ndarray, *, sigma_g: float = 0.0, cov_kind: CovKind = "diag",
+                      hard: bool = False, return_full_cov: bool = False) -> ConservedPrediction:
+    """:func:`conservation_update` of each of ``S`` components (inputs as :func:`conservation_update_samples`).
+
+    Returns
+    -------
+    ConservedPrediction
+        ``mean``, ``variance`` of shape ``(S, batch, n_t, n_x)`` (and ``cov``
+        ``(S, batch, n_t, n_x, n_x)``): the updated components.
+    """
     mus = _as_tensor(means, "means")
     if mus.ndim != 4:
         raise ConservationInputError(f"means must have shape (S, batch, n_t, n_x), got {tuple(mus.shape)}")
@@ -468,16 +523,18 @@ def conservation_update_samples(
         bt = bt.expand(n_s, *bt.shape).reshape(n_s * batch, *bt.shape[1:])
     out = conservation_update(mus.reshape(n_s * batch, n_t, n_x), cov, G, bt, sigma_g=sigma_g,
                               cov_kind=cov_kind, hard=hard, return_full_cov=return_full_cov)
-    comp_mean = out.mean.reshape(n_s, batch, n_t, n_x)
-    comp_var = out.variance.reshape(n_s, batch, n_t, n_x)
-    mix_mean = comp_mean.mean(0)
-    dev = comp_mean - mix_mean
-    mix_var = comp_var.mean(0) + (dev * dev).mean(0)
-    mix_cov = None
-    if return_full_cov:
-        comp_cov = out.cov.reshape(n_s, batch, n_t, n_x, n_x)
-        mix_cov = comp_cov.mean(0) + (dev[..., :, None] * dev[..., None, :]).mean(0)
-    return ConservedPrediction(mix_mean, mix_var, mix_cov)
+    return ConservedPrediction(out.mean.reshape(n_s, batch, n_t, n_x), out.variance.reshape(n_s, batch, n_t, n_x),
+                               None if out.cov is None else out.cov.reshape(n_s, batch, n_t, n_x, n_x))
+
+
+def mixture_moments(means: Tensor, variances: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and marginal variance of the equal mixture of ``N(means[s], diag(variances[s]))`` (axis 0).
+
+    ``variance = mean_s variances[s] + mean_s (means[s] - mean)^2`` (population variance, divisor ``S``).
+    """
+    mix_mean = means.mean(0)
+    dev = means - mix_mean
+    return mix_mean, variances.mean(0) + (dev * dev).mean(0)
 
 
 class ConservationLayer(nn.Module):
@@ -513,7 +570,7 @@ class ConservationLayer(nn.Module):
         if cov_kind not in _COV_KINDS:
             raise ConservationInputError(f"cov_kind must be one of {list(_COV_KINDS)}, got {cov_kind!r}")
         self.register_buffer("G", g)
-        self.sigma_g = _check_sigma_g(sigma_g)
+        self.sigma_g = check_sigma_g(sigma_g)
         self.hard = bool(hard)
         self.cov_kind = cov_kind
 

@@ -97,7 +97,7 @@ def test_shapes_and_loss_parts(b: int, n_c: int, n_t: int) -> None:
 def test_predict_mixture_moments_and_components() -> None:
     model = tiny_anp(dropout=0.2)
     data = sine_batch(0, _gen(0), batch=3, n_c=6, n_t=9)
-    pred = model.predict(data.context_x, data.context_y, data.target_x, n_samples=5, generator=_gen(3))
+    pred = model.predict_targets(data.context_x, data.context_y, data.target_x, n_samples=5, generator=_gen(3))
     assert pred.means.shape == pred.variances.shape == (5, 3, 9, 1)
     assert pred.mean.shape == pred.variance.shape == (3, 9, 1)
     assert pred.z.shape == (5, 3, 4) and pred.n_samples == 5
@@ -114,8 +114,8 @@ def test_predict_mixture_moments_and_components() -> None:
         torch.testing.assert_close(out.mean, pred.means[s])
         torch.testing.assert_close(out.variance, pred.variances[s])
     # chunking the targets changes nothing
-    chunked = model.predict(data.context_x, data.context_y, data.target_x, n_samples=5, generator=_gen(3),
-                            target_chunk=4)
+    chunked = model.predict_targets(data.context_x, data.context_y, data.target_x, n_samples=5, generator=_gen(3),
+                                    target_chunk=4)
     torch.testing.assert_close(chunked.means, pred.means)
     posterior = pred.to_posterior()
     assert posterior.mean.shape == (3, 9, 1)
@@ -184,7 +184,7 @@ def test_input_validation() -> None:
     with pytest.raises(ANPInputError, match="floating point"):
         model(d.context_x.long(), d.context_y, d.target_x)
     with pytest.raises(ANPInputError, match="n_samples"):
-        model.predict(d.context_x, d.context_y, d.target_x, n_samples=0)
+        model.predict_targets(d.context_x, d.context_y, d.target_x, n_samples=0)
     with pytest.raises(ANPInputError, match="z must have shape"):
         model(d.context_x, d.context_y, d.target_x, z=torch.zeros(2, 5))
     assert issubclass(ANPInputError, ValueError)
@@ -199,8 +199,8 @@ def test_input_validation() -> None:
 def test_eval_is_deterministic_and_dropout_off() -> None:
     model = tiny_anp(dropout=0.5)
     d = sine_batch(0, _gen(0), batch=2)
-    p1 = model.predict(d.context_x, d.context_y, d.target_x, n_samples=3, generator=_gen(11))
-    p2 = model.predict(d.context_x, d.context_y, d.target_x, n_samples=3, generator=_gen(11))
+    p1 = model.predict_targets(d.context_x, d.context_y, d.target_x, n_samples=3, generator=_gen(11))
+    p2 = model.predict_targets(d.context_x, d.context_y, d.target_x, n_samples=3, generator=_gen(11))
     assert torch.equal(p1.means, p2.means) and torch.equal(p1.variances, p2.variances)
     assert model.training  # predict() restores the mode
     model.eval()
@@ -225,7 +225,7 @@ def test_predict_feeds_conservation_update_samples() -> None:
     n_t, n_x = 3, 5
     t, x = torch.meshgrid(torch.linspace(0, 1, n_t), torch.linspace(0, 1, n_x), indexing="ij")
     grid = torch.stack([t, x], dim=-1).reshape(1, n_t * n_x, 2).expand(2, -1, -1)
-    pred = model.predict(d.context_x, d.context_y, grid, n_samples=4, generator=_gen(1))
+    pred = model.predict_targets(d.context_x, d.context_y, grid, n_samples=4, generator=_gen(1))
     means = pred.means.reshape(4, 2, n_t, n_x)
     variances = pred.variances.reshape(4, 2, n_t, n_x)
     g = torch.full((1, n_x), 1.0 / n_x)
@@ -472,8 +472,8 @@ def test_input_normalisation_is_applied_before_every_path() -> None:
     b = plain(cx_n, d.context_y, tx_n, d.target_y, latent="mean")
     for name in ("mean", "variance", "prior_mu", "posterior_mu", "loss"):
         torch.testing.assert_close(getattr(a, name), getattr(b, name))
-    pa = normed.predict(cx, d.context_y, tx, n_samples=3, generator=_gen(2))
-    pb = plain.predict(cx_n, d.context_y, tx_n, n_samples=3, generator=_gen(2))
+    pa = normed.predict_targets(cx, d.context_y, tx, n_samples=3, generator=_gen(2))
+    pb = plain.predict_targets(cx_n, d.context_y, tx_n, n_samples=3, generator=_gen(2))
     torch.testing.assert_close(pa.means, pb.means)
     torch.testing.assert_close(normed.latent_distribution(cx, d.context_y),
                                plain.latent_distribution(cx_n, d.context_y))

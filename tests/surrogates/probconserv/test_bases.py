@@ -1,4 +1,4 @@
-"""Base models for the ProbConserv update: exact GP, FNO ensemble, MC-dropout FNO."""
+"""Base field models of ProbConserv: exact GP, FNO ensemble, MC-dropout FNO."""
 
 from __future__ import annotations
 
@@ -9,19 +9,19 @@ import pytest
 import torch
 
 from sciml.errors import ConfigError, SciMLError
-from sciml.surrogates.probconserv import PROBLEMS
-from sciml.surrogates.probconserv.bases import (
+from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS
+from sciml.surrogates.base import Surrogate
+from sciml.surrogates.probconserv import (
     ExactGPField,
     FieldFNO,
     FieldInputError,
-    FieldPrediction,
+    FieldInputs,
+    FieldPosterior,
     FNOEnsembleField,
     FNOTrainConfig,
-    MCDropout,
     MCDropoutField,
-    MeanVarianceField,
-    mc_dropout,
 )
+from sciml.surrogates.probconserv.field_fno import MCDropout, mc_dropout
 
 TINY_FNO = FNOTrainConfig(steps=20, batch_size=8, width=4, modes=4, n_layers=2, proj_hidden=8, pad=4)
 
@@ -39,7 +39,7 @@ def set_gp_hypers(gp: ExactGPField, *, ls=(0.3, 0.5), outputscale=0.7, noise=1e-
 
 
 def heat_contexts(n_fun: int, n_c: int, grid=(6, 7), seed=0, p=2.0):
-    pr = PROBLEMS["heat"]
+    pr = CONSERVATION_PROBLEMS["heat"]
     rng = np.random.default_rng(seed)
     batch = pr.sample_batch(np.full(n_fun, p), n_context=n_c, n_target=1, rng=rng, grid=grid, dtype=torch.float64)
     t, x = pr.target_grid(*grid)
@@ -68,7 +68,7 @@ def numpy_gp_reference(t, x, cx, cy, *, t_range, x_range, ls, outputscale, noise
 
 
 def tiny_field_data(name="heat", grid=(5, 16), n_params=6, seed=0):
-    pr = PROBLEMS[name]
+    pr = CONSERVATION_PROBLEMS[name]
     rng = np.random.default_rng(seed)
     ps = pr.sample_params(n_params, rng)
     t, x = pr.target_grid(*grid)
@@ -81,7 +81,7 @@ def test_gp_posterior_equals_numpy_gaussian_conditioning():
     gp = ExactGPField(pr.t_range, pr.x_range)
     hyp = dict(ls=(0.3, 0.5), outputscale=0.7, noise=1e-4, mean=0.2)
     set_gp_hypers(gp, **hyp)
-    pred = gp.predict(t, x, context_x=batch.context_x, context_y=batch.context_y)
+    pred = gp.predict(FieldInputs(t, x, context_x=batch.context_x, context_y=batch.context_y))
     assert pred.cov_kind == "dense"
     assert pred.mean.shape == (2, t.size, x.size) and pred.cov.shape == (2, t.size, x.size, x.size)
     assert pred.mean.dtype == torch.float64
@@ -101,7 +101,7 @@ def test_gp_conservation_update_exact_and_variance_not_increased():
     pr, t, x, batch = heat_contexts(3, 12, grid=(5, 9), seed=1)
     gp = ExactGPField(pr.t_range, pr.x_range)
     set_gp_hypers(gp)
-    pred = gp.predict(t, x, context_x=batch.context_x, context_y=batch.context_y)
+    pred = gp.predict(FieldInputs(t, x, context_x=batch.context_x, context_y=batch.context_y))
     G, b_fn = pr.constraint(t, x)
     b = b_fn([2.0])[0]
     ce_before = np.abs(np.einsum("btx,cx->btc", pred.mean.numpy(), G) - b).max()
@@ -120,7 +120,7 @@ def test_gp_conservation_update_exact_and_variance_not_increased():
 
 
 def test_gp_fit_on_training_functions_increases_likelihood_and_per_function_refits():
-    pr = PROBLEMS["heat"]
+    pr = CONSERVATION_PROBLEMS["heat"]
     rng = np.random.default_rng(3)
     tb = pr.sample_batch(pr.sample_params(4, rng), n_context=30, n_target=1, rng=rng, grid=(11, 11),
                          dtype=torch.float64)
@@ -129,10 +129,10 @@ def test_gp_fit_on_training_functions_increases_likelihood_and_per_function_refi
     assert gp.history[-1] < gp.history[0] - 1.0  # negative summed log marginal likelihood went down
     before = gp.hyperparameters()
     _, t, x, batch = heat_contexts(1, 30, grid=(5, 6), seed=4)
-    shared = gp.predict(t, x, context_x=batch.context_x, context_y=batch.context_y)
+    shared = gp.predict(FieldInputs(t, x, context_x=batch.context_x, context_y=batch.context_y))
     gp_pf = ExactGPField(pr.t_range, pr.x_range, hyper="per_function", refit_steps=5)
     gp_pf.model.load_state_dict(gp.model.state_dict())
-    refit = gp_pf.predict(t, x, context_x=batch.context_x, context_y=batch.context_y)
+    refit = gp_pf.predict(FieldInputs(t, x, context_x=batch.context_x, context_y=batch.context_y))
     assert gp.hyperparameters() == before  # prediction does not change the shared hyperparameters
     assert gp_pf.hyperparameters() == pytest.approx(before)  # refits happen on a copy
     assert not torch.allclose(shared.mean, refit.mean, atol=1e-8)
@@ -144,17 +144,17 @@ def test_gp_bad_inputs():
     cy = batch.context_y.clone()
     cy[1, 2, 0] = float("nan")
     with pytest.raises(FieldInputError, match="context_y contains 1 NaN"):
-        gp.predict(t, x, context_x=batch.context_x, context_y=cy)
+        gp.predict(FieldInputs(t, x, context_x=batch.context_x, context_y=cy))
     with pytest.raises(FieldInputError, match="context_x must have shape"):
-        gp.predict(t, x, context_x=batch.context_x[..., :1], context_y=batch.context_y)
+        gp.predict(FieldInputs(t, x, context_x=batch.context_x[..., :1], context_y=batch.context_y))
     with pytest.raises(FieldInputError, match="context_y must have shape"):
-        gp.predict(t, x, context_x=batch.context_x, context_y=batch.context_y[:, :3])
+        gp.predict(FieldInputs(t, x, context_x=batch.context_x, context_y=batch.context_y[:, :3]))
     with pytest.raises(FieldInputError, match="pass context_x"):
-        gp.predict(t, x)
+        gp.predict(FieldInputs(t, x))
     with pytest.raises(FieldInputError, match="strictly increasing"):
-        gp.predict(t[::-1], x, context_x=batch.context_x, context_y=batch.context_y)
+        gp.predict(FieldInputs(t[::-1], x, context_x=batch.context_x, context_y=batch.context_y))
     with pytest.raises(FieldInputError, match="NaN"):
-        gp.predict(t, np.r_[x[:-1], np.nan], context_x=batch.context_x, context_y=batch.context_y)
+        gp.predict(FieldInputs(t, np.r_[x[:-1], np.nan], context_x=batch.context_x, context_y=batch.context_y))
     with pytest.raises(ConfigError):
         ExactGPField(pr.t_range, pr.x_range, hyper="bogus")  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
@@ -162,13 +162,13 @@ def test_gp_bad_inputs():
     assert issubclass(FieldInputError, SciMLError) and issubclass(FieldInputError, ValueError)
 
 
-# =========================================================================== prediction container
-def test_field_prediction_lowrank_cov_at_and_at_times():
+# =========================================================================== posterior container
+def test_field_posterior_lowrank_cov_at_and_at_times():
     rng = np.random.default_rng(0)
     f = torch.as_tensor(rng.normal(size=(2, 3, 4, 5)))
     d = torch.as_tensor(rng.uniform(0.1, 1, size=(2, 3, 4)))
     mean = torch.as_tensor(rng.normal(size=(2, 3, 4)))
-    pred = FieldPrediction(mean, d + (f * f).sum(-1), "lowrank", (f, d))
+    pred = FieldPosterior(mean, d + (f * f).sum(-1), "lowrank", (f, d))
     dense = pred.cov_at(1)
     torch.testing.assert_close(dense, f[:, 1] @ f[:, 1].transpose(-1, -2) + torch.diag_embed(d[:, 1]))
     sub = pred.at_times(1)
@@ -176,34 +176,34 @@ def test_field_prediction_lowrank_cov_at_and_at_times():
     # the low-rank update equals the dense update of the same covariance
     G = np.full((1, 4), 0.25)
     b = np.ones((3, 1))
-    dense_pred = FieldPrediction(mean, pred.variance, "dense",
+    dense_pred = FieldPosterior(mean, pred.variance, "dense",
                                  torch.stack([pred.cov_at(i) for i in range(3)], dim=1))
     lo, de = pred.conserve(G, b), dense_pred.conserve(G, b)
     torch.testing.assert_close(lo.mean, de.mean, rtol=0, atol=1e-12)
     torch.testing.assert_close(lo.variance, de.variance, rtol=0, atol=1e-12)
     with pytest.raises(FieldInputError):
-        FieldPrediction(mean, d[:, :2], "diag", d[:, :2])
+        FieldPosterior(mean, d[:, :2], "diag", d[:, :2])
     with pytest.raises(FieldInputError):
-        FieldPrediction(mean, pred.variance, "full", None)  # type: ignore[arg-type]
+        FieldPosterior(mean, pred.variance, "full", None)  # type: ignore[arg-type]
 
 
 def test_protocol_is_satisfied():
-    pr = PROBLEMS["heat"]
+    pr = CONSERVATION_PROBLEMS["heat"]
     for fld in (ExactGPField(pr.t_range, pr.x_range),
                 FNOEnsembleField(pr.train_range, pr.t_range, config=TINY_FNO),
                 MCDropoutField(pr.train_range, pr.t_range, config=TINY_FNO)):
-        assert isinstance(fld, MeanVarianceField)
+        assert isinstance(fld, Surrogate)
 
 
 # =========================================================================== FNO ensemble
 def test_ensemble_of_identical_members_has_only_the_head_variance():
     pr, ps, t, x, u = tiny_field_data()
     for head in (False, True):
-        cfg = FNOTrainConfig(**{**TINY_FNO.__dict__, "steps": 2, "variance_head": head})
+        cfg = TINY_FNO.model_copy(update={"steps": 2, "variance_head": head})
         ens = FNOEnsembleField(pr.train_range, pr.t_range, n_members=3, config=cfg).fit(ps, t, x, u, seed=0)
         for m in ens.members[1:]:
             m.load_state_dict(ens.members[0].state_dict())
-        pred = ens.predict(t, x, params=[2.0, 4.0])
+        pred = ens.predict(FieldInputs(t, x, params=[2.0, 4.0]))
         factor, diag = pred.cov
         assert pred.cov_kind == "lowrank" and factor.shape == (2, t.size, x.size, 3)
         assert float(factor.abs().max()) == 0.0
@@ -221,7 +221,7 @@ def test_ensemble_of_identical_members_has_only_the_head_variance():
 def test_ensemble_moments_are_those_of_the_member_mixture():
     pr, ps, t, x, u = tiny_field_data()
     ens = FNOEnsembleField(pr.train_range, pr.t_range, n_members=3, config=TINY_FNO).fit(ps, t, x, u, seed=5)
-    pred = ens.predict(t, x, params=np.array([[3.0]]))
+    pred = ens.predict(FieldInputs(t, x, params=np.array([[3.0]])))
     inputs = ens._inputs(torch.tensor([3.0], dtype=torch.float64), torch.as_tensor(t), torch.as_tensor(x))
     with torch.no_grad():
         outs = [m(inputs) for m in ens.members]
@@ -236,14 +236,14 @@ def test_ensemble_moments_are_those_of_the_member_mixture():
         assert np.mean(h[-5:]) < np.mean(h[:5])
     # deterministic: same seed, same members
     again = FNOEnsembleField(pr.train_range, pr.t_range, n_members=3, config=TINY_FNO).fit(ps, t, x, u, seed=5)
-    torch.testing.assert_close(again.predict(t, x, params=[3.0]).mean, pred.mean, rtol=0, atol=0)
+    torch.testing.assert_close(again.predict(FieldInputs(t, x, params=[3.0])).mean, pred.mean, rtol=0, atol=0)
 
 
 def test_fno_field_bad_inputs():
     pr, ps, t, x, u = tiny_field_data()
     ens = FNOEnsembleField(pr.train_range, pr.t_range, n_members=1, config=TINY_FNO)
     with pytest.raises(FieldInputError, match="before predict"):
-        ens.predict(t, x, params=[2.0])
+        ens.predict(FieldInputs(t, x, params=[2.0]))
     with pytest.raises(FieldInputError, match="must have shape"):
         ens.fit(ps, t, x, u[:, :-1])
     bad = u.copy()
@@ -252,11 +252,11 @@ def test_fno_field_bad_inputs():
         ens.fit(ps, t, x, bad)
     ens.fit(ps, t, x, u)
     with pytest.raises(FieldInputError, match="pass params"):
-        ens.predict(t, x)
+        ens.predict(FieldInputs(t, x))
     with pytest.raises(FieldInputError, match="params contains 1 NaN"):
-        ens.predict(t, x, params=[2.0, float("nan")])
+        ens.predict(FieldInputs(t, x, params=[2.0, float("nan")]))
     with pytest.raises(FieldInputError, match="params must have shape"):
-        ens.predict(t, x, params=np.ones((2, 2)))
+        ens.predict(FieldInputs(t, x, params=np.ones((2, 2))))
     with pytest.raises(ConfigError):
         FNOEnsembleField(pr.train_range, pr.t_range, n_members=0)
     with pytest.raises(ConfigError):
@@ -299,7 +299,7 @@ def test_mc_dropout_inference_is_eval_with_only_dropout_random():
     seen: dict[str, list[bool]] = {"lift": [], "drop_active": []}
     h1 = net.lift.register_forward_pre_hook(lambda m, a: seen["lift"].append(m.training))
     h2 = net.drops[0].register_forward_pre_hook(lambda m, a: seen["drop_active"].append(m.active))
-    pred = mc.predict(t, x, params=[2.5], generator=torch.Generator().manual_seed(1))
+    pred = mc.predict(FieldInputs(t, x, params=[2.5], seed=torch.Generator().manual_seed(1)))
     h1.remove()
     h2.remove()
     assert seen["lift"] == [False] * 8  # every non-dropout module ran in eval mode
@@ -309,9 +309,9 @@ def test_mc_dropout_inference_is_eval_with_only_dropout_random():
     factor, _ = pred.cov
     assert pred.cov_kind == "lowrank" and factor.shape[-1] == 8 and float(factor.abs().max()) > 0
     # reproducible from the generator, different for another one
-    again = mc.predict(t, x, params=[2.5], generator=torch.Generator().manual_seed(1))
+    again = mc.predict(FieldInputs(t, x, params=[2.5], seed=torch.Generator().manual_seed(1)))
     torch.testing.assert_close(again.mean, pred.mean, rtol=0, atol=0)
-    other = mc.predict(t, x, params=[2.5], generator=torch.Generator().manual_seed(2))
+    other = mc.predict(FieldInputs(t, x, params=[2.5], seed=torch.Generator().manual_seed(2)))
     assert not torch.allclose(other.mean, pred.mean)
     # after predict a plain forward pass is deterministic again
     inputs = mc._inputs(torch.tensor([2.5], dtype=torch.float64), torch.as_tensor(t), torch.as_tensor(x))
@@ -319,7 +319,7 @@ def test_mc_dropout_inference_is_eval_with_only_dropout_random():
         torch.testing.assert_close(net(inputs)[0], net(inputs)[0], rtol=0, atol=0)
     # a network that was in train mode is put back in train mode
     net.train()
-    mc.predict(t, x, params=[2.5])
+    mc.predict(FieldInputs(t, x, params=[2.5]))
     assert net.training and all(m.training for m in net.modules())
     net.eval()
 
@@ -327,7 +327,7 @@ def test_mc_dropout_inference_is_eval_with_only_dropout_random():
 def test_mc_dropout_without_dropout_has_no_pass_variance():
     pr, ps, t, x, u = tiny_field_data()
     mc = MCDropoutField(pr.train_range, pr.t_range, p_drop=0.0, n_passes=4, config=TINY_FNO).fit(ps, t, x, u)
-    pred = mc.predict(t, x, params=[2.0, 3.0])
+    pred = mc.predict(FieldInputs(t, x, params=[2.0, 3.0]))
     assert float(pred.cov[0].abs().max()) == 0.0
     torch.testing.assert_close(pred.variance, pred.cov[1], rtol=0, atol=0)
 
@@ -346,7 +346,7 @@ def test_fno_field_conservation_update_on_lowrank_prediction(name):
     pr, ps, t, x, u = tiny_field_data(name, grid=(6, 17))
     ens = FNOEnsembleField(pr.train_range, pr.t_range, n_members=2, config=TINY_FNO).fit(ps, t, x, u, seed=1)
     p = pr.test_values[0]
-    pred = ens.predict(t, x, params=[p])
+    pred = ens.predict(FieldInputs(t, x, params=[p]))
     G, b_fn = pr.constraint(t, x)
     b = b_fn([p])[0]
     upd = pred.conserve(G, b)

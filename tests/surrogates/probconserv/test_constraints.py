@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
 import torch
-from scipy.integrate import quad
 
 from sciml.simulators.pde import HeatSimulator, PorousMediumSimulator, StefanSimulator
 from sciml.simulators.pde.porous_medium import DirichletSineSeriesIC
-from sciml.simulators.pde.stefan import stefan_alpha
+from sciml.simulators.pde.porous_medium import heat_mass, pme_mass
 from sciml.surrogates.probconserv import (
     ConservationInputError,
     cell_volume_weights,
@@ -22,10 +20,7 @@ from sciml.surrogates.probconserv import (
     constraint_matrix,
     constraint_matrix_for,
     flatten_field,
-    heat_mass,
-    pme_mass,
     stack_constraints,
-    stefan_mass,
     trapezoid_weights,
     unflatten_field,
 )
@@ -95,65 +90,6 @@ def test_constraint_matrix_rules_and_stacking():
         stack_constraints(mass, 2 * mass)
     with pytest.raises(ConservationInputError, match="one common n_x"):
         stack_constraints(mass, np.ones(4))
-
-
-# =========================================================================== b(t) closed forms
-def _quad_mass(f, t, breakpoint=None):
-    pts = [breakpoint] if breakpoint is not None and 0 < breakpoint < 1 else None
-    val, err = quad(lambda x: float(f(x, t)), 0.0, 1.0, points=pts, epsabs=1e-14, epsrel=1e-13, limit=200)
-    return val
-
-
-@pytest.mark.parametrize("m", [1.0, 2.0, 3.5, 6.0])
-def test_pme_mass_matches_quadrature_of_the_exact_solution_and_the_simulator(m):
-    sim = PorousMediumSimulator(problem="front", n_cells=16)
-    p = {"m": m}
-    ts = np.array([0.05, 0.3, 0.7, 1.0])
-    quads = np.array([_quad_mass(lambda x, t: sim.exact_solution(x, t, p), t, breakpoint=t) for t in ts])
-    np.testing.assert_allclose(pme_mass(ts, m), quads, rtol=1e-8)
-    np.testing.assert_allclose(pme_mass(ts, m), sim.conserved_quantity(ts, p), rtol=1e-14)
-    # the paper's form m^(1+1/m) t^(1+1/m) / (m+1) at t = 1
-    assert pme_mass(1.0, m) == pytest.approx(m ** (1 + 1 / m) / (m + 1), rel=1e-15)
-    with pytest.raises(ConservationInputError, match="t <= 1"):
-        pme_mass(1.5, m)
-
-
-@pytest.mark.parametrize("u_star", [0.55, 0.6, 0.7])
-def test_stefan_mass_matches_quadrature_of_the_exact_solution_and_the_simulator(u_star):
-    sim = StefanSimulator(n_cells=16)
-    p = {"u_star": u_star}
-    ts = np.array([0.01, 0.1, 0.3, 0.5])
-    front = sim.front_position(ts, p)
-    assert np.all(front < 1.0)
-    quads = np.array([_quad_mass(lambda x, t: sim.exact_solution(x, t, p), t, breakpoint=xf)
-                      for t, xf in zip(ts, front)])
-    np.testing.assert_allclose(stefan_mass(ts, u_star), quads, rtol=1e-8)
-    np.testing.assert_allclose(stefan_mass(ts, u_star), sim.conserved_quantity(ts, p), rtol=1e-12)
-    # flux form: b(t) = int_0^t F(0, s) ds with F(0, s) = c1 sqrt(k/(pi s))
-    c1 = (1 - u_star) / math.erf(stefan_alpha(u_star))
-    assert stefan_mass(0.25, u_star) == pytest.approx(2 * c1 * math.sqrt(0.25 / math.pi), rel=1e-15)
-    with pytest.raises(ConservationInputError, match="front is inside"):
-        stefan_mass(2.0, u_star)
-
-
-def test_stefan_mass_with_other_k_max():
-    sim = StefanSimulator(n_cells=16, k_max=0.3)
-    p = {"u_star": 0.6}
-    ts = np.array([0.2, 0.9])
-    front = sim.front_position(ts, p)
-    quads = np.array([_quad_mass(lambda x, t: sim.exact_solution(x, t, p), t, breakpoint=xf)
-                      for t, xf in zip(ts, front)])
-    np.testing.assert_allclose(stefan_mass(ts, 0.6, k_max=0.3), quads, rtol=1e-8)
-
-
-@pytest.mark.parametrize("k", [1.0, 4.0])
-def test_heat_mass_matches_quadrature_and_the_simulator(k):
-    sim = HeatSimulator(n_cells=16)
-    p = {"k": k}
-    ts = np.array([0.0, 0.01, 0.05, 0.1])
-    quads = np.array([_quad_mass(lambda x, t: sim.exact_solution(x, t, p), t) for t in ts])
-    np.testing.assert_allclose(heat_mass(ts, k), quads, rtol=1e-8)
-    np.testing.assert_allclose(heat_mass(ts, k), sim.conserved_quantity(ts, p), rtol=1e-14)
 
 
 @pytest.mark.parametrize("sim, params", [

@@ -13,15 +13,17 @@ from scipy.integrate import quad
 from sciml.errors import ParameterError
 from sciml.simulators.pde import HeatSimulator, PorousMediumSimulator, StefanSimulator
 from sciml.simulators.pde.stefan import stefan_alpha
-from sciml.surrogates.probconserv.problems import (
-    PROBLEMS,
+from sciml.surrogates.probconserv.problem_suite import (
+    CONSERVATION_PROBLEMS,
     AdvectionProblem,
     BurgersProblem,
+    StefanProblem,
+    conservation_problem,
+)
+from sciml.surrogates.probconserv.problems import (
     ConservationProblem,
     ProblemBatch,
-    StefanProblem,
     evaluation_slice,
-    get_problem,
     grid_points,
     nearest_time_index,
 )
@@ -31,10 +33,10 @@ NAMES = ("heat", "pme", "stefan", "advection", "burgers")
 
 # =========================================================================== registry
 def test_registry_metadata_matches_the_paper_set_up():
-    assert set(PROBLEMS) == set(NAMES)
+    assert set(CONSERVATION_PROBLEMS) == set(NAMES)
     for name in NAMES:
-        pr = get_problem(name)
-        assert pr is PROBLEMS[name] and pr.name == name
+        pr = conservation_problem(name)
+        assert pr is CONSERVATION_PROBLEMS[name] and pr.name == name
         assert (pr.n_t, pr.n_x) == (201, 201)
         assert pr.x_range == (0.0, 1.0)
         assert pr.t_range[0] <= pr.eval_time <= pr.t_range[1]
@@ -46,13 +48,13 @@ def test_registry_metadata_matches_the_paper_set_up():
         "burgers": ("u_left", (1.0, 2.0), (1.0, 1.5, 2.0), (0.0, 0.5), 0.25),
     }
     for name, (param, train, test, t_range, t_eval) in expected.items():
-        pr = PROBLEMS[name]
+        pr = CONSERVATION_PROBLEMS[name]
         assert (pr.param_name, pr.train_range, pr.test_values, pr.t_range, pr.eval_time) == (
             param, train, test, t_range, t_eval)
     with pytest.raises(ParameterError, match=r"unknown ProbConserv problem 'gpme'.*'advection', 'burgers'"):
-        get_problem("gpme")
+        conservation_problem("gpme")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        PROBLEMS["pme"].eval_time = 0.3  # type: ignore[misc]
+        CONSERVATION_PROBLEMS["pme"].eval_time = 0.3  # type: ignore[misc]
 
 
 # =========================================================================== b(t) = int u dx
@@ -72,7 +74,7 @@ def _quad_mass(pr: ConservationProblem, t: float, p: float) -> float:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_conserved_equals_the_integral_of_the_exact_solution(name):
-    pr = PROBLEMS[name]
+    pr = CONSERVATION_PROBLEMS[name]
     lo, hi = pr.t_range
     ts = np.array([0.1, 0.37, 0.5, 0.83, 1.0]) * (hi - lo) + lo
     for p in sorted({*pr.train_range, *pr.test_values, 0.5 * sum(pr.train_range)}):
@@ -84,47 +86,47 @@ def test_conserved_equals_the_integral_of_the_exact_solution(name):
 
 def test_conserved_closed_form_values():
     # heat: (2/pi) e^{-pi^2 k t}; pme: m^(1+1/m) t^(1+1/m) / (m+1)
-    heat_b = PROBLEMS["heat"].conserved([0.5], 1.0)[0]
+    heat_b = CONSERVATION_PROBLEMS["heat"].conserved([0.5], 1.0)[0]
     assert heat_b == pytest.approx(2 / math.pi * math.exp(-math.pi**2 / 2), rel=1e-14)
-    assert PROBLEMS["pme"].conserved([0.5], 3.0)[0] == pytest.approx(1.5 ** (4 / 3) / 4, rel=1e-14)
-    assert PROBLEMS["pme"].conserved([0.5], 3.0)[0] == pytest.approx(0.42926784096, rel=1e-10)
+    assert CONSERVATION_PROBLEMS["pme"].conserved([0.5], 3.0)[0] == pytest.approx(1.5 ** (4 / 3) / 4, rel=1e-14)
+    assert CONSERVATION_PROBLEMS["pme"].conserved([0.5], 3.0)[0] == pytest.approx(0.42926784096, rel=1e-10)
     # advection: b = 0.25 + beta t ; burgers: b = 0.25 u_L + t u_L^2 / 2
-    np.testing.assert_allclose(PROBLEMS["advection"].conserved([0.0, 0.05, 0.1], 3.0), [0.25, 0.4, 0.55], rtol=1e-14)
-    np.testing.assert_allclose(PROBLEMS["burgers"].conserved([0.0, 0.25], 2.0), [0.5, 1.0], rtol=1e-14)
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["advection"].conserved([0.0, 0.05, 0.1], 3.0), [0.25, 0.4, 0.55], rtol=1e-14)
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["burgers"].conserved([0.0, 0.25], 2.0), [0.5, 1.0], rtol=1e-14)
     # Stefan: the flux form (constraints.stefan_mass) equals the simulator's integral of the profile
     sim = StefanSimulator()
     ts = np.array([0.01, 0.05, 0.1])
-    np.testing.assert_allclose(PROBLEMS["stefan"].conserved(ts, 0.6),
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["stefan"].conserved(ts, 0.6),
                                sim.conserved_quantity(ts, {"u_star": 0.6}), rtol=1e-12)
-    b = PROBLEMS["stefan"].conserved_for(ts, np.array([0.55, 0.6, 0.5]))
+    b = CONSERVATION_PROBLEMS["stefan"].conserved_for(ts, np.array([0.55, 0.6, 0.5]))
     assert b.shape == (3, 3, 1)
-    np.testing.assert_allclose(b[1, :, 0], PROBLEMS["stefan"].conserved(ts, 0.6), rtol=0)
+    np.testing.assert_allclose(b[1, :, 0], CONSERVATION_PROBLEMS["stefan"].conserved(ts, 0.6), rtol=0)
 
 
 # =========================================================================== agreement with the simulators
 def test_exact_solutions_agree_with_the_repo_simulators():
     t = np.linspace(0.0, 1.0, 7)[:, None]
     x = np.linspace(0.0, 1.0, 33)[None, :]
-    np.testing.assert_allclose(PROBLEMS["heat"].exact(x, t, 2.5),
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["heat"].exact(x, t, 2.5),
                                HeatSimulator().exact_solution(x, t, {"k": 2.5}), rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(PROBLEMS["pme"].exact(x, t, 3.0),
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["pme"].exact(x, t, 3.0),
                                PorousMediumSimulator(problem="front").exact_solution(x, t, {"m": 3.0}),
                                rtol=1e-13, atol=0)
     ts = np.linspace(0.0, 0.1, 5)[:, None]
     sim = StefanSimulator()
-    np.testing.assert_allclose(PROBLEMS["stefan"].exact(x, ts, 0.6),
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["stefan"].exact(x, ts, 0.6),
                                sim.exact_solution(x, ts, {"u_star": 0.6}), rtol=1e-13, atol=0)
-    np.testing.assert_allclose(PROBLEMS["stefan"].front_position(ts[:, 0], 0.6),
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["stefan"].front_position(ts[:, 0], 0.6),
                                sim.front_position(ts[:, 0], {"u_star": 0.6}), rtol=1e-14)
-    assert PROBLEMS["stefan"].valid_until(0.6) == pytest.approx(sim.valid_until({"u_star": 0.6}), rel=1e-14)
+    assert CONSERVATION_PROBLEMS["stefan"].valid_until(0.6) == pytest.approx(sim.valid_until({"u_star": 0.6}), rel=1e-14)
     # the out-of-domain test value u* = 0.5 is outside the simulator's space but admissible here
     with pytest.raises(ParameterError):
         sim.exact_solution(x, ts, {"u_star": 0.5})
-    assert PROBLEMS["stefan"].exact(np.array(0.0), np.array(0.05), 0.5) == pytest.approx(1.0, abs=1e-15)
+    assert CONSERVATION_PROBLEMS["stefan"].exact(np.array(0.0), np.array(0.05), 0.5) == pytest.approx(1.0, abs=1e-15)
 
 
 def test_exact_shape_broadcasts_t_and_x():
-    pr = PROBLEMS["pme"]
+    pr = CONSERVATION_PROBLEMS["pme"]
     t, x = pr.target_grid(5, 7)
     assert pr.exact(x[None, :], t[:, None], 2.0).shape == (5, 7)
     assert pr.exact(x, 0.5, 2.0).shape == (7,)
@@ -136,7 +138,7 @@ def test_exact_shape_broadcasts_t_and_x():
 
 # =========================================================================== fronts and shocks
 def test_burgers_shock_moves_at_the_rankine_hugoniot_speed():
-    pr = PROBLEMS["burgers"]
+    pr = CONSERVATION_PROBLEMS["burgers"]
     assert isinstance(pr, BurgersProblem)
     for u_l in (1.0, 1.5, 2.0, 2.5):
         s = pr.shock_speed(u_l)
@@ -153,14 +155,14 @@ def test_burgers_shock_moves_at_the_rankine_hugoniot_speed():
 
 
 def test_advection_front_and_pme_front_positions():
-    adv = PROBLEMS["advection"]
+    adv = CONSERVATION_PROBLEMS["advection"]
     ts = np.array([0.02, 0.05, 0.1])
     xf = adv.front_position(ts, 5.0)
     np.testing.assert_allclose(xf, [0.35, 0.5, 0.75], rtol=1e-14)
     np.testing.assert_array_equal(adv.exact(xf - 1e-9, ts, 5.0), np.ones(3))
     np.testing.assert_array_equal(adv.exact(xf + 1e-9, ts, 5.0), np.zeros(3))
     assert float(adv.exact(np.array(0.3), np.array(0.05), 1.0)) == 0.5  # mean value on the jump
-    pme = PROBLEMS["pme"]
+    pme = CONSERVATION_PROBLEMS["pme"]
     for m in (1.0, 3.0, 6.0):
         np.testing.assert_array_equal(pme.front_position(ts, m), ts)
         # behind the front u = (m (t - x))^(1/m) > 0, at and beyond it 0
@@ -170,7 +172,7 @@ def test_advection_front_and_pme_front_positions():
 
 
 def test_stefan_front_jump_and_stefan_condition():
-    pr = PROBLEMS["stefan"]
+    pr = CONSERVATION_PROBLEMS["stefan"]
     assert isinstance(pr, StefanProblem)
     for u_star in (0.5, 0.6, 0.7):
         a = pr.alpha(u_star)
@@ -216,7 +218,7 @@ def _torch_exact(name: str, p: float):
 @pytest.mark.parametrize(("name", "p"), [("heat", 1.0), ("heat", 3.7), ("pme", 1.0), ("pme", 3.0),
                                          ("pme", 6.0), ("stefan", 0.6), ("stefan", 0.5)])
 def test_gpme_residual_of_the_exact_solution_vanishes_at_smooth_points(name, p):
-    pr = PROBLEMS[name]
+    pr = CONSERVATION_PROBLEMS[name]
     rng = np.random.default_rng(3)
     t_hi = pr.t_range[1]
     t = rng.uniform(0.2 * t_hi, t_hi, size=64)
@@ -240,23 +242,23 @@ def test_residuals_formulas_and_broadcasting():
     u = torch.tensor([0.5, 2.0]); u_t = torch.tensor([1.0, -1.0])
     u_x = torch.tensor([3.0, 0.5]); u_xx = torch.tensor([2.0, 4.0])
     # heat: u_t - k u_xx
-    np.testing.assert_allclose(PROBLEMS["heat"].pde_residual(u, u_t, u_x, u_xx, 2.0).numpy(), [-3.0, -9.0])
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["heat"].pde_residual(u, u_t, u_x, u_xx, 2.0).numpy(), [-3.0, -9.0])
     # PME m = 2: u_t - 2 u u_x^2 - u^2 u_xx
-    np.testing.assert_allclose(PROBLEMS["pme"].pde_residual(u, u_t, u_x, u_xx, 2.0).numpy(),
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["pme"].pde_residual(u, u_t, u_x, u_xx, 2.0).numpy(),
                                [1 - 2 * 0.5 * 9 - 0.25 * 2, -1 - 2 * 2 * 0.25 - 4 * 4], rtol=1e-6)
     # Stefan u* = 0.6: k = 0 below the threshold, 1 above
-    np.testing.assert_allclose(PROBLEMS["stefan"].pde_residual(u, u_t, u_x, u_xx, 0.6).numpy(), [1.0, -5.0])
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["stefan"].pde_residual(u, u_t, u_x, u_xx, 0.6).numpy(), [1.0, -5.0])
     # advection: u_t + beta u_x ; Burgers: u_t + u u_x
-    np.testing.assert_allclose(PROBLEMS["advection"].pde_residual(u, u_t, u_x, u_xx, 2.0).numpy(), [7.0, 0.0])
-    np.testing.assert_allclose(PROBLEMS["burgers"].pde_residual(u, u_t, u_x, u_xx, 2.0).numpy(), [2.5, 0.0])
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["advection"].pde_residual(u, u_t, u_x, u_xx, 2.0).numpy(), [7.0, 0.0])
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["burgers"].pde_residual(u, u_t, u_x, u_xx, 2.0).numpy(), [2.5, 0.0])
     # a tensor parameter of shape (B, 1, 1) broadcasts over (B, n_t, n_x)
     uu = torch.full((2, 3, 4), 0.5)
     m = torch.tensor([1.0, 3.0]).view(2, 1, 1)
-    res = PROBLEMS["pme"].pde_residual(uu, torch.zeros_like(uu), torch.ones_like(uu), torch.zeros_like(uu), m)
+    res = CONSERVATION_PROBLEMS["pme"].pde_residual(uu, torch.zeros_like(uu), torch.ones_like(uu), torch.zeros_like(uu), m)
     assert res.shape == (2, 3, 4)
     np.testing.assert_allclose(res[:, 0, 0].numpy(), [-1.0, -3 * 0.25], rtol=1e-6)
     # a model mean undershooting 0 gives a finite PME residual (k(u) = max(u, 0)^m)
-    r = PROBLEMS["pme"].pde_residual(torch.tensor([-0.1]), torch.tensor([1.0]), torch.tensor([1.0]),
+    r = CONSERVATION_PROBLEMS["pme"].pde_residual(torch.tensor([-0.1]), torch.tensor([1.0]), torch.tensor([1.0]),
                                      torch.tensor([1.0]), 2.5)
     assert float(r) == 1.0
 
@@ -266,13 +268,13 @@ def test_hyperbolic_residuals_vanish_on_smooth_solutions_and_on_the_exact_steps(
     t = torch.tensor(rng.uniform(0.0, 0.1, 50), dtype=torch.float64)
     x = torch.tensor(rng.uniform(0.0, 1.0, 50), dtype=torch.float64)
     beta = 3.0
-    adv = PROBLEMS["advection"]
+    adv = CONSERVATION_PROBLEMS["advection"]
     # any u = f(x - beta t) solves u_t + beta u_x = 0
     u, u_t, u_x, u_xx = _derivs(lambda t, x: torch.tanh(20 * (x - beta * t - 0.3)), t, x)
     assert float(adv.pde_residual(u, u_t, u_x, u_xx, beta).abs().max()) < 1e-12
     assert float(adv.pde_residual(u, u_t, u_x, u_xx, 2 * beta).abs().max()) > 1.0  # wrong speed
     # Burgers: u = x / (1 + t) is a smooth (rarefaction-type) solution
-    bur = PROBLEMS["burgers"]
+    bur = CONSERVATION_PROBLEMS["burgers"]
     u, u_t, u_x, u_xx = _derivs(lambda t, x: x / (1 + t), t, x)
     assert float(bur.pde_residual(u, u_t, u_x, u_xx, 2.0).abs().max()) < 1e-14
     # the exact piecewise-constant solutions: zero derivatives away from the jump -> zero residual
@@ -289,7 +291,7 @@ def test_hyperbolic_residuals_vanish_on_smooth_solutions_and_on_the_exact_steps(
 
 # =========================================================================== grids and constraint
 def test_grid_points_are_time_major_and_round_trip_through_reshape():
-    pr = PROBLEMS["heat"]
+    pr = CONSERVATION_PROBLEMS["heat"]
     t, x = pr.target_grid(4, 6)
     np.testing.assert_allclose(t, [0, 1 / 3, 2 / 3, 1], rtol=1e-15)
     assert x.shape == (6,) and x[0] == 0.0 and x[-1] == 1.0
@@ -308,7 +310,7 @@ def test_grid_points_are_time_major_and_round_trip_through_reshape():
 
 
 def test_constraint_g_and_b_match_the_quadrature_of_the_exact_solution():
-    pr = PROBLEMS["heat"]
+    pr = CONSERVATION_PROBLEMS["heat"]
     t, x = pr.target_grid()
     g, b_fn = pr.constraint(t, x)
     assert g.shape == (1, 201)
@@ -322,7 +324,7 @@ def test_constraint_g_and_b_match_the_quadrature_of_the_exact_solution():
         np.testing.assert_allclose(gu, b[k_idx, :, 0], rtol=2.1e-5, atol=0)
         assert np.max(np.abs(gu / b[k_idx, :, 0] - 1)) == pytest.approx(math.pi**2 / 200**2 / 12, rel=1e-3)
     # PME with m = 1 is piecewise linear with the kink on grid nodes: exact
-    pme = PROBLEMS["pme"]
+    pme = CONSERVATION_PROBLEMS["pme"]
     g, b_fn = pme.constraint(t, x)
     u = pme.exact(x[None, :], t[:, None], 1.0)
     np.testing.assert_allclose((u @ g.T)[:, 0], b_fn([1.0])[0, :, 0], rtol=1e-12, atol=1e-15)
@@ -338,7 +340,7 @@ def test_evaluation_slice_picks_the_nearest_time_row():
     np.testing.assert_array_equal(evaluation_slice(u, t, 0.5), [15.0, 16.0, 17.0])
     ut = torch.tensor(np.stack([u, -u]))  # (B, n_t, n_x)
     np.testing.assert_array_equal(evaluation_slice(ut, t, 0.31).numpy(), [[9.0, 10.0, 11.0], [-9.0, -10.0, -11.0]])
-    pr = PROBLEMS["stefan"]
+    pr = CONSERVATION_PROBLEMS["stefan"]
     tg, _ = pr.target_grid()
     assert tg[nearest_time_index(tg, pr.eval_time)] == pytest.approx(0.05, abs=1e-15)
     with pytest.raises(ParameterError, match=r"eval_time = 1.5 lies outside the time grid \[0, 1\]"):
@@ -349,7 +351,7 @@ def test_evaluation_slice_picks_the_nearest_time_row():
 
 # =========================================================================== sampling
 def test_sample_params_train_and_test_splits():
-    pr = PROBLEMS["pme"]
+    pr = CONSERVATION_PROBLEMS["pme"]
     p1 = pr.sample_params(1000, np.random.default_rng(7))
     p2 = pr.sample_params(1000, np.random.default_rng(7))
     np.testing.assert_array_equal(p1, p2)
@@ -368,7 +370,7 @@ def test_sample_params_train_and_test_splits():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_sample_batch_context_is_a_subset_of_the_grid_with_exact_values(name):
-    pr = PROBLEMS[name]
+    pr = CONSERVATION_PROBLEMS[name]
     n_t, n_x = 9, 13
     params = pr.sample_params(3, np.random.default_rng(1))
     batch = pr.sample_batch(params, n_context=20, rng=np.random.default_rng(2), grid=(n_t, n_x),
@@ -396,7 +398,7 @@ def test_sample_batch_context_is_a_subset_of_the_grid_with_exact_values(name):
 
 
 def test_sample_batch_is_deterministic_and_supports_subsets_noise_and_torch_generators():
-    pr = PROBLEMS["burgers"]
+    pr = CONSERVATION_PROBLEMS["burgers"]
     kw = dict(n_context=30, n_target=50, grid=(21, 21))
     b1 = pr.sample_batch([1.0, 2.0], rng=np.random.default_rng(5), **kw)
     b2 = pr.sample_batch(np.array([[1.0], [2.0]]), rng=np.random.default_rng(5), **kw)
@@ -417,7 +419,7 @@ def test_sample_batch_is_deterministic_and_supports_subsets_noise_and_torch_gene
     g2 = pr.sample_batch([1.5], rng=torch.Generator().manual_seed(3), **kw)
     assert torch.equal(g1.context_index, g2.context_index) and torch.equal(g1.target_y, g2.target_y)
     # noise only on the context values, with the requested standard deviation
-    heat = PROBLEMS["heat"]
+    heat = CONSERVATION_PROBLEMS["heat"]
     clean = heat.sample_batch([2.0], n_context=4000, rng=np.random.default_rng(9), grid=(101, 101),
                               dtype=torch.float64)
     noisy = heat.sample_batch([2.0], n_context=4000, rng=np.random.default_rng(9), grid=(101, 101),
@@ -442,7 +444,7 @@ def test_sample_batch_is_deterministic_and_supports_subsets_noise_and_torch_gene
     ("pme", float("nan"), "m > 0"),
 ])
 def test_inadmissible_parameters_raise_with_the_accepted_range(name, bad, accepted):
-    pr = PROBLEMS[name]
+    pr = CONSERVATION_PROBLEMS[name]
     t, x = pr.target_grid(5, 5)
     for call in (lambda: pr.exact(x, t, bad), lambda: pr.conserved(t, bad),
                  lambda: pr.sample_batch([1.0 if name != "stefan" else 0.6, bad], n_context=3,
@@ -453,25 +455,25 @@ def test_inadmissible_parameters_raise_with_the_accepted_range(name, bad, accept
 
 def test_times_and_positions_outside_the_validity_of_the_closed_form_raise():
     with pytest.raises(ParameterError, match=r"for m = 3 holds for 0 <= t <= 1 .*got t = 1.2"):
-        PROBLEMS["pme"].conserved([0.5, 1.2], 3.0)
+        CONSERVATION_PROBLEMS["pme"].conserved([0.5, 1.2], 3.0)
     # u* = 0.02: the Stefan front leaves [0, 1] before t = 0.1
-    tmax = PROBLEMS["stefan"].valid_until(0.02)
+    tmax = CONSERVATION_PROBLEMS["stefan"].valid_until(0.02)
     assert tmax < 0.1
     with pytest.raises(ParameterError, match=r"u_star = 0.02 holds for 0 <= t <= 0.0"):
-        PROBLEMS["stefan"].exact(0.5, 0.1, 0.02)
-    assert PROBLEMS["stefan"].exact(0.5, tmax, 0.02).shape == ()
+        CONSERVATION_PROBLEMS["stefan"].exact(0.5, 0.1, 0.02)
+    assert CONSERVATION_PROBLEMS["stefan"].exact(0.5, tmax, 0.02).shape == ()
     with pytest.raises(ParameterError, match=r"beta = 10 holds for 0 <= t <= 0.075"):
-        PROBLEMS["advection"].exact(0.5, 0.1, 10.0)
+        CONSERVATION_PROBLEMS["advection"].exact(0.5, 0.1, 10.0)
     with pytest.raises(ParameterError, match="times must be finite and >= 0"):
-        PROBLEMS["heat"].exact(0.5, -0.1, 1.0)
+        CONSERVATION_PROBLEMS["heat"].exact(0.5, -0.1, 1.0)
     with pytest.raises(ParameterError, match=r"positions must lie in the domain x in \[0, 1\]"):
-        PROBLEMS["heat"].exact(1.5, 0.1, 1.0)
+        CONSERVATION_PROBLEMS["heat"].exact(1.5, 0.1, 1.0)
     with pytest.raises(ParameterError, match="u_left must be a real number"):
-        PROBLEMS["burgers"].exact(0.5, 0.1, np.array([1.0, 2.0]))
+        CONSERVATION_PROBLEMS["burgers"].exact(0.5, 0.1, np.array([1.0, 2.0]))
 
 
 def test_bad_sampling_arguments_raise():
-    pr = PROBLEMS["heat"]
+    pr = CONSERVATION_PROBLEMS["heat"]
     rng = np.random.default_rng(0)
     with pytest.raises(ParameterError, match=r"n_context = 26 exceeds the 25 points of the 5 x 5 grid; "
                                              r"accepted: 1 <= n_context <= 25"):
@@ -500,15 +502,15 @@ def test_bad_sampling_arguments_raise():
 
 def test_bad_problem_definitions_raise():
     with pytest.raises(ParameterError, match=r"eval_time 0.5 outside t_range \(0.0, 0.1\)"):
-        dataclasses.replace(PROBLEMS["stefan"], eval_time=0.5)
+        dataclasses.replace(CONSERVATION_PROBLEMS["stefan"], eval_time=0.5)
     with pytest.raises(ParameterError, match=r"u_star = 0.55 holds for 0 <= t <= "):
-        dataclasses.replace(PROBLEMS["stefan"], t_range=(0.0, 1.0), eval_time=0.5)  # front leaves [0, 1]
+        dataclasses.replace(CONSERVATION_PROBLEMS["stefan"], t_range=(0.0, 1.0), eval_time=0.5)  # front leaves [0, 1]
     with pytest.raises(ParameterError, match=r"u_star = 1.2 is not admissible"):
-        dataclasses.replace(PROBLEMS["stefan"], test_values=(0.6, 1.2))
+        dataclasses.replace(CONSERVATION_PROBLEMS["stefan"], test_values=(0.6, 1.2))
     with pytest.raises(ParameterError, match=r"train_range must satisfy lo <= hi"):
-        dataclasses.replace(PROBLEMS["heat"], train_range=(5.0, 1.0))
+        dataclasses.replace(CONSERVATION_PROBLEMS["heat"], train_range=(5.0, 1.0))
     with pytest.raises(ParameterError, match=r"HeatProblem is set on x_range \(0, 1\)"):
-        dataclasses.replace(PROBLEMS["heat"], x_range=(0.0, 2.0))
+        dataclasses.replace(CONSERVATION_PROBLEMS["heat"], x_range=(0.0, 2.0))
     with pytest.raises(ParameterError, match=r"x0 must lie inside x_range"):
         AdvectionProblem(name="a", param_name="beta", train_range=(1.0, 2.0), test_values=(1.0,), x0=1.5,
                          t_range=(0.0, 0.1), eval_time=0.05)
