@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from sciml.config import StrictModel
 from sciml.errors import ConfigError
 from sciml.surrogates.neural_pde.spectral import SpectralConv1d
+from sciml.surrogates.training import TrainingTask, apply_update, run_training
 from sciml.surrogates.probconserv.inputs import (
     FieldInputError,
     FieldInputs,
@@ -201,38 +202,65 @@ class FNOTrainConfig(StrictModel):
 
 
 
-def train_field_fno(net: FieldFNO, inputs: Tensor, targets: Tensor, cfg: FNOTrainConfig, seed: int) -> list[float]:
-    """Train ``net`` in place on ``(inputs (N, 3, n_x), targets (N, n_x))``; returns the loss history.
+class FieldFNOTraining(TrainingTask):
+    """One :class:`FieldFNO` on the common loop: one unit = one Adam step on a random batch.
 
-    The FNO bases' own loop (:class:`FNOTrainConfig`): seeds the global torch RNG with
-    ``seed`` (dropout masks in training) and draws minibatch indices from a generator seeded
-    ``seed + 1``; ``net`` is left in ``.eval()``.
+    Seeds the global torch RNG with ``seed`` (the dropout masks) and draws the batch indices
+    from a generator seeded ``seed + 1``; the learning rate decays to 0 on a cosine.
     """
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed + 1)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1))
-    net.train()
-    hist: list[float] = []
-    n = inputs.shape[0]
-    bs = min(cfg.batch_size, n)
-    for _ in range(cfg.steps):
-        idx = torch.randint(0, n, (bs,), generator=gen)
-        xb, yb = inputs[idx], targets[idx]
-        mean, var = net(xb)
+
+    family = "probconserv.field_fno"
+    label = "FieldFNO"
+    unit = "step"
+    checkpoint_every = 1_000_000
+
+    def __init__(self, net: FieldFNO, inputs: Tensor, targets: Tensor, cfg: FNOTrainConfig, seed: int) -> None:
+        self.model, self.config, self.seed, self.progress = net, cfg, int(seed), False
+        self.inputs, self.targets = inputs, targets
+        self.n_units = cfg.steps
+        self.batch_size = min(cfg.batch_size, inputs.shape[0])
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(cfg.steps, 1))
+        self.losses: list[float] = []
+
+    def seed_run(self) -> None:
+        torch.manual_seed(self.seed)
+        self.generator = torch.Generator().manual_seed(self.seed + 1)
+
+    def stateful(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer, "scheduler": self.scheduler}
+
+    def batches(self, unit: int) -> Iterator[Tensor]:
+        yield torch.randint(0, self.inputs.shape[0], (self.batch_size,), generator=self.generator)
+
+    def step(self, unit: int, index: int, batch: Tensor) -> float:
+        xb, yb = self.inputs[batch], self.targets[batch]
+        mean, var = self.model(xb)
         loss = F.mse_loss(mean, yb)
         if var is not None:
             loss = loss + 0.5 * (torch.log(var) + (yb - mean.detach()) ** 2 / var).mean()
-        opt.zero_grad()
-        loss.backward()
-        if cfg.grad_clip is not None:
-            nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        opt.step()
-        sched.step()
-        hist.append(float(loss.detach()))
-    net.eval()
-    return hist
+        value, _ = apply_update(loss, self.optimizer, self.model, grad_clip=self.config.grad_clip)
+        self.scheduler.step()
+        self.losses.append(value)
+        return value
 
+
+def train_field_fno(net: FieldFNO, inputs: Tensor, targets: Tensor, cfg: FNOTrainConfig, seed: int) -> list[float]:
+    """Train ``net`` in place on ``(inputs (N, 3, n_x), targets (N, n_x))``; returns the loss history.
+
+    :class:`FieldFNOTraining` in memory on :func:`~sciml.surrogates.training.run_training`;
+    ``net`` is left in ``.eval()``.
+
+    Raises
+    ------
+    TrainingDivergedError
+        A loss or a weight became NaN/inf.
+    """
+    task = FieldFNOTraining(net, inputs, targets, cfg, seed)
+    net.train()
+    run_training(task, None)
+    net.eval()
+    return task.losses
 
 
 def lowrank_posterior(outputs: Sequence[tuple[Tensor, Tensor | None]], n_p: int, n_t: int, n_x: int,

@@ -238,6 +238,10 @@ class TrainingTask:
         return UnitEnd()
 
     # -- optional ----------------------------------------------------------------------
+    def seed_run(self) -> None:
+        """Seed a fresh run's global RNGs (default: torch, NumPy and :mod:`random` with ``seed``)."""
+        seed_everything(self.seed)
+
     def stateful(self) -> dict[str, Any]:
         """Optimisers and schedulers by name (saved as ``<name>_state`` in ``last.pt``; None: absent)."""
         return {}
@@ -355,7 +359,7 @@ class _Run:
         """Restore the run from ``last.pt`` (its units completed), or start afresh (None)."""
         task, last = self.task, self.last_path
         if last is None or not last.exists():
-            seed_everything(task.seed)
+            task.seed_run()
             return None
         if not resume:
             raise CheckpointError(f"{last} exists: pass resume=True to continue that run, or choose another run_dir")
