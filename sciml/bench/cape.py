@@ -216,7 +216,7 @@ def build_models(s: CapeBenchSettings, *, seed: int, pde: str = "burgers",
 # ------------------------------------------------------------------------ evaluation
 def rollout_metrics(model: nn.Module, data: Any, *, skip_initial: int = 2, batch_size: int = 64) -> dict[str, float]:
     """PDEBench metrics of full autoregressive rollouts (frames ``>= skip_initial``), in eval mode."""
-    from sciml.surrogates.neural_pde.losses import accumulate_rollouts
+    from sciml.uq.pde_metrics import accumulate_rollouts
 
     model.eval()
     t0 = time.perf_counter()

@@ -1,6 +1,8 @@
-"""Uncertainty quantification: metrics for probabilistic predictions, and their accumulation per function."""
+"""Uncertainty quantification and evaluation: metrics of probabilistic field predictions and of
+PDE rollouts (PDEBench), accumulated over batches by one :class:`MetricAccumulator`."""
 
-from sciml.uq.field_metrics import FieldMetrics, mean_and_se, sample_shock_positions
+from sciml.uq.accumulator import MetricAccumulator, mean_and_se
+from sciml.uq.field_metrics import FieldMetrics, sample_shock_positions
 from sciml.uq.metrics import (
     MetricInputError,
     conservation_error,
@@ -15,10 +17,15 @@ from sciml.uq.metrics import (
     sample_gaussian,
     shock_position,
 )
+from sciml.uq.pde_metrics import RolloutMetrics, accumulate_rollouts, compute_metrics
 
 __all__ = [
     "FieldMetrics",
+    "MetricAccumulator",
     "MetricInputError",
+    "RolloutMetrics",
+    "accumulate_rollouts",
+    "compute_metrics",
     "conservation_error",
     "crps_ensemble",
     "crps_gaussian",

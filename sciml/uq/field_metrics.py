@@ -4,14 +4,13 @@
 calibration and conservation metrics of :mod:`sciml.uq.metrics` at an evaluation time (MSE,
 Gaussian log-likelihood, CRPS), the conservation errors ``G mu(t) - b(t)`` over all times and
 the shock-position errors of draws from the full covariance (:func:`sample_shock_positions`),
-and summarises them as mean and standard error over the functions (:func:`mean_and_se`).
+and summarises them as mean and standard error over the functions (:func:`~sciml.uq.accumulator.mean_and_se`).
 ProbConserv's evaluation (Hansen et al., ICML 2023) is its main user. Everything is float64
 on the CPU.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -21,9 +20,10 @@ import torch
 from torch import Tensor
 
 from sciml.surrogates.probconserv.problems import evaluation_slice, nearest_time_index
+from sciml.uq.accumulator import MetricAccumulator
 from sciml.uq.metrics import crps_gaussian, gaussian_log_likelihood, mse, sample_gaussian, shock_position
 
-__all__ = ["CE_REL_FLOOR", "FieldMetrics", "Levels", "mean_and_se", "sample_shock_positions"]
+__all__ = ["CE_REL_FLOOR", "FieldMetrics", "Levels", "sample_shock_positions"]
 
 #: Floor of the denominator of the relative conservation error.
 CE_REL_FLOOR = 1e-12
@@ -34,21 +34,6 @@ _MEAN_KEYS = ("mse", "ll", "crps", "ce_eval", "ce_max")
 #: ``((level, x_ref), (level_mid, x_ref_mid))``: two shock thresholds (units of ``u``) and the
 #: true positions (units of ``x``) at which the exact profile crosses them.
 Levels = tuple[tuple[float, float], tuple[float, float]]
-
-
-def mean_and_se(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error ``std(ddof=1) / sqrt(n)`` of ``values`` (``nan`` error for ``n = 1``).
-
-    Raises
-    ------
-    ValueError
-        For an empty sequence.
-    """
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size == 0:
-        raise ValueError("mean_and_se: no values")
-    se = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else float("nan")
-    return float(arr.mean()), se
 
 
 def sample_shock_positions(mean: Tensor, cov: Tensor, x: Any, levels: Sequence[float], n_samples: int,
@@ -138,7 +123,7 @@ class FieldMetrics:
         self.n_shock_samples = int(n_shock_samples)
         self.true_front = true_front
         self.b_scale = max(float(self.b.abs().max()), CE_REL_FLOOR)
-        self.values: dict[str, dict[str, list[float]]] = {}
+        self._by_model: dict[str, MetricAccumulator] = {}
 
     def record(self, name: str, mean: Tensor, var: Tensor, cov_eval: Tensor | None, truth: Tensor,
                generator: torch.Generator | int = 0) -> None:
@@ -162,28 +147,39 @@ class FieldMetrics:
             if a.ndim != 3 or tuple(a.shape[1:]) != shape or a.shape[0] != mean.shape[0]:
                 raise ValueError(f"record({name!r}): {what} must have shape (B, n_t, n_x) = "
                                  f"({mean.shape[0]}, {shape[0]}, {shape[1]}); got {tuple(a.shape)}")
-        d = self.values.setdefault(name, {})
+        acc = self._by_model.setdefault(name, MetricAccumulator())
         ce = torch.einsum("btx,cx->btc", mean, self.g) - self.b  # (B, n_t, n_c)
         m_e = evaluation_slice(mean, self.t, self.eval_time)
         v_e = evaluation_slice(var, self.t, self.eval_time).clamp_min(np.finfo(np.float64).tiny)
         y_e = evaluation_slice(truth, self.t, self.eval_time)
-        for j in range(mean.shape[0]):
-            d.setdefault("mse", []).append(mse(m_e[j], y_e[j]))
-            d.setdefault("ll", []).append(float(gaussian_log_likelihood(m_e[j], v_e[j], y_e[j])))
-            d.setdefault("crps", []).append(float(crps_gaussian(m_e[j], v_e[j], y_e[j])))
-            d.setdefault("ce_eval", []).append(float(ce[j, self.i_eval].abs().max()))
-            d.setdefault("ce_max", []).append(float(ce[j].abs().max()))
-            d.setdefault("ce_rel", []).append(float(ce[j].abs().max()) / self.b_scale)
+        functions = range(mean.shape[0])
+        acc.add_values("mse", [mse(m_e[j], y_e[j]) for j in functions])
+        acc.add_values("ll", [float(gaussian_log_likelihood(m_e[j], v_e[j], y_e[j])) for j in functions])
+        acc.add_values("crps", [float(crps_gaussian(m_e[j], v_e[j], y_e[j])) for j in functions])
+        acc.add_values("ce_eval", [float(ce[j, self.i_eval].abs().max()) for j in functions])
+        acc.add_values("ce_max", [float(ce[j].abs().max()) for j in functions])
+        acc.add_values("ce_rel", [float(ce[j].abs().max()) / self.b_scale for j in functions])
         if cov_eval is not None and self.thresholds is not None:
             pos = sample_shock_positions(m_e, cov_eval, self.x, [lv for lv, _ in self.thresholds],
                                          self.n_shock_samples, generator)  # (2, n, B)
             for key, (_, x_ref), p_k in zip(("shock_error", "shock_error_mid"), self.thresholds, pos, strict=True):
-                d.setdefault(key, []).extend(np.abs(p_k.mean(axis=0) - x_ref).tolist())  # mean over the draws
+                acc.add_values(key, np.abs(p_k.mean(axis=0) - x_ref).tolist())  # mean over the draws
 
     @property
     def models(self) -> list[str]:
         """The recorded model names, in order of first record."""
-        return list(self.values)
+        return list(self._by_model)
+
+    def values(self, name: str) -> dict[str, list[float]]:
+        """The per-function values of every metric of model ``name``, in the order recorded."""
+        acc = self._accumulator(name)
+        keys = [*_MEAN_KEYS, "ce_rel", "shock_error", "shock_error_mid"]
+        return {key: acc.values(key) for key in keys if acc.has(key)}
+
+    def _accumulator(self, name: str) -> MetricAccumulator:
+        if name not in self._by_model:
+            raise KeyError(f"no predictions recorded for {name!r}; recorded: {self.models}")
+        return self._by_model[name]
 
     def summary(self, name: str) -> dict[str, Any]:
         """Mean and standard error over the functions of model ``name``.
@@ -197,19 +193,17 @@ class FieldMetrics:
             ``shock_error(_se)``, ``shock_error_mid(_se)``, ``shock_threshold(_mid)``,
             ``shock_reference(_mid)``, ``true_front``, ``n_shock_samples``.
         """
-        if name not in self.values:
-            raise KeyError(f"no predictions recorded for {name!r}; recorded: {self.models}")
-        d = self.values[name]
+        acc = self._accumulator(name)
         out: dict[str, Any] = {}
         for key in _MEAN_KEYS:
-            out[key], out[f"{key}_se"] = mean_and_se(d[key])
-        out["ce_max_worst"] = float(max(d["ce_max"]))
-        out["ce_rel"] = float(max(d["ce_rel"]))
-        if "shock_error" in d:
+            out[key], out[f"{key}_se"] = acc.summary(key)
+        out["ce_max_worst"] = float(max(acc.values("ce_max")))
+        out["ce_rel"] = float(max(acc.values("ce_rel")))
+        if acc.has("shock_error"):
             thr = self.thresholds
             assert thr is not None
-            out["shock_error"], out["shock_error_se"] = mean_and_se(d["shock_error"])
-            out["shock_error_mid"], out["shock_error_mid_se"] = mean_and_se(d["shock_error_mid"])
+            out["shock_error"], out["shock_error_se"] = acc.summary("shock_error")
+            out["shock_error_mid"], out["shock_error_mid_se"] = acc.summary("shock_error_mid")
             out["shock_threshold"], out["shock_threshold_mid"] = thr[0][0], thr[1][0]
             out["shock_reference"], out["shock_reference_mid"] = thr[0][1], thr[1][1]
             out["true_front"] = None if self.true_front is None else float(self.true_front)

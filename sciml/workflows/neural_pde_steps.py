@@ -84,7 +84,7 @@ def load_trained_model(info: dict[str, Any]) -> Any:
 
 def run_evaluate(step: EvaluateNeuralPDEStep, index: int, ctx: WorkflowContext) -> None:
     """Full autoregressive rollouts on a dataset: metrics JSON, rollout and error plots."""
-    from sciml.surrogates.neural_pde.losses import accumulate_rollouts
+    from sciml.uq.pde_metrics import accumulate_rollouts
     from sciml.viz.rollouts import plot_error_vs_time, plot_rollouts
 
     info = ctx.models[step.model]

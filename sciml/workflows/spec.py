@@ -5,7 +5,6 @@ Files are read and validated by :func:`sciml.config.load_config`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, PositiveInt

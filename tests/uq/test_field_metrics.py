@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from sciml.uq.field_metrics import FieldMetrics, mean_and_se, sample_shock_positions
+from sciml.uq.accumulator import mean_and_se
+from sciml.uq.field_metrics import FieldMetrics, sample_shock_positions
 
 
 def _tiny_acc(**kw):
@@ -30,7 +31,7 @@ def test_mse_ll_crps_and_conservation_errors_by_hand():
     mean[1, 1] = torch.tensor([0.0, 0.0, 0.0])  # function 1 at t_eval: errors (1, 1, 1), G mu = 0
     var = torch.full((2, 2, 3), 0.25, dtype=torch.float64)
     acc.record("M", mean, var, None, truth)
-    d = acc.values["M"]
+    d = acc.values("M")
     assert d["mse"] == pytest.approx([1 / 3, 1.0], rel=1e-14)
     # |CE| at t_eval: function 0: G mu = 0.25 + 1 + 0.25 = 1.5 -> 0.5; function 1: 0 -> 1
     assert d["ce_eval"] == pytest.approx([0.5, 1.0], rel=1e-14)

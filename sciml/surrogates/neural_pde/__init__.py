@@ -1,4 +1,6 @@
-"""Neural PDE solvers (FNO, U-Net, CAPE and baselines) as surrogates, their training and PDEBench metrics."""
+"""Neural PDE solvers (FNO, U-Net, CAPE and baselines) as surrogates, and their training.
+
+Their PDEBench metrics are in :mod:`sciml.uq.pde_metrics`."""
 
 from sciml.surrogates.neural_pde.baselines import ConditionalSolver, count_parameters, match_width
 from sciml.surrogates.neural_pde.cape import CAPE, ParameterTransform
@@ -6,7 +8,6 @@ from sciml.surrogates.neural_pde.curriculum import Curriculum, self_fed_share
 from sciml.surrogates.neural_pde.factory import SOLVER_KINDS, build_solver
 from sciml.surrogates.neural_pde.fno import FNO
 from sciml.surrogates.neural_pde.losses import evaluate, relative_l2
-from sciml.surrogates.neural_pde.metrics import MetricAccumulator, compute_metrics
 from sciml.surrogates.neural_pde.protocol import (
     NeuralPDESolver,
     RolloutRequest,
@@ -25,7 +26,6 @@ __all__ = [
     "SOLVER_KINDS",
     "ConditionalSolver",
     "Curriculum",
-    "MetricAccumulator",
     "NeuralPDESolver",
     "ParameterTransform",
     "RolloutRequest",
@@ -38,7 +38,6 @@ __all__ = [
     "UNet",
     "build_solver",
     "check_solver_inputs",
-    "compute_metrics",
     "count_parameters",
     "evaluate",
     "load_weights",

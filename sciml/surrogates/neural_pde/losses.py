@@ -3,8 +3,8 @@
 :func:`relative_l2` is the per-sample relative L2 error; :func:`rollout_errors` rolls a
 solver out on true trajectories (each step's prediction or the true frame fed back, as a
 curriculum says) and returns the error of every step; :func:`evaluate` rolls it out fully
-autoregressively over a dataset (the validation loss and nRMSE), :func:`accumulate_rollouts`
-likewise for the PDEBench metrics.
+autoregressively over a dataset (the validation loss and nRMSE); the PDEBench metrics of such
+rollouts are :func:`sciml.uq.pde_metrics.accumulate_rollouts`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, SequentialSampler
 
 from sciml.surrogates.neural_pde.batches import batch_tensors, check_dataset, check_solver_attrs, model_dtype
-from sciml.surrogates.neural_pde.metrics import MetricAccumulator
-from sciml.surrogates.neural_pde.protocol import rollout
 
-__all__ = ["accumulate_rollouts", "evaluate", "relative_l2", "rollout_errors"]
+__all__ = ["evaluate", "relative_l2", "rollout_errors"]
 
 
 def relative_l2(pred: Tensor, true: Tensor, floor: Tensor | float = 0.0) -> Tensor:
@@ -183,51 +181,3 @@ def evaluate(
         "n_samples": count,
         "n_steps": steps,
     }
-
-
-
-
-@torch.no_grad()
-def accumulate_rollouts(
-    model: nn.Module,
-    data: Any,
-    *,
-    skip_initial: int,
-    batch_size: int,
-    keep: Sequence[int] = (),
-) -> tuple[MetricAccumulator, dict[int, tuple[Tensor, Tensor]]]:
-    """PDEBench metrics of full autoregressive rollouts over a trajectory dataset.
-
-    Parameters
-    ----------
-    model : NeuralPDESolver
-        Rolled out from the first ``initial_step`` frames of every trajectory, as it is (set
-        its mode first).
-    data : InMemoryTrajectoryDataset or TrajectoryDataset
-        Anything with ``batches(batch_size)`` yielding ``(trajectories (b, n_vars, n_t,
-        *space), params (b, n_params))`` (:mod:`sciml.data.torch_dataset`).
-    skip_initial : int
-        Frames left out of the metrics (at least ``initial_step``).
-    batch_size : int
-        Trajectories per rollout, in dataset order.
-    keep : sequence of int
-        Items whose truth and prediction are returned.
-
-    Returns
-    -------
-    (MetricAccumulator, dict)
-        The filled accumulator, and ``{i: (truth (n_vars, n_t, *space), prediction)}`` for
-        ``i`` in ``keep``.
-    """
-    k = int(model.initial_step)
-    acc = MetricAccumulator(skip_initial=skip_initial)
-    wanted = {int(i) for i in keep}
-    kept: dict[int, tuple[Tensor, Tensor]] = {}
-    start = 0
-    for traj, params in data.batches(batch_size):
-        pred = rollout(model, traj[:, :, :k], traj.shape[2] - k, params if model.n_params else None)
-        acc.update(pred, traj)
-        for i in sorted(i for i in wanted if start <= i < start + traj.shape[0]):
-            kept[i] = (traj[i - start], pred[i - start])
-        start += traj.shape[0]
-    return acc, kept

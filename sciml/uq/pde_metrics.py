@@ -6,7 +6,7 @@ and written for channel-first tensors. Inputs are prediction and truth of shape:
 
     (batch, n_vars, n_t, *space)     *space = (n_x,) in 1D, (n_x, n_y) in 2D
 
-:class:`MetricAccumulator` accumulates them exactly over uneven batches (its docstring
+:class:`RolloutMetrics` accumulates them exactly over uneven batches (its docstring
 defines every metric and lists the differences from PDEBench); :func:`compute_metrics` is the
 one-batch shortcut; the functions ``rmse``, ``nrmse``, ... compute one metric each.
 """
@@ -14,14 +14,20 @@ one-batch shortcut; the functions ``rmse``, ``nrmse``, ... compute one metric ea
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from sciml.surrogates.neural_pde.protocol import rollout
+from sciml.uq.accumulator import MetricAccumulator
 
 __all__ = [
     "FOURIER_BANDS",
     "METRIC_KEYS",
-    "MetricAccumulator",
+    "RolloutMetrics",
+    "accumulate_rollouts",
     "brmse",
     "compute_metrics",
     "crmse",
@@ -36,7 +42,7 @@ __all__ = [
 #: low ``s < 4``, mid ``4 <= s < 12``, high ``s >= 12``.
 FOURIER_BANDS: tuple[int, int] = (4, 12)
 
-#: Keys returned by :meth:`MetricAccumulator.compute`, in order.
+#: Keys returned by :meth:`RolloutMetrics.compute`, in order.
 METRIC_KEYS: tuple[str, ...] = (
     "rmse",
     "nrmse",
@@ -133,7 +139,7 @@ def _fourier_shells(space: tuple[int, ...], device: torch.device) -> tuple[Tenso
     return shell.reshape(-1), weight.reshape(-1), min(space) // 2 + 1
 
 
-class MetricAccumulator:
+class RolloutMetrics:
     """Accumulate PDEBench metrics over batches of rollouts; exact for uneven batches.
 
     Every metric is a function of per-sample sums (and a max), so :meth:`compute` after any
@@ -180,7 +186,7 @@ class MetricAccumulator:
     Differences from PDEBench's ``metric_func`` / ``metrics``:
     * Aggregation over batches: PDEBench averages per-batch results (wrong when batch sizes
       differ, and RMS-over-batch quantities are not additive). Here every quantity is
-      accumulated as exact sums over samples (:class:`MetricAccumulator`), so results equal
+      accumulated as exact sums over samples (:class:`RolloutMetrics`), so results equal
       those on the concatenation of all batches.
     * ``max_error``: PDEBench reports the maximum over samples and space, *averaged* over
       variables and time steps (and then over batches); here it is the plain maximum.
@@ -211,7 +217,7 @@ class MetricAccumulator:
     --------
     ::
 
-        acc = MetricAccumulator(skip_initial=10)
+        acc = RolloutMetrics(skip_initial=10)
         for pred, true in batches:       # each (batch, n_vars, n_t, *space)
             acc.update(pred, true)
         acc.compute()["nrmse"]
@@ -235,23 +241,17 @@ class MetricAccumulator:
         self.eps = float(eps)
         self.reset()
 
-    def reset(self) -> MetricAccumulator:
+    def reset(self) -> RolloutMetrics:
         """Forget all accumulated batches; returns ``self``."""
         self.n_samples: int = 0
         self._shape: tuple[int, ...] | None = None  # (n_vars, n_t, *space) of the first batch
-        self._sum_rmse: Tensor | None = None  # (V, T): sum_b sqrt(mean_x e^2)
-        self._sum_nrmse: Tensor | None = None  # (V, T): sum_b ||e||_x / (||true||_x + eps)
-        self._sum_nrmse_traj: Tensor | None = None  # (V,): sum_b ||e||_{t,x} / (||true||_{t,x} + eps)
-        self._sum_cons_sq: Tensor | None = None  # (V, T): sum_b (mean_x e)^2
-        self._sum_brmse: Tensor | None = None  # (V, T): sum_b sqrt(mean_{boundary} e^2)
-        self._sum_shell: Tensor | None = None  # (V, T, S): sum_b E_{bvts}
-        self._max_abs: float = 0.0
+        self._acc = MetricAccumulator()
         self._fourier: tuple[Tensor, Tensor, int] | None = None
         self._bmask: Tensor | None = None
         return self
 
     @torch.no_grad()
-    def update(self, pred: Tensor, true: Tensor) -> MetricAccumulator:
+    def update(self, pred: Tensor, true: Tensor) -> RolloutMetrics:
         """Add one batch.
 
         Parameters
@@ -263,7 +263,7 @@ class MetricAccumulator:
 
         Returns
         -------
-        MetricAccumulator
+        RolloutMetrics
             ``self``.
         """
         _check_inputs(pred, true, self.skip_initial)
@@ -273,49 +273,41 @@ class MetricAccumulator:
                 f"every batch must have the same (n_vars, n_t, *space); first batch had "
                 f"{self._shape}, this one {shape}"
             )
-        device = pred.device
         space = tuple(pred.shape[3:])
-        nd = len(space)
-        sdims = tuple(range(3, 3 + nd))
         if self._shape is None:
             self._shape = shape
-            self._bmask = _boundary_mask(space, device)
-            self._fourier = _fourier_shells(space, device)
-
+            self._bmask = _boundary_mask(space, pred.device)
+            self._fourier = _fourier_shells(space, pred.device)
         y = true[:, :, self.skip_initial :].to(torch.float64)
         e = pred[:, :, self.skip_initial :].to(torch.float64) - y  # (B, V, T, *space)
-        b, v, t = e.shape[:3]
+        for key, per_sample in self._per_sample(e, y).items():
+            self._acc.add_sum(key, per_sample)
+        self._acc.add_max("max_abs", float(e.abs().max()))
+        self.n_samples += e.shape[0]
+        return self
 
+    def _per_sample(self, e: Tensor, y: Tensor) -> dict[str, Tensor]:
+        """The per-sample quantities every metric is a function of (see the class docstring)."""
+        b, v, t = e.shape[:3]
+        sdims = tuple(range(3, e.ndim))
         err_rms = torch.sqrt(torch.mean(e**2, dim=sdims))  # (B, V, T)
         true_rms = torch.sqrt(torch.mean(y**2, dim=sdims))
-        ratio = err_rms / (true_rms + self.eps)
         traj_ratio = torch.sqrt(torch.mean(e**2, dim=(2, *sdims))) / (
             torch.sqrt(torch.mean(y**2, dim=(2, *sdims))) + self.eps)  # (B, V)
-        cons = torch.mean(e, dim=sdims)  # (B, V, T)
         flat = e.reshape(b, v, t, -1)
-        bd = torch.sqrt(torch.mean(flat[..., self._bmask.reshape(-1)] ** 2, dim=-1))
-
         shell, weight, n_shells = self._fourier
         power = torch.fft.fftn(e, dim=sdims).abs().square().reshape(b, v, t, -1) * weight
         keep = shell < n_shells
-        energy = torch.zeros(b, v, t, n_shells, dtype=torch.float64, device=device)
+        energy = torch.zeros(b, v, t, n_shells, dtype=torch.float64, device=e.device)
         energy.index_add_(3, shell[keep], power[..., keep])  # (B, V, T, S)
-
-        sums = {
-            "_sum_rmse": err_rms.sum(0),
-            "_sum_nrmse": ratio.sum(0),
-            "_sum_nrmse_traj": traj_ratio.sum(0),
-            "_sum_cons_sq": cons.square().sum(0),
-            "_sum_brmse": bd.sum(0),
-            "_sum_shell": energy.sum(0),
+        return {
+            "rmse": err_rms,
+            "nrmse": err_rms / (true_rms + self.eps),
+            "nrmse_traj": traj_ratio,
+            "cons_sq": torch.mean(e, dim=sdims).square(),
+            "brmse": torch.sqrt(torch.mean(flat[..., self._bmask.reshape(-1)] ** 2, dim=-1)),
+            "shell": energy,
         }
-        for name, value in sums.items():
-            old = getattr(self, name)
-            value = value.cpu()
-            setattr(self, name, value if old is None else old + value)
-        self._max_abs = max(self._max_abs, float(e.abs().max()))
-        self.n_samples += b
-        return self
 
     def _require_data(self) -> None:
         if self.n_samples == 0:
@@ -329,22 +321,21 @@ class MetricAccumulator:
         dict of str to float
             Keys :data:`METRIC_KEYS`: ``rmse``, ``nrmse``, ``crmse``, ``max_error``,
             ``brmse``, ``frmse_low``, ``frmse_mid``, ``frmse_high`` (a Fourier band with no
-            shell on this grid is NaN). Definitions: :class:`MetricAccumulator`.
+            shell on this grid is NaN). Definitions in the class docstring.
         """
         self._require_data()
-        n = self.n_samples
-        assert self._shape is not None and self._sum_shell is not None
+        acc = self._acc
         n_cells = math.prod(self._shape[2:])
-        shell_amp = torch.sqrt(self._sum_shell / n) / n_cells  # (V, T, S)
+        shell_amp = torch.sqrt(acc.mean("shell")) / n_cells  # (V, T, S)
         n_shells = shell_amp.shape[-1]
         lo, hi = self.bands
         out = {
-            "rmse": float((self._sum_rmse / n).mean()),
-            "nrmse": float((self._sum_nrmse_traj / n).mean()),
-            "nrmse_frame": float((self._sum_nrmse / n).mean()),
-            "crmse": float(torch.sqrt(self._sum_cons_sq / n).mean()),
-            "max_error": float(self._max_abs),
-            "brmse": float((self._sum_brmse / n).mean()),
+            "rmse": float(acc.mean("rmse").mean()),
+            "nrmse": float(acc.mean("nrmse_traj").mean()),
+            "nrmse_frame": float(acc.mean("nrmse").mean()),
+            "crmse": float(torch.sqrt(acc.mean("cons_sq")).mean()),
+            "max_error": float(acc.max("max_abs")),
+            "brmse": float(acc.mean("brmse").mean()),
         }
         for name, (s0, s1) in (("low", (0, lo)), ("mid", (lo, hi)), ("high", (hi, n_shells))):
             s1 = min(s1, n_shells)
@@ -367,10 +358,9 @@ class MetricAccumulator:
             Entry ``i`` belongs to time frame ``skip_initial + i``.
         """
         self._require_data()
-        sums = {"nrmse": self._sum_nrmse, "rmse": self._sum_rmse}
-        if metric not in sums:
-            raise ValueError(f"metric must be one of {sorted(sums)}; got {metric!r}")
-        return (sums[metric] / self.n_samples).mean(0)
+        if metric not in ("nrmse", "rmse"):
+            raise ValueError(f"metric must be one of ['nrmse', 'rmse']; got {metric!r}")
+        return self._acc.mean(metric).mean(0)
 
 
 def compute_metrics(
@@ -390,16 +380,16 @@ def compute_metrics(
     skip_initial : int, default 0
         Leading time frames to exclude.
     bands : tuple of int, default ``(4, 12)``
-        Fourier band edges, see :class:`MetricAccumulator`.
+        Fourier band edges, see :class:`RolloutMetrics`.
     eps : float, default 1e-20
         Added to the truth norm in ``nrmse``.
 
     Returns
     -------
     dict of str to float
-        Keys :data:`METRIC_KEYS`; definitions: :class:`MetricAccumulator`.
+        Keys :data:`METRIC_KEYS`; definitions: :class:`RolloutMetrics`.
     """
-    acc = MetricAccumulator(skip_initial=skip_initial, bands=bands, eps=eps)
+    acc = RolloutMetrics(skip_initial=skip_initial, bands=bands, eps=eps)
     return acc.update(pred, true).compute()
 
 
@@ -452,8 +442,54 @@ def frmse(
     """Fourier-band RMSE; returns ``{"low": ..., "mid": ..., "high": ...}``.
 
     ``mean_{v,t} mean_{s in band} sqrt(mean_b E_{bvts}) / N`` with the conjugate-pair
-    weighted shell energy ``E`` of :class:`MetricAccumulator`. Inputs have shape
+    weighted shell energy ``E`` of :class:`RolloutMetrics`. Inputs have shape
     ``(batch, n_vars, n_t, *space)``. A band without shells on the grid is NaN.
     """
     out = compute_metrics(pred, true, skip_initial=skip_initial, bands=bands)
     return {k: out[f"frmse_{k}"] for k in ("low", "mid", "high")}
+
+
+@torch.no_grad()
+def accumulate_rollouts(
+    model: nn.Module,
+    data: Any,
+    *,
+    skip_initial: int,
+    batch_size: int,
+    keep: Sequence[int] = (),
+) -> tuple[RolloutMetrics, dict[int, tuple[Tensor, Tensor]]]:
+    """PDEBench metrics of full autoregressive rollouts over a trajectory dataset.
+
+    Parameters
+    ----------
+    model : NeuralPDESolver
+        Rolled out from the first ``initial_step`` frames of every trajectory, as it is (set
+        its mode first).
+    data : InMemoryTrajectoryDataset or TrajectoryDataset
+        Anything with ``batches(batch_size)`` yielding ``(trajectories (b, n_vars, n_t,
+        *space), params (b, n_params))`` (:mod:`sciml.data.torch_dataset`).
+    skip_initial : int
+        Frames left out of the metrics (at least ``initial_step``).
+    batch_size : int
+        Trajectories per rollout, in dataset order.
+    keep : sequence of int
+        Items whose truth and prediction are returned.
+
+    Returns
+    -------
+    (RolloutMetrics, dict)
+        The filled accumulator, and ``{i: (truth (n_vars, n_t, *space), prediction)}`` for
+        ``i`` in ``keep``.
+    """
+    k = int(model.initial_step)
+    acc = RolloutMetrics(skip_initial=skip_initial)
+    wanted = {int(i) for i in keep}
+    kept: dict[int, tuple[Tensor, Tensor]] = {}
+    start = 0
+    for traj, params in data.batches(batch_size):
+        pred = rollout(model, traj[:, :, :k], traj.shape[2] - k, params if model.n_params else None)
+        acc.update(pred, traj)
+        for i in sorted(i for i in wanted if start <= i < start + traj.shape[0]):
+            kept[i] = (traj[i - start], pred[i - start])
+        start += traj.shape[0]
+    return acc, kept

@@ -1,4 +1,4 @@
-"""Tests for sciml.surrogates.neural_pde.metrics (PDEBench metrics)."""
+"""Tests for sciml.uq.pde_metrics (PDEBench metrics of rollouts)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sciml.surrogates.neural_pde.metrics import (
+from sciml.uq.pde_metrics import (
     METRIC_KEYS,
-    MetricAccumulator,
+    RolloutMetrics,
     brmse,
     compute_metrics,
     crmse,
@@ -78,7 +78,7 @@ def test_hand_computed_values():
     for key, value in HAND.items():
         assert out[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
     assert math.isnan(out["frmse_mid"]) and math.isnan(out["frmse_high"])
-    acc = MetricAccumulator().update(pred, true)
+    acc = RolloutMetrics().update(pred, true)
     torch.testing.assert_close(acc.error_vs_time(), torch.tensor([0.7, 0.5], dtype=F64))
     torch.testing.assert_close(acc.error_vs_time("rmse"), torch.tensor([1.0, 1.0], dtype=F64))
     # error curve averages back to the scalar metric
@@ -96,7 +96,7 @@ def test_hand_computed_skip_initial():
     assert out["max_error"] == 4.0
     assert out["brmse"] == 0.0
     assert out["frmse_low"] == pytest.approx(math.sqrt(2) / 2)
-    acc = MetricAccumulator(skip_initial=1).update(pred, true)
+    acc = RolloutMetrics(skip_initial=1).update(pred, true)
     assert acc.error_vs_time().shape == (1,)
 
 
@@ -235,10 +235,10 @@ def test_uneven_batches_equal_full_tensor(case):
     g = torch.Generator().manual_seed(seed)
     true = torch.randn(batch, 2, 4, *space, generator=g, dtype=F64)
     pred = true + torch.randn(batch, 2, 4, *space, generator=g, dtype=F64) * 0.5
-    full = MetricAccumulator(skip_initial=skip).update(pred, true)
+    full = RolloutMetrics(skip_initial=skip).update(pred, true)
     expected = full.compute()
 
-    acc = MetricAccumulator(skip_initial=skip)
+    acc = RolloutMetrics(skip_initial=skip)
     start = 0
     for size in sizes:
         if start >= batch:
@@ -263,7 +263,7 @@ def test_uneven_batches_not_mean_of_batch_means():
     true = torch.ones(4, 1, 1, 8, dtype=F64)
     pred = true.clone()
     pred[0] = 2.0
-    acc = MetricAccumulator()
+    acc = RolloutMetrics()
     acc.update(pred[:1], true[:1]).update(pred[1:], true[1:])
     assert acc.compute()["nrmse"] == pytest.approx(0.25)
 
@@ -303,13 +303,13 @@ def test_nonfinite_input_message(bad, which):
 
 
 def test_inconsistent_batches_and_bad_arguments():
-    acc = MetricAccumulator().update(torch.zeros(2, 1, 3, 8), torch.ones(2, 1, 3, 8))
+    acc = RolloutMetrics().update(torch.zeros(2, 1, 3, 8), torch.ones(2, 1, 3, 8))
     with pytest.raises(ValueError, match="same \\(n_vars, n_t, \\*space\\)"):
         acc.update(torch.zeros(2, 1, 3, 16), torch.ones(2, 1, 3, 16))
     with pytest.raises(ValueError, match="skip_initial"):
         compute_metrics(torch.zeros(1, 1, 3, 8), torch.ones(1, 1, 3, 8), skip_initial=3)
     with pytest.raises(ValueError, match="no data"):
-        MetricAccumulator().compute()
+        RolloutMetrics().compute()
     with pytest.raises(ValueError, match="metric must be one of"):
         acc.error_vs_time("mae")
     with pytest.raises(ValueError, match="floating"):
@@ -318,6 +318,6 @@ def test_inconsistent_batches_and_bad_arguments():
 
 def test_reset_forgets_batches():
     pred, true = _hand_case()
-    acc = MetricAccumulator().update(pred * 3, true).reset().update(pred, true)
+    acc = RolloutMetrics().update(pred * 3, true).reset().update(pred, true)
     assert acc.n_samples == 2
     assert acc.compute()["rmse"] == pytest.approx(HAND["rmse"])
