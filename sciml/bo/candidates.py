@@ -23,7 +23,7 @@ from botorch.optim import optimize_acqf
 from torch import Tensor
 
 from sciml.bo.fidelity import DTYPE
-from sciml.bo.names import AR1_EI, MULTI_FIDELITY_METHODS, QLOGNEI
+from sciml.bo.names import AR1_EI, MFKG, MFMES, MULTI_FIDELITY_METHODS, QLOGNEI
 from sciml.bo.problem import MultiFidelityProblem
 from sciml.bo.settings import FAST, AcquisitionSettings
 from sciml.errors import SciMLError
@@ -61,7 +61,7 @@ def check_problem(problem: MultiFidelityProblem, kind: str) -> None:
     if kind == AR1_EI and problem.fidelity is not None and problem.fidelity.kind != "discrete":
         raise AcquisitionInputError(
             f"acquisition '{AR1_EI}' needs discrete fidelity levels, but problem {problem.name!r} has "
-            f"{problem.fidelity.describe()} (continuous); use 'mfkg' or 'mfmes'")
+            f"{problem.fidelity.describe()} (continuous); use '{MFKG}' or '{MFMES}'")
 
 
 def _width(problem: MultiFidelityProblem) -> int:

@@ -38,7 +38,7 @@ from sciml.bo.acquisition import AcquisitionFailedError, propose_candidates, rec
 from sciml.bo.fidelity import DTYPE
 from sciml.bo.fitting import InitMismatchError, hyperparameters
 from sciml.bo.history import History
-from sciml.bo.names import DEFAULT_METHOD, DEFAULT_MODEL, METHODS, MULTI_FIDELITY_METHODS, AR1_EI, QLOGNEI
+from sciml.bo.names import AR1_EI, DEFAULT_METHOD, DEFAULT_MODEL, METHODS, MFKG, MFMES, MULTI_FIDELITY_METHODS, QLOGNEI
 from sciml.bo.problem import MultiFidelityProblem, as_problem
 from sciml.bo.result import BOResult, jsonable, timing_record
 from sciml.bo.settings import FAST, AcquisitionSettings
@@ -76,7 +76,7 @@ def _check_method(method: str, problem: MultiFidelityProblem) -> None:
                           f"fidelity; use method='{QLOGNEI}'")
     if method == AR1_EI and problem.fidelity is not None and problem.fidelity.kind != "discrete":
         raise ConfigError(f"method '{AR1_EI}' needs discrete fidelity levels; problem {problem.name!r} has "
-                          f"{problem.fidelity.describe()}; use 'mfmes' or 'mfkg'")
+                          f"{problem.fidelity.describe()}; use '{MFMES}' or '{MFKG}'")
 
 
 def _check_model_options(options: Mapping[str, Any], model: Any, label: str) -> bool:

@@ -42,7 +42,7 @@ from sciml.bo.fidelity import DTYPE, Fidelity
 from sciml.bo.fitting import ModelInputError
 from sciml.bo.gp import fit_multifidelity_gp, fit_singletask_gp
 from sciml.bo.multitask import fit_multitask_gp
-from sciml.bo.names import AR1, MFGP, MODEL_KINDS, MULTI_FIDELITY_METHODS, MULTITASK, SINGLETASK, ModelKind
+from sciml.bo.names import AR1, MFGP, MODEL_KINDS, MULTI_FIDELITY_METHODS, MULTITASK, QLOGNEI, SINGLETASK, ModelKind
 from sciml.bo.problem import MultiFidelityProblem
 from sciml.errors import ConfigError
 
@@ -128,7 +128,7 @@ def _check_singletask(problem: MultiFidelityProblem, method: str) -> None:
     if method in MULTI_FIDELITY_METHODS:
         raise ConfigError(f"method {method!r} with model_kind='{SINGLETASK}' cannot work: that model fits the "
                           "target-level rows only, so the cheaper levels the method pays for never inform "
-                          f"it; use model_kind '{MFGP}', '{AR1}' or '{MULTITASK}' (or method 'qlognei')")
+                          f"it; use model_kind '{MFGP}', '{AR1}' or '{MULTITASK}' (or method '{QLOGNEI}')")
 
 
 @dataclass(frozen=True)

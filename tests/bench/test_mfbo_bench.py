@@ -479,3 +479,17 @@ def test_bare_botorch_iteration():
         assert out["candidates"].shape == (1, 2) and out["total_s"] >= out["fit_s"] > 0
     with pytest.raises(ConfigError, match="unknown method"):
         bare_botorch_iteration(p, Z, Y, "ei", TINY_BARE)
+
+
+@pytest.mark.slow
+def test_the_figures_do_not_depend_on_the_process_pool(one_torch_thread):
+    """The jobs run on a sciml.executors process pool (one torch thread per worker) or in this process:
+    the same rows either way."""
+    in_process = _regret_rows(run_mfbo_benchmark(settings=_tiny_park()))
+    pooled = run_mfbo_benchmark(settings=_tiny_park().replace(workers=2))
+    assert pooled.config["workers"] in (1, 2) and pooled.config["threads_per_worker"] == 1
+    rows = _regret_rows(pooled)
+    assert rows.keys() == in_process.keys()
+    for k, row in rows.items():
+        for field_ in ("curve", "final_regret_mean", "final_cost_mean", "iterations_mean", "runs"):
+            assert row[field_] == in_process[k][field_], (k, field_)

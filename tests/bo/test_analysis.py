@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from sciml.bo.analysis import cost_to_reach, curve_of, mean_curve, nan_to_none, regret_curve, standard_error, step_values
+from sciml.bo.analysis import (
+    cost_to_reach,
+    curve_of,
+    mean_curve,
+    nan_to_none,
+    regret_curve,
+    standard_error,
+    step_values,
+)
 
 nan = math.nan
 

@@ -134,7 +134,8 @@ steps:
     return p
 
 
-BURGERS_32 = "{kind: burgers1d, n_cells: 32, n_frames: 11, t_final: 0.5, initial_condition: {kind: sine, amplitude: 1.0}}"
+BURGERS_32 = ("{kind: burgers1d, n_cells: 32, n_frames: 11, t_final: 0.5, "
+              "initial_condition: {kind: sine, amplitude: 1.0}}")
 BURGERS_64 = BURGERS_32.replace("n_cells: 32", "n_cells: 64")
 
 
@@ -165,7 +166,8 @@ def _sources_step(**changes: str) -> str:
     ({"objective": "{name: drag}"}, "steps.0.objective: unknown objective 'drag'; accepted: ['shock_time']"),
     ({"objective": "{name: shock_time, options: {t_target: 0.9}}"},
      "steps.0.objective: t_target must lie in (0, t_final=0.5), got 0.9"),
-    ({"parameters": "{viscosity: [0.01, 0.1]}"}, "steps.0.sources: mfbo: unknown parameter(s) ['viscosity']; accepted: nu in"),
+    ({"parameters": "{viscosity: [0.01, 0.1]}"},
+     "steps.0.sources: mfbo: unknown parameter(s) ['viscosity']; accepted: nu in"),
     ({"log_scale": "[nu]", "parameters": "{nu: [0.001, 30.0]}"}, "bounds (0.001, 30) of 'nu' must satisfy"),
     ({"sources": None, "objective": None, "parameters": None},
      "steps.0: ['log_scale'] describe a problem from sources; give 'sources' too"),
