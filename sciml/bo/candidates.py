@@ -34,6 +34,7 @@ __all__ = [
     "at_target",
     "check_points",
     "check_problem",
+    "method_mismatch",
     "optimize",
     "project",
     "seeded",
@@ -50,18 +51,24 @@ class AcquisitionFailedError(SciMLError, RuntimeError):
     """The acquisition optimisation failed numerically (Cholesky) even with raised jitter."""
 
 
+def method_mismatch(kind: str, problem: MultiFidelityProblem) -> str | None:
+    """Why method ``kind`` does not apply to ``problem`` (no fidelity; ``ar1-ei`` on a continuous one), or None."""
+    if kind in MULTI_FIDELITY_METHODS and problem.fidelity is None:
+        return (f"{kind!r} is multi-fidelity but problem {problem.name!r} has no fidelity; use '{QLOGNEI}' for a "
+                "single-fidelity problem")
+    if kind == AR1_EI and problem.fidelity is not None and problem.fidelity.kind != "discrete":
+        return (f"'{AR1_EI}' needs discrete fidelity levels, but problem {problem.name!r} has "
+                f"{problem.fidelity.describe()} (continuous); use '{MFKG}' or '{MFMES}'")
+    return None
+
+
 def check_problem(problem: MultiFidelityProblem, kind: str) -> None:
-    """Check that method ``kind`` applies to ``problem`` (fidelity present, discrete for ``ar1-ei``)."""
+    """Check that method ``kind`` applies to ``problem`` (:func:`method_mismatch`)."""
     if not isinstance(problem, MultiFidelityProblem):
         raise AcquisitionInputError(f"problem must be a MultiFidelityProblem, got {type(problem).__name__}")
-    if kind in MULTI_FIDELITY_METHODS and problem.fidelity is None:
-        raise AcquisitionInputError(
-            f"acquisition {kind!r} is multi-fidelity but problem {problem.name!r} has no fidelity; "
-            f"use '{QLOGNEI}' for a single-fidelity problem")
-    if kind == AR1_EI and problem.fidelity is not None and problem.fidelity.kind != "discrete":
-        raise AcquisitionInputError(
-            f"acquisition '{AR1_EI}' needs discrete fidelity levels, but problem {problem.name!r} has "
-            f"{problem.fidelity.describe()} (continuous); use '{MFKG}' or '{MFMES}'")
+    why = method_mismatch(kind, problem)
+    if why is not None:
+        raise AcquisitionInputError(f"acquisition {why}")
 
 
 def _width(problem: MultiFidelityProblem) -> int:

@@ -35,10 +35,11 @@ from torch import Tensor
 
 import sciml.bo.models as models
 from sciml.bo.acquisition import AcquisitionFailedError, propose_candidates, recommend
+from sciml.bo.candidates import method_mismatch
 from sciml.bo.fidelity import DTYPE
 from sciml.bo.fitting import InitMismatchError, hyperparameters
 from sciml.bo.history import History
-from sciml.bo.names import AR1_EI, DEFAULT_METHOD, DEFAULT_MODEL, METHODS, MFKG, MFMES, MULTI_FIDELITY_METHODS, QLOGNEI
+from sciml.bo.names import DEFAULT_METHOD, DEFAULT_MODEL, METHODS, QLOGNEI
 from sciml.bo.problem import MultiFidelityProblem, as_problem
 from sciml.bo.result import BOResult, jsonable, timing_record
 from sciml.bo.settings import FAST, AcquisitionSettings
@@ -71,12 +72,9 @@ def _is_int(value: Any) -> bool:
 def _check_method(method: str, problem: MultiFidelityProblem) -> None:
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; accepted: {list(METHODS)}")
-    if method in MULTI_FIDELITY_METHODS and problem.fidelity is None:
-        raise ConfigError(f"method {method!r} is multi-fidelity but problem {problem.name!r} has no "
-                          f"fidelity; use method='{QLOGNEI}'")
-    if method == AR1_EI and problem.fidelity is not None and problem.fidelity.kind != "discrete":
-        raise ConfigError(f"method '{AR1_EI}' needs discrete fidelity levels; problem {problem.name!r} has "
-                          f"{problem.fidelity.describe()}; use '{MFMES}' or '{MFKG}'")
+    why = method_mismatch(method, problem)
+    if why is not None:
+        raise ConfigError(f"method {why}")
 
 
 def _check_model_options(options: Mapping[str, Any], model: Any, label: str) -> bool:
