@@ -19,6 +19,7 @@ from sciml.simulators.base import Simulator
 SIMULATORS: dict[str, str] = {
     "advection1d": "sciml.simulators.pde.advection:AdvectionSimulator",
     "burgers1d": "sciml.simulators.pde.burgers:BurgersSimulator",
+    "burgers1d_amplitude": "sciml.simulators.pde.burgers:BurgersAmplitudeSimulator",
     "diffusion_reaction1d": "sciml.simulators.pde.diffusion_reaction:DiffusionReactionSimulator",
     "heat1d": "sciml.simulators.pde.porous_medium:HeatSimulator",
     "pme1d": "sciml.simulators.pde.porous_medium:PorousMediumSimulator",

@@ -9,8 +9,9 @@ import operator
 import numpy as np
 import pytest
 
+import torch
+
 from sciml.bench.mfbo import (
-    MF_METHODS,
     TUTORIAL_COST,
     TUTORIAL_VALUE,
     MFBOBenchSettings,
@@ -18,54 +19,20 @@ from sciml.bench.mfbo import (
     ProblemSpec,
     add_checks,
     add_cost_fractions,
-    cost_to_reach,
-    mean_curve,
-    regret_curve,
     run_mfbo_benchmark,
     settings_for,
-    step_values,
     summarise_runs,
 )
+from sciml.bench.mfbo_bare import bare_botorch_iteration
+from sciml.bench.mfbo_jobs import acq_settings, make_loop
+from sciml.bench.mfbo_workdir import job_key, job_selected, jobs_of, load_job, loop_state_dir, parse_only
+from sciml.bo import AcquisitionSettings, forrester
+from sciml.bo.names import MULTI_FIDELITY_METHODS
+from sciml.bo.state import read_state
+from sciml.errors import ConfigError
 
 _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 nan = math.nan
-
-
-# ------------------------------------------------------------------ curves
-def test_regret_curve_and_step_values():
-    recs = [{"cumulative_cost": 10.0, "regret": 3.0}, {"cumulative_cost": 12.0, "regret": None},
-            {"cumulative_cost": 12.0, "regret": 1.0}, {"cumulative_cost": 20.0, "regret": 0.5}]
-    cost, regret = regret_curve(recs, cost_offset=10.0)
-    assert cost.tolist() == [0.0, 2.0, 2.0, 10.0]
-    np.testing.assert_array_equal(regret, [3.0, nan, 1.0, 0.5])
-    at = np.array([-1.0, 0.0, 1.0, 2.0, 5.0, 10.0, 100.0])
-    # NaN before the first point, the last of equal costs wins, flat after the last point
-    np.testing.assert_array_equal(step_values(cost, regret, at), [nan, 3.0, 3.0, 1.0, 1.0, 0.5, 0.5])
-    with pytest.raises(ValueError, match="must not decrease"):
-        regret_curve([{"cumulative_cost": 2.0, "regret": 1.0}, {"cumulative_cost": 1.0, "regret": 1.0}])
-
-
-def test_mean_curve_is_the_exact_mean_of_step_functions():
-    a = (np.array([1.0, 3.0]), np.array([4.0, 2.0]))
-    b = (np.array([2.0, 3.0, 5.0]), np.array([6.0, 2.0, 0.0]))
-    grid, mean, se = mean_curve([a, b])
-    assert grid.tolist() == [1.0, 2.0, 3.0, 5.0]
-    np.testing.assert_allclose(mean, [nan, 5.0, 2.0, 1.0])  # run b has no recommendation at cost 1
-    np.testing.assert_allclose(se, [nan, 1.0, 0.0, 1.0])  # std(ddof=1) / sqrt(2) of (4, 6), (2, 2), (2, 0)
-    grid1, mean1, se1 = mean_curve([a])
-    assert mean1.tolist() == [4.0, 2.0] and se1.tolist() == [0.0, 0.0]
-
-
-def test_cost_to_reach_on_hand_made_curves():
-    grid = np.array([1.0, 2.0, 3.0, 5.0])
-    values = np.array([nan, 5.0, 2.0, 1.0])
-    assert cost_to_reach(grid, values, 2.0) == 3.0  # equality counts as reached
-    assert cost_to_reach(grid, values, 1.5) == 5.0
-    assert cost_to_reach(grid, values, 0.5) is None
-    assert cost_to_reach(grid, values, 10.0) == 2.0  # undefined (NaN) never counts as reached
-    # a curve that dips below the target and comes back above: reached only where it stays below
-    assert cost_to_reach(np.array([0.0, 1.0, 2.0]), np.array([1.0, 3.0, 1.0]), 2.0) == 2.0
-    assert cost_to_reach(np.array([]), np.array([]), 1.0) is None
 
 
 def _row(problem, method, cost, mean, final_cost, runs, settings="FAST", **extra):
@@ -222,7 +189,7 @@ def test_modes():
                                                                  "burgers_shock_time_2d"}
     for p in full.problems:
         if p.fidelity_pays:  # every method where fidelity pays, in full mode
-            assert set(p.methods) == set(MF_METHODS) | {"qlognei"}
+            assert set(p.methods) == set(MULTI_FIDELITY_METHODS) | {"qlognei"}
     assert {p.name for p in quick.problems} <= {p.name for p in full.problems}
     assert any("quick" in n for n in quick.notes)
 
@@ -288,37 +255,31 @@ def _regret_rows(report):
 
 def _park_mfmes(**spec_changes):
     """``_tiny_park`` with MF-MES only and ``spec_changes`` applied to its problem spec."""
-    from dataclasses import replace
-
     base = _tiny_park()
-    return replace(base, problems=(replace(base.problems[0], methods=("mfmes",), **spec_changes),))
+    return base.replace(problems=(base.problems[0].replace(methods=("mfmes",), **spec_changes),))
 
 
 def _mfmes_args(settings):
-    """The run-job arguments of ``settings``' MF-MES seed 0 (for ``_job_key``/``_loop_state_dir``)."""
+    """The run-job arguments of ``settings``' MF-MES seed 0 (for ``job_key``/``loop_state_dir``)."""
     return (settings.problems[0], "mfmes", 0, dict(settings.acquisition), "FAST", {})
 
 
 @pytest.mark.slow
-def test_work_dir_resumes_an_interrupted_run_and_loads_finished_jobs(tmp_path, one_torch_thread):
-    from sciml.bench.mfbo import _acq_settings, _job_key, _loop_state_dir, _make_loop
-
+def test_work_dir_resumes_an_interrupted_run_and_loads_finishedjobs_of(tmp_path, one_torch_thread):
     s = _tiny_park()
     plain = _regret_rows(run_mfbo_benchmark(settings=s))
     wd = tmp_path / "wd"
     # a run "killed" after its first BO iteration: its loop state is in the work dir, no finished job
     spec = s.problems[0]
-    state_dir = _loop_state_dir(wd, (spec, "mfmes", 0, dict(s.acquisition), "FAST", {}))
+    state_dir = loop_state_dir(wd, (spec, "mfmes", 0, dict(s.acquisition), "FAST", {}))
     run_mfbo_benchmark(settings=s, work_dir=wd, only=["park91a/qlognei"])  # claims wd, runs qLogNEI only
     assert [p.name for p in (wd / "jobs").iterdir()] == \
-        [_job_key("run", (spec, "qlognei", 0, dict(s.acquisition), "FAST", {})) + ".json"]
-    loop = _make_loop(spec, "mfmes", 0, _acq_settings(s.acquisition, spec.q, "FAST"), None,
+        [job_key("run", (spec, "qlognei", 0, dict(s.acquisition), "FAST", {})) + ".json"]
+    loop = make_loop(spec, "mfmes", 0, acq_settings(s.acquisition, spec.q, "FAST"), None,
                       state_dir=str(state_dir))
     partial = loop.run(spec.budget, max_iterations=1)
     assert partial.iteration.max() == 1
-    from sciml.bo.loop import BOLoop
-
-    z_partial = BOLoop._read_state(state_dir)[1]["Z"]
+    z_partial = read_state(state_dir)[1]["Z"]
     report = run_mfbo_benchmark(settings=s, work_dir=wd)
     assert report.config["jobs_loaded"] == 1  # qLogNEI's finished job, not re-run
     resumed = _regret_rows(report)
@@ -327,7 +288,7 @@ def test_work_dir_resumes_an_interrupted_run_and_loads_finished_jobs(tmp_path, o
             assert resumed[k][field_] == plain[k][field_], (k, field_)
         assert resumed[k]["curve"] == plain[k]["curve"]
     # the resumed loop kept the first evaluations and added the rest (none repeated)
-    z = BOLoop._read_state(state_dir)[1]["Z"]
+    z = read_state(state_dir)[1]["Z"]
     assert z.shape[0] > z_partial.shape[0] == partial.n_evaluations
     assert z[: z_partial.shape[0]].equal(z_partial)
     # everything finished: a third call loads every job and runs nothing
@@ -337,23 +298,19 @@ def test_work_dir_resumes_an_interrupted_run_and_loads_finished_jobs(tmp_path, o
 
 
 def test_jobs_are_keyed_by_their_inputs(tmp_path):
-    from dataclasses import replace
-
-    from sciml.bench.mfbo import _job_key
     from sciml.bench.workdir import claim_work_dir
-    from sciml.errors import ConfigError
 
     spec = _tiny_park().problems[0]
     acq = dict(TINY_ACQ)
-    key = _job_key("run", (spec, "mfmes", 0, acq, "FAST", None))
+    key = job_key("run", (spec, "mfmes", 0, acq, "FAST", None))
     assert key.startswith("run-park91a-mfmes-FAST-seed0-")
-    assert key == _job_key("run", (replace(spec), "mfmes", 0, dict(acq), "FAST", None))  # equal inputs
-    others = [_job_key("run", (replace(spec, budget=41.0), "mfmes", 0, acq, "FAST", None)),
-              _job_key("run", (spec, "mfmes", 1, acq, "FAST", None)),
-              _job_key("run", (spec, "mfmes", 0, {**acq, "num_restarts": 3}, "FAST", None)),
-              _job_key("run", (spec, "mfmes", 0, acq, "FAST", {"n_restarts": 2}))]
+    assert key == job_key("run", (spec.replace(), "mfmes", 0, dict(acq), "FAST", None))  # equal inputs
+    others = [job_key("run", (spec.replace(budget=41.0), "mfmes", 0, acq, "FAST", None)),
+              job_key("run", (spec, "mfmes", 1, acq, "FAST", None)),
+              job_key("run", (spec, "mfmes", 0, {**acq, "num_restarts": 3}, "FAST", None)),
+              job_key("run", (spec, "mfmes", 0, acq, "FAST", {"n_restarts": 2}))]
     assert len({key, *others}) == 5
-    assert _job_key("speed", (spec, 0, acq, True)) != _job_key("speed", (spec, 0, acq, False))
+    assert job_key("speed", (spec, 0, acq, True)) != job_key("speed", (spec, 0, acq, False))
     claim_work_dir(tmp_path / "a", "mfbo")
     claim_work_dir(tmp_path / "a", "mfbo")  # any mfbo settings may share it
     claim_work_dir(tmp_path / "b", "probconserv", "quick", {"steps": 1})
@@ -362,68 +319,59 @@ def test_jobs_are_keyed_by_their_inputs(tmp_path):
 
 
 def test_only_selects_problems_and_methods():
-    from sciml.bench.mfbo import _job_selected, _parse_only
-    from sciml.errors import ConfigError
-
     s = settings_for(True)
-    sel = _parse_only(s, ["park91a", "burgers_shock_time/qlognei"])
+    sel = parse_only(s, ["park91a", "burgers_shock_time/qlognei"])
     spec = {p.name: p for p in s.problems}
-    assert _job_selected(("run", (spec["park91a"], "mfmes", 0)), sel)
-    assert _job_selected(("run", (spec["burgers_shock_time"], "qlognei", 0)), sel)
-    assert not _job_selected(("run", (spec["burgers_shock_time"], "mfmes", 0)), sel)
-    assert not _job_selected(("speed", (spec["augmented_hartmann"], 0)), sel)
-    assert _job_selected(("speed", (spec["augmented_hartmann"], 0)), _parse_only(s, ["augmented_hartmann"]))
-    assert not _job_selected(("speed", (spec["augmented_hartmann"], 0)),
-                             _parse_only(s, ["augmented_hartmann/qlognei"]))
-    assert _parse_only(s, None) is None
+    assert job_selected(("run", (spec["park91a"], "mfmes", 0)), sel)
+    assert job_selected(("run", (spec["burgers_shock_time"], "qlognei", 0)), sel)
+    assert not job_selected(("run", (spec["burgers_shock_time"], "mfmes", 0)), sel)
+    assert not job_selected(("speed", (spec["augmented_hartmann"], 0)), sel)
+    assert job_selected(("speed", (spec["augmented_hartmann"], 0)), parse_only(s, ["augmented_hartmann"]))
+    assert not job_selected(("speed", (spec["augmented_hartmann"], 0)),
+                             parse_only(s, ["augmented_hartmann/qlognei"]))
+    assert parse_only(s, None) is None
     with pytest.raises(ConfigError, match="no problem 'rosen'.*accepted"):
-        _parse_only(s, ["rosen"])
+        parse_only(s, ["rosen"])
     with pytest.raises(ConfigError, match="no method 'ei' on 'park91a'"):
-        _parse_only(s, ["park91a/ei"])
+        parse_only(s, ["park91a/ei"])
     with pytest.raises(ConfigError, match="selects nothing"):
-        _parse_only(s, [])
+        parse_only(s, [])
 
 
 @pytest.mark.slow
 def test_raising_the_cap_continues_the_shorter_run(tmp_path, one_torch_thread):
-    from sciml.bench.mfbo import _job_key, _loop_state_dir
-    from sciml.bo.loop import BOLoop
-
     short, long = _park_mfmes(max_iterations=2), _park_mfmes(max_iterations=4)
     wd = tmp_path / "wd"
     r_short = _regret_rows(run_mfbo_benchmark(settings=short, work_dir=wd))
     args_short, args_long = _mfmes_args(short), _mfmes_args(long)
-    z_short = BOLoop._read_state(_loop_state_dir(wd, args_short))[1]["Z"]
+    z_short = read_state(loop_state_dir(wd, args_short))[1]["Z"]
     r_long = _regret_rows(run_mfbo_benchmark(settings=long, work_dir=wd))
     plain = _regret_rows(run_mfbo_benchmark(settings=long))
     key = ("park91a", "mfmes")
     assert r_long[key]["curve"] == plain[key]["curve"] and r_long[key]["iterations_mean"] == 4
     # the long run started from the short run's evaluations; the short run's results stay
-    z_long = BOLoop._read_state(_loop_state_dir(wd, args_long))[1]["Z"]
+    z_long = read_state(loop_state_dir(wd, args_long))[1]["Z"]
     assert z_long.shape[0] > z_short.shape[0] and z_long[: z_short.shape[0]].equal(z_short)
-    assert BOLoop._read_state(_loop_state_dir(wd, args_short))[1]["Z"].equal(z_short)
-    assert (wd / "jobs" / f"{_job_key('run', args_short)}.json").is_file()
+    assert read_state(loop_state_dir(wd, args_short))[1]["Z"].equal(z_short)
+    assert (wd / "jobs" / f"{job_key('run', args_short)}.json").is_file()
     again = _regret_rows(run_mfbo_benchmark(settings=short, work_dir=wd))
     assert again[key]["curve"] == r_short[key]["curve"]
     # a larger budget with a smaller cap is not an extension of the short run
-    d = _loop_state_dir(wd, _mfmes_args(_park_mfmes(max_iterations=1, budget=80.0)))
+    d = loop_state_dir(wd, _mfmes_args(_park_mfmes(max_iterations=1, budget=80.0)))
     assert not (d / "state.json").exists()
 
 
 @pytest.mark.slow
 def test_lowering_the_cap_continues_an_interrupted_run(tmp_path, one_torch_thread):
-    from sciml.bench.mfbo import _acq_settings, _loop_state_dir, _make_loop
-    from sciml.bo.loop import BOLoop
-
     high, low = _park_mfmes(max_iterations=3), _park_mfmes(max_iterations=2)
     wd = tmp_path / "wd"
     spec = high.problems[0]
     # a run under cap 3 "killed" after its first BO iteration
-    d_high = _loop_state_dir(wd, _mfmes_args(high))
-    loop = _make_loop(spec, "mfmes", 0, _acq_settings(high.acquisition, spec.q, "FAST"), None,
+    d_high = loop_state_dir(wd, _mfmes_args(high))
+    loop = make_loop(spec, "mfmes", 0, acq_settings(high.acquisition, spec.q, "FAST"), None,
                       state_dir=str(d_high))
     loop.run(spec.budget, max_iterations=1)
-    z_partial = BOLoop._read_state(d_high)[1]["Z"]
+    z_partial = read_state(d_high)[1]["Z"]
     # a copy killed half-way earlier left its temporary folder: it is never a source, and is replaced
     stale = d_high.parent / f".copy-budget{spec.budget}-iter2"
     stale.mkdir()
@@ -431,52 +379,46 @@ def test_lowering_the_cap_continues_an_interrupted_run(tmp_path, one_torch_threa
     (stale / "state.json").write_text('{"n_observations": 999, "iteration": 0, "total_cost": 0}')
     (stale / "tensors.pt").write_bytes(b"trunc")
     # the cap lowered to 2: the new run starts from the interrupted one (it would have passed there)
-    d_low = _loop_state_dir(wd, _mfmes_args(low))
-    assert d_low != d_high and BOLoop._read_state(d_low)[1]["Z"].equal(z_partial)
+    d_low = loop_state_dir(wd, _mfmes_args(low))
+    assert d_low != d_high and read_state(d_low)[1]["Z"].equal(z_partial)
     assert d_low.name == "budget" + str(spec.budget) + "-iter2" and not stale.exists()
     assert json.loads((d_low / "limits.json").read_text()) == {"budget": spec.budget, "max_iterations": 2}
     key = ("park91a", "mfmes")
     resumed = _regret_rows(run_mfbo_benchmark(settings=low, work_dir=wd))[key]
     plain = _regret_rows(run_mfbo_benchmark(settings=low))[key]
     assert resumed["curve"] == plain["curve"] and resumed["iterations_mean"] == 2
-    z_low = BOLoop._read_state(d_low)[1]["Z"]
+    z_low = read_state(d_low)[1]["Z"]
     assert z_low[: z_partial.shape[0]].equal(z_partial) and z_low.shape[0] > z_partial.shape[0]
-    assert BOLoop._read_state(d_high)[1]["Z"].equal(z_partial)  # the other run's folder is untouched
+    assert read_state(d_high)[1]["Z"].equal(z_partial)  # the other run's folder is untouched
     # a state at or past a cap is not continued under it: cap 1 starts afresh
-    assert not (_loop_state_dir(wd, _mfmes_args(_park_mfmes(max_iterations=1))) / "state.json").exists()
+    assert not (loop_state_dir(wd, _mfmes_args(_park_mfmes(max_iterations=1))) / "state.json").exists()
 
 
 def test_method_max_iterations_caps_one_method_and_keeps_the_other_keys():
-    from dataclasses import replace
-
-    from sciml.bench.mfbo import _job_key, _jobs
-
     base = _tiny_park()
-    capped = replace(base, method_max_iterations={"park91a": {"mfmes": 1}})
-    runs = {a[1]: a for kind, a in _jobs(capped) if kind == "run"}
+    capped = base.replace(method_max_iterations={"park91a": {"mfmes": 1}})
+    runs = {a[1]: a for kind, a in jobs_of(capped) if kind == "run"}
     assert runs["mfmes"][0].max_iterations == 1 and runs["qlognei"][0].max_iterations == 3
-    plain = {a[1]: a for kind, a in _jobs(base) if kind == "run"}
-    assert _job_key("run", runs["qlognei"]) == _job_key("run", plain["qlognei"])
-    assert _job_key("run", runs["mfmes"]) != _job_key("run", plain["mfmes"])
+    plain = {a[1]: a for kind, a in jobs_of(base) if kind == "run"}
+    assert job_key("run", runs["qlognei"]) == job_key("run", plain["qlognei"])
+    assert job_key("run", runs["mfmes"]) != job_key("run", plain["mfmes"])
     # the loop-state key leaves the limits out: a raised cap continues the capped run
-    assert _job_key("run", runs["mfmes"], with_limits=False) == _job_key("run", plain["mfmes"], with_limits=False)
+    assert job_key("run", runs["mfmes"], with_limits=False) == job_key("run", plain["mfmes"], with_limits=False)
     assert capped.spec_for(base.problems[0], "qlognei") is base.problems[0]
     with pytest.raises(ValueError, match="no problem 'rosen'"):
-        replace(base, method_max_iterations={"rosen": {"mfmes": 1}})
+        base.replace(method_max_iterations={"rosen": {"mfmes": 1}})
     with pytest.raises(ValueError, match="'park91a' does not run 'mfkg'"):
-        replace(base, method_max_iterations={"park91a": {"mfkg": 1}})
+        base.replace(method_max_iterations={"park91a": {"mfkg": 1}})
     with pytest.raises(ValueError, match="must be an integer >= 1, got 0"):
-        replace(base, method_max_iterations={"park91a": {"mfmes": 0}})
+        base.replace(method_max_iterations={"park91a": {"mfmes": 0}})
     full = settings_for(False)
     caps = {p.name: full.spec_for(p, "mfkg").max_iterations for p in full.problems if p.fidelity_pays}
     assert caps == {"park91a": 40, "borehole": 30, "burgers_shock_time": 30, "burgers_shock_time_2d": 30}
 
 
 def test_a_failed_run_is_reported_and_the_benchmark_goes_on(tmp_path, monkeypatch, one_torch_thread):
-    from dataclasses import replace
-
+    from sciml.bo.fitting import ModelFitError
     from sciml.bo.loop import BOLoop
-    from sciml.bo.models import ModelFitError
 
     real_run = BOLoop.run
 
@@ -486,8 +428,8 @@ def test_a_failed_run_is_reported_and_the_benchmark_goes_on(tmp_path, monkeypatc
         return real_run(self, *args, **kwargs)
 
     monkeypatch.setattr(BOLoop, "run", run)
-    s = replace(_tiny_park(), problems=(replace(_tiny_park().problems[0], methods=("qlognei",), max_iterations=1),),
-                seeds=(0, 1))
+    s = _tiny_park().replace(problems=(_tiny_park().problems[0].replace(methods=("qlognei",), max_iterations=1),),
+                             seeds=(0, 1))
     report = run_mfbo_benchmark(settings=s, work_dir=tmp_path / "wd")
     row = _regret_rows(report)[("park91a", "qlognei")]
     assert row["n_seeds"] == 1 and row["n_failed"] == 1 and [r["seed"] for r in row["runs"]] == [0]
@@ -503,22 +445,51 @@ def test_a_failed_run_is_reported_and_the_benchmark_goes_on(tmp_path, monkeypatc
 
 
 def test_bad_only_writes_nothing(tmp_path):
-    from sciml.errors import ConfigError
-
     with pytest.raises(ConfigError, match="only: no method 'ei' on 'park91a'"):
         run_mfbo_benchmark(settings=_tiny_park(), work_dir=tmp_path / "wd", only=["park91a/ei"])
     assert not (tmp_path / "wd").exists()
 
 
 def test_unreadable_finished_job_is_a_clear_error(tmp_path):
-    from sciml.bench.mfbo import _load_job
-    from sciml.errors import ConfigError
-
     (tmp_path / "jobs").mkdir()
     (tmp_path / "jobs" / "run-x.json").write_text("{truncated")
     with pytest.raises(ConfigError, match=r"cannot read the finished job .*run-x.json: .*delete it to run the job again"):
-        _load_job(tmp_path, "run-x")
+        load_job(tmp_path, "run-x")
     (tmp_path / "jobs" / "run-y.json").write_text("[1, 2]")
     with pytest.raises(ConfigError, match="does not hold a job outcome"):
-        _load_job(tmp_path, "run-y")
-    assert _load_job(tmp_path, "run-z") is None
+        load_job(tmp_path, "run-y")
+    assert load_job(tmp_path, "run-z") is None
+
+
+# ------------------------------------------------------------------ the bare BoTorch iteration
+TINY_BARE = AcquisitionSettings(num_fantasies=2, num_restarts=2, raw_samples=16, q=1, mc_samples=32,
+                                candidate_set_size=64, num_mv_samples=5, maxiter=15, batch_limit=4)
+F64 = torch.float64
+
+
+def test_bare_botorch_iteration():
+    p = forrester()
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(8, 1, dtype=F64, generator=g)
+    s = torch.tensor([1.0, 0.0] * 4, dtype=F64)
+    Z = p.to_model_input(X, s)
+    Y = p.sign * p.evaluate(X, s)
+    for method in ("mfkg", "mfmes", "qlognei"):
+        out = bare_botorch_iteration(p, Z, Y, method, TINY_BARE)
+        assert out["candidates"].shape == (1, 2) and out["total_s"] >= out["fit_s"] > 0
+    with pytest.raises(ConfigError, match="unknown method"):
+        bare_botorch_iteration(p, Z, Y, "ei", TINY_BARE)
+
+
+@pytest.mark.slow
+def test_the_figures_do_not_depend_on_the_process_pool(one_torch_thread):
+    """The jobs run on a sciml.executors process pool (one torch thread per worker) or in this process:
+    the same rows either way."""
+    in_process = _regret_rows(run_mfbo_benchmark(settings=_tiny_park()))
+    pooled = run_mfbo_benchmark(settings=_tiny_park().replace(workers=2))
+    assert pooled.config["workers"] in (1, 2) and pooled.config["threads_per_worker"] == 1
+    rows = _regret_rows(pooled)
+    assert rows.keys() == in_process.keys()
+    for k, row in rows.items():
+        for field_ in ("curve", "final_regret_mean", "final_cost_mean", "iterations_mean", "runs"):
+            assert row[field_] == in_process[k][field_], (k, field_)

@@ -14,28 +14,27 @@ from botorch.models.cost import AffineFidelityCostModel
 from linear_operator.utils.errors import NotPSDError
 
 import sciml.bo.acquisition as acquisition
-from sciml.bo.acquisition import (
-    ACQUISITION_KINDS,
+from sciml.bo import (
     FAST,
+    METHODS,
     TUTORIAL,
     AcquisitionFailedError,
-    AcquisitionInputError,
     AcquisitionSettings,
-    AugmentedLogEI,
-    MultiFidelityGIBBON,
-    cost_model_for,
-    max_posterior_mean,
-    propose_candidates,
-    recommend,
-)
-from sciml.bo.models import fit_ar1_gp, fit_multifidelity_gp, fit_singletask_gp
-from sciml.bo.problems import (
     Fidelity,
     MultiFidelityProblem,
     PowerFidelityCost,
     augmented_branin,
+    fit_ar1_gp,
+    fit_multifidelity_gp,
+    fit_singletask_gp,
     forrester,
+    propose_candidates,
+    recommend,
 )
+from sciml.bo.acquisition import AcquisitionInputError, max_posterior_mean
+from sciml.bo.augmented_ei import AugmentedLogEI
+from sciml.bo.cost_model import cost_model_for
+from sciml.bo.gibbon import MultiFidelityGIBBON
 from sciml.errors import ConfigError, SciMLError
 
 F64 = torch.float64
@@ -260,7 +259,7 @@ def test_bad_input_errors(forrester_cont):
                                                     r"'qlognei', 'ar1-ei'\]") as err:
         propose_candidates("ei", mf, p, settings=TINY)
     assert isinstance(err.value, (ValueError, SciMLError))
-    assert list(ACQUISITION_KINDS) == ["mfkg", "mfmes", "qlognei", "ar1-ei"]
+    assert list(METHODS) == ["mfkg", "mfmes", "qlognei", "ar1-ei"]
     single = MultiFidelityProblem(name="one", bounds=[[0.0], [1.0]], function=lambda X, s: X[:, 0])
     with pytest.raises(AcquisitionInputError, match="problem 'one' has no fidelity"):
         propose_candidates("mfkg", mf, single, settings=TINY)
@@ -279,7 +278,7 @@ def test_bad_input_errors(forrester_cont):
 def test_numerical_failures_are_retried_with_more_jitter(forrester_cont, monkeypatch):
     p, Z, _, _, st = forrester_cont
     calls: list[float] = []
-    original = acquisition._propose_qlognei
+    original = acquisition.PROPOSERS["qlognei"]
 
     def flaky(*args, **kwargs):
         import gpytorch
@@ -289,7 +288,7 @@ def test_numerical_failures_are_retried_with_more_jitter(forrester_cont, monkeyp
             raise NotPSDError("Matrix not positive definite after repeatedly adding jitter up to 1.0e-03.")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(acquisition, "_propose_qlognei", flaky)
+    monkeypatch.setitem(acquisition.PROPOSERS, "qlognei", flaky)
     c, info = propose_candidates("qlognei", st, p, settings=TINY, X_observed=Z)
     assert c.shape == (1, 2) and calls[1] == 1e-6 and len(info["retries"]) == 1
     assert "NotPSDError" in info["retries"][0]
@@ -297,6 +296,6 @@ def test_numerical_failures_are_retried_with_more_jitter(forrester_cont, monkeyp
     def broken(*args, **kwargs):
         raise NotPSDError("never positive definite")
 
-    monkeypatch.setattr(acquisition, "_propose_qlognei", broken)
+    monkeypatch.setitem(acquisition.PROPOSERS, "qlognei", broken)
     with pytest.raises(AcquisitionFailedError, match=r"(?s)failed numerically.*jitter 1e-06.*jitter 0.0001"):
         propose_candidates("qlognei", st, p, settings=TINY, X_observed=Z)

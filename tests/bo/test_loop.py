@@ -8,19 +8,25 @@ import math
 import pytest
 import torch
 
+import sciml.bo.history as bo_history
 import sciml.bo.loop as bo_loop
-from sciml.bo.acquisition import AcquisitionFailedError, AcquisitionSettings
-from sciml.bo.loop import (
+import sciml.bo.models as bo_models
+import sciml.bo.state as bo_state
+from sciml.bo import (
     DEFAULT_MODEL,
     METHODS,
+    AcquisitionFailedError,
+    AcquisitionSettings,
     BOLoop,
     BOLoopError,
     BOResult,
-    bare_botorch_iteration,
-    plot_best_vs_cost,
+    Fidelity,
+    MultiFidelityProblem,
+    PowerFidelityCost,
+    forrester,
 )
-from sciml.bo.models import hyperparameters
-from sciml.bo.problems import Fidelity, MultiFidelityProblem, PowerFidelityCost, forrester
+from sciml.bo.fitting import hyperparameters
+from sciml.viz.bo import plot_best_vs_cost
 from sciml.errors import ConfigError, ParameterError
 
 F64 = torch.float64
@@ -133,16 +139,16 @@ def test_warm_started_fits_resume_exactly(tmp_path, monkeypatch):
 
     # wiring: iteration 1 fits cold, iteration k > 1 starts from the fit that proposed k - 1
     calls: list[dict] = []
-    real = bo_loop.model_for
+    real = bo_models.fit_surrogate
 
     def spy(kind, X, Y, **kw):
         model = real(kind, X, Y, **kw)
         calls.append({"init": kw.get("init"), "fitted": hyperparameters(model), "seed": kw["seed"], "keys": set(kw)})
         return model
 
-    monkeypatch.setattr(bo_loop, "model_for", spy)
+    monkeypatch.setattr(bo_models, "fit_surrogate", spy)
     straight = make().run(1e9, max_iterations=3)
-    monkeypatch.setattr(bo_loop, "model_for", real)
+    monkeypatch.setattr(bo_models, "fit_surrogate", real)
     assert [c["seed"] for c in calls] == [5, 6, 7, 8]  # 3 iterations and the final recommendation
     assert calls[0]["init"] is None and all("warm_start" not in c["keys"] for c in calls)
     for prev, cur in zip(calls[:-1], calls[1:], strict=True):
@@ -156,9 +162,9 @@ def test_warm_started_fits_resume_exactly(tmp_path, monkeypatch):
     assert int(saved["warm_iteration"]) == 1 and set(saved["warm"]) == set(calls[0]["fitted"])
     assert all(torch.equal(saved["warm"][k], calls[0]["fitted"][k]) for k in saved["warm"])
     calls.clear()
-    monkeypatch.setattr(bo_loop, "model_for", spy)
+    monkeypatch.setattr(bo_models, "fit_surrogate", spy)
     resumed = BOLoop.resume(tmp_path / "a", _grid_problem()).run(1e9, max_iterations=3)
-    monkeypatch.setattr(bo_loop, "model_for", real)
+    monkeypatch.setattr(bo_models, "fit_surrogate", real)
     assert [c["seed"] for c in calls] == [6, 7, 8]  # the resumed fits start from the saved ones
     assert all(torch.equal(calls[0]["init"][k], saved["warm"][k]) for k in saved["warm"])
     assert resumed.iteration.tolist() == straight.iteration.tolist()
@@ -314,20 +320,6 @@ def test_single_fidelity_problem_with_qlognei():
     assert r.recommendations[-1]["regret"] <= r.recommendations[0]["regret"]
 
 
-def test_bare_botorch_iteration():
-    p = forrester()
-    g = torch.Generator().manual_seed(0)
-    X = torch.rand(8, 1, dtype=F64, generator=g)
-    s = torch.tensor([1.0, 0.0] * 4, dtype=F64)
-    Z = p.to_model_input(X, s)
-    Y = p.sign * p.evaluate(X, s)
-    for method in ("mfkg", "mfmes", "qlognei"):
-        out = bare_botorch_iteration(p, Z, Y, method, TINY)
-        assert out["candidates"].shape == (1, 2) and out["total_s"] >= out["fit_s"] > 0
-    with pytest.raises(ConfigError, match="unknown method"):
-        bare_botorch_iteration(p, Z, Y, "ei", TINY)
-
-
 # ------------------------------------------------------------------------------ errors
 def test_bad_input_errors(tmp_path, monkeypatch):
     p = forrester()
@@ -387,7 +379,7 @@ def test_a_crash_between_the_two_state_files_loses_nothing(tmp_path, monkeypatch
     # completes batch 1: the resumed run keeps batch 1's timing and matches the uninterrupted run
     settings = TINY.replace(q=2, maxiter=5, candidate_set_size=32)
     straight = BOLoop(forrester(), method="mfmes", settings=settings, n_init=4, seed=3).run(1e9, max_iterations=3)
-    real_write = bo_loop.atomic_write_text
+    real_write = bo_state.atomic_write_text
 
     def crash_on_the_json(path, text, *args, **kwargs):
         state = json.loads(text)
@@ -395,12 +387,12 @@ def test_a_crash_between_the_two_state_files_loses_nothing(tmp_path, monkeypatch
             raise KeyboardInterrupt("killed between tensors.pt and state.json")
         return real_write(path, text, *args, **kwargs)
 
-    monkeypatch.setattr(bo_loop, "atomic_write_text", crash_on_the_json)
+    monkeypatch.setattr(bo_state, "atomic_write_text", crash_on_the_json)
     box = {"n": 0}
     with pytest.raises(KeyboardInterrupt):
         BOLoop(_counted(forrester(), box), method="mfmes", settings=settings, n_init=4, seed=3,
                state_dir=tmp_path).run(1e9, max_iterations=3)
-    monkeypatch.setattr(bo_loop, "atomic_write_text", real_write)
+    monkeypatch.setattr(bo_state, "atomic_write_text", real_write)
     assert box["n"] == 6 and json.loads((tmp_path / "state.json").read_text())["n_observations"] == 5
     resumed = BOLoop.resume(tmp_path, _counted(forrester(), box))
     assert resumed.n_observations == 6 and resumed.pending.shape == (0, 2)
@@ -441,13 +433,13 @@ def test_observed_points_match_their_pending_points_through_float32(caplog):
     X1 = loop.propose(2)
     rounded = X1.to(torch.float32).to(F64)  # as a float32 simulator hands them back
     assert 0 < float((rounded - X1).abs().max()) < 1e-6
-    with caplog.at_level("WARNING", logger=bo_loop.logger.name):
+    with caplog.at_level("WARNING", logger=bo_history.logger.name):
         loop.observe(rounded[:1], p.evaluate(rounded[:1, :1], rounded[:1, 1]))
     assert loop.pending.shape == (1, 2) and not caplog.records
     res = loop.result()
     assert res.iteration.tolist()[-1] == 1 and torch.equal(res.X[-1], X1[0, :1])  # the proposed point is kept
     # a point far from every pending one is an extra observation, and it is said so
-    with caplog.at_level("WARNING", logger=bo_loop.logger.name):
+    with caplog.at_level("WARNING", logger=bo_history.logger.name):
         loop.observe([[2.5, 256.0]], [0.0])
     assert loop.pending.shape == (1, 2) and "matches none of the 1 pending points" in caplog.text
 

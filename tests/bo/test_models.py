@@ -14,21 +14,16 @@ from botorch.optim import optimize_acqf
 from botorch.sampling import SobolQMCNormalSampler
 from botorch.test_functions.multi_fidelity import AugmentedBranin
 
-import sciml.bo.models as models
-from sciml.bo.models import (
-    FIT_STRATEGIES,
-    MODEL_KINDS,
-    AR1MultiFidelityGP,
-    InitMismatchError,
-    ModelFitError,
-    ModelInputError,
-    fit_ar1_gp,
-    fit_multifidelity_gp,
-    fit_multitask_gp,
-    fit_singletask_gp,
-    hyperparameters,
-    model_for,
-)
+import sciml.bo.ar1 as ar1
+import sciml.bo.fitting as fitting
+import sciml.bo.gp as gp
+import sciml.bo.multitask as multitask
+from sciml.bo.ar1 import AR1MultiFidelityGP, fit_ar1_gp
+from sciml.bo.fitting import FIT_STRATEGIES, InitMismatchError, ModelFitError, ModelInputError, hyperparameters
+from sciml.bo.gp import fit_multifidelity_gp, fit_singletask_gp
+from sciml.bo.models import model_for
+from sciml.bo.multitask import fit_multitask_gp
+from sciml.bo.names import MODEL_KINDS
 from sciml.errors import SciMLError
 
 DT = torch.float64
@@ -222,7 +217,7 @@ def test_ar1_recovers_rho_and_beats_single_fidelity(ar1_model, two_level_data):
 def _mll_per_point(model: AR1MultiFidelityGP) -> float:
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
-    return models._mll_value(ExactMarginalLogLikelihood(model.likelihood, model))
+    return fitting._mll_value(ExactMarginalLogLikelihood(model.likelihood, model))
 
 
 def test_ar1_iteration_cap_on_proportional_levels():
@@ -235,7 +230,7 @@ def test_ar1_iteration_cap_on_proportional_levels():
     capped = fit_ar1_gp(Z, Y, n_restarts=1, seed=0)  # default max_iter = AR1_MAX_ITER
     full = fit_ar1_gp(Z, Y, n_restarts=1, seed=0, max_iter=None)
     one = fit_ar1_gp(Z, Y, n_restarts=1, seed=0, max_iter=1)
-    assert models.AR1_MAX_ITER == 300
+    assert ar1.AR1_MAX_ITER == 300
     assert abs(float(capped.rho[0]) - 1.25) < 0.0125  # within 1%
     assert abs(float(full.rho[0]) - 1.25) < 0.0125
     # the cap bites: one iteration leaves the likelihood far from the optimum the others reach
@@ -272,7 +267,7 @@ def test_every_model_kind_starts_its_fit_from_init(monkeypatch):
     Z = torch.cat([X, s], -1)
     Y = _f0(X) + 0.3 * s
     fitted = {kind: model_for(kind, Z, Y, seed=0) for kind in MODEL_KINDS}
-    monkeypatch.setattr(models, "_run_strategy", lambda mll, strategy, max_iter=None: None)
+    monkeypatch.setattr(fitting, "_run_strategy", lambda mll, strategy, max_iter=None: None)
     for kind in MODEL_KINDS:
         init = hyperparameters(fitted[kind])
         warm = hyperparameters(model_for(kind, Z, 2.0 * Y, seed=1, init=init))
@@ -390,25 +385,25 @@ def test_fit_failures_raise_model_fit_error_listing_attempts(monkeypatch, branin
         calls.append(kwargs.get("optimizer"))
         raise ModelFittingError(f"boom {len(calls)}")
 
-    monkeypatch.setattr(models, "fit_gpytorch_mll", broken_fit)
+    monkeypatch.setattr(fitting, "fit_gpytorch_mll", broken_fit)
     with pytest.raises(ModelFitError) as info:
         fit_multifidelity_gp(X, Y, seed=0)
     msg = str(info.value)
     # one attempt from the defaults, then 1 + EXTRA_DRAWS prior draws for each resampling strategy
     assert len(FIT_STRATEGIES) == 3 and not FIT_STRATEGIES[0].resample
     assert all(s.resample for s in FIT_STRATEGIES[1:])
-    assert len(calls) == 1 + 2 * (1 + models.EXTRA_DRAWS) == 9
+    assert len(calls) == 1 + 2 * (1 + fitting.EXTRA_DRAWS) == 9
     assert "lbfgs (restart 0): ModelFittingError: boom 1\n" in msg and "lbfgs (restart 1)" not in msg
-    for k in range(1 + models.EXTRA_DRAWS):
+    for k in range(1 + fitting.EXTRA_DRAWS):
         assert f"lbfgs-jitter (restart {k}): ModelFittingError: boom {2 + k}\n" in msg
         assert f"adam (restart {k}): ModelFittingError: boom {6 + k}\n" in msg
-    assert calls[-1] is models.fit_gpytorch_mll_torch  # last fallback is the Adam optimizer
+    assert calls[-1] is fitting.fit_gpytorch_mll_torch  # last fallback is the Adam optimizer
     assert isinstance(info.value, SciMLError) and isinstance(info.value, RuntimeError)
 
 
 def test_fit_fallback_recovers_after_first_strategy_fails(monkeypatch, branin_data):
     X, Y = branin_data
-    real = models.fit_gpytorch_mll
+    real = fitting.fit_gpytorch_mll
     calls = []
 
     def flaky_fit(mll, **kwargs):
@@ -417,7 +412,7 @@ def test_fit_fallback_recovers_after_first_strategy_fails(monkeypatch, branin_da
             raise RuntimeError("cholesky_cpu: the leading minor of order 5 is not positive")
         return real(mll, **kwargs)
 
-    monkeypatch.setattr(models, "fit_gpytorch_mll", flaky_fit)
+    monkeypatch.setattr(fitting, "fit_gpytorch_mll", flaky_fit)
     model = fit_multifidelity_gp(X, Y, seed=0)
     assert len(calls) == 2 and torch.isfinite(model.posterior(X[:2]).mean).all()
 
@@ -439,7 +434,7 @@ def test_fit_that_fails_for_the_learned_power_is_recovered_by_the_fallbacks(monk
     Z = torch.tensor(d["Z"], dtype=torch.float64)
     Y = torch.tensor(d["Y"], dtype=torch.float64)[:, None]
     bounds = torch.tensor(d["bounds"], dtype=torch.float64)
-    real = models._run_strategy
+    real = fitting._run_strategy
     attempts: list[tuple[str, str]] = []
 
     def spy(mll, strategy, max_iter=None):
@@ -451,8 +446,8 @@ def test_fit_that_fails_for_the_learned_power_is_recovered_by_the_fallbacks(monk
         attempts.append((strategy.name, "ok"))
         return out
 
-    monkeypatch.setattr(models, "_run_strategy", spy)
-    monkeypatch.setattr(models, "EXTRA_DRAWS", 0)
+    monkeypatch.setattr(fitting, "_run_strategy", spy)
+    monkeypatch.setattr(fitting, "EXTRA_DRAWS", 0)
     model = fit_multifidelity_gp(Z, Y, seed=d["seed"], bounds=bounds, fidelity_power=None)
     assert attempts[0][0] == "lbfgs" and attempts[0][1] in ("NotPSDError", "ModelFittingError")
     assert attempts[-1][1] == "ok" and attempts[-1][0] != "lbfgs"
@@ -494,15 +489,15 @@ def test_multitask_maps_raw_task_values(two_level_data):
 def test_multitask_fit_caps_its_lbfgs_iterations(two_level_data, monkeypatch):
     X, Y = two_level_data
     seen = []
-    real = models._run_strategy
+    real = fitting._run_strategy
 
     def spy(mll, strategy, max_iter=None):
         seen.append(max_iter)
         return real(mll, strategy, max_iter)
 
-    monkeypatch.setattr(models, "_run_strategy", spy)
+    monkeypatch.setattr(fitting, "_run_strategy", spy)
     fit_multitask_gp(X, Y, seed=0)
-    assert seen == [models.MULTITASK_MAX_ITER] == [300]
+    assert seen == [multitask.MULTITASK_MAX_ITER] == [300]
     fit_multitask_gp(X, Y, seed=0, max_iter=None)  # scipy's own limit
     assert seen[-1] is None
 
@@ -559,22 +554,22 @@ def test_check_training_covariance_rejects_the_indefinite_fit():
     Z = torch.tensor(d["Z"], dtype=DT)
     Y = torch.tensor(d["y"], dtype=DT)[:, None]
     bounds = torch.tensor(d["bounds"], dtype=DT)
-    model = SingleTaskMultiFidelityGP(Z, Y, data_fidelities=[1], input_transform=models._design_normalize(2, 1, bounds),
-                                      outcome_transform=models.Standardize(m=1))
+    model = SingleTaskMultiFidelityGP(Z, Y, data_fidelities=[1], input_transform=fitting.design_normalize(2, 1, bounds),
+                                      outcome_transform=gp.Standardize(m=1))
     state = {k: torch.tensor(v, dtype=DT) for k, v in d["raw_hyperparameters"].items()}
     model.load_state_dict(state, strict=False)
     model.eval()
     assert float(model.covar_module.base_kernel.kernels[0].power.detach()) == pytest.approx(d["hyperparameters"]["power"])
     with pytest.raises(ValueError, match="not positive definite"):
-        models.check_training_covariance(model)
+        fitting.check_training_covariance(model)
     # what that model predicts at the target level: far outside the data, with a tiny variance
     g = torch.linspace(-3.0, math.log10(0.3), 34, dtype=DT)[:, None]
     with torch.no_grad():
         post = model.posterior(torch.cat([g, torch.ones_like(g)], -1))
     assert float(post.mean.min()) < 3 * float(Y.min())  # -0.092 against data >= -0.0263
     # the same hyperparameters with the power fixed to 1: a valid kernel
-    models.fix_fidelity_power(model, 1)
-    models.check_training_covariance(model)
+    gp.fix_fidelity_power(model, 1)
+    fitting.check_training_covariance(model)
 
 
 def test_fit_multifidelity_gp_fixes_the_power_and_predicts_the_data():
@@ -586,7 +581,7 @@ def test_fit_multifidelity_gp_fixes_the_power_and_predicts_the_data():
     kern = model.covar_module.base_kernel.kernels[0]
     assert float(kern.power) == 1.0 and not kern.raw_power.requires_grad
     assert "power_prior" not in kern._priors
-    models.check_training_covariance(model)
+    fitting.check_training_covariance(model)
     target = Z[:, 1] == 1.0
     with torch.no_grad():
         post = model.posterior(Z[target])
@@ -601,7 +596,7 @@ def test_fit_multifidelity_gp_fixes_the_power_and_predicts_the_data():
     assert float(mean.min()) > float(Y.min()) - 0.1 * span
     learned = fit_multifidelity_gp(Z, Y, bounds=bounds, seed=47, fidelity_power=None)
     assert learned.covar_module.base_kernel.kernels[0].raw_power.requires_grad
-    models.check_training_covariance(learned)  # indefinite attempts are rejected by the fit
+    fitting.check_training_covariance(learned)  # indefinite attempts are rejected by the fit
 
 
 @pytest.mark.parametrize("bad", [0.5, -1, True, "1"])
@@ -617,4 +612,4 @@ def test_fix_fidelity_power_needs_a_linear_truncated_kernel(two_level_data):
     X, Y = two_level_data
     plain = SingleTaskGP(X, Y)
     with pytest.raises(ModelInputError, match="no LinearTruncatedFidelityKernel"):
-        models.fix_fidelity_power(plain, 1)
+        gp.fix_fidelity_power(plain, 1)

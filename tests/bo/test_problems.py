@@ -19,14 +19,11 @@ from sciml.bo import (
     augmented_branin,
     augmented_hartmann,
     borehole,
-    burgers_shock_time_2d_problem,
-    burgers_shock_time_problem,
     currin,
     forrester,
-    get_problem,
+    get_test_problem,
     park91a,
     park91b,
-    shock_time,
 )
 from sciml.errors import ConfigError, ParameterError, SciMLError
 
@@ -250,14 +247,14 @@ def test_bounds_and_cost_are_checked():
         MultiFidelityProblem(name="p", bounds=[[0.0], [1.0]], function=_square,
                              fidelity=Fidelity.discrete("n", (1, 3)), cost=TableFidelityCost({1: 1.0, 2: 2.0}))
     with pytest.raises(ConfigError, match="bad arguments for problem 'borehole'"):
-        get_problem("borehole", n_cells=3)
+        get_test_problem("borehole", n_cells=3)
     with pytest.raises(ConfigError, match="cost_ratio"):
         park91a(cost_ratio=0.0)
     with pytest.raises(ConfigError, match="distinct design names"):
         MultiFidelityProblem(name="p", bounds=[[0.0, 0.0], [1.0, 1.0]], function=_square, design_names=["a", "a"])
     with pytest.raises(ConfigError, match="unknown problem 'nope'; accepted"):
-        get_problem("nope")
-    assert get_problem("park91a", cost_ratio=5.0).cost(1.0).item() == 5.0
+        get_test_problem("nope")
+    assert get_test_problem("park91a", cost_ratio=5.0).cost(1.0).item() == 5.0
     assert PowerFidelityCost(512, 2)(torch.tensor([64.0, 512.0], dtype=F64)).tolist() == [1 / 64, 1.0]
 
 
@@ -324,57 +321,6 @@ def test_evaluate_safe_flags_nan_and_exceptions_per_point(vectorized):
 
 
 # ---------------------------------------------------------------- simulator source
-def test_burgers_simulator_source_two_fidelities():
-    from sciml.simulators.pde.burgers import BurgersSimulator
-
-    p = burgers_shock_time_problem(n_cells=(32, 64), t_final=0.4, n_frames=21, t_target=0.2)
-    assert isinstance(p, SimulatorSource) and p.maximize and p.design_names == ("log10_nu",)
-    np.testing.assert_allclose(p.bounds.numpy(), [[-3.0], [math.log10(0.3)]], rtol=1e-15)
-    assert p.cost([32, 64]).tolist() == [0.25, 1.0]  # declared cost ~ n_cells^2
-    X = torch.tensor([[-1.0], [-1.0]], dtype=F64)  # nu = 0.1
-    y, seconds = p.evaluate_timed(X, [32, 64])
-    assert bool(torch.isfinite(y).all()) and bool((y <= 0).all()) and bool((seconds > 0).all())
-    # at nu = 0.1 the front is resolved on both grids: shock time ~0.186 (< 0.2 wanted)
-    t_shock = 0.2 - np.sqrt(-y.numpy())
-    np.testing.assert_allclose(t_shock, 0.186, atol=0.003)
-    ds = p.run([-1.0], 64)
-    assert ds.u.shape == (1, 21, 64) and ds.nu.values[0] == pytest.approx(0.1, rel=1e-14)
-    assert shock_time(ds) == pytest.approx(t_shock[1], abs=1e-12)
-    assert p.simulator(64) is p.simulator(64) and p.simulator(32).n_cells == 32
-    with pytest.raises(ParameterError, match="not levels"):
-        p.evaluate(X, 48)
-    # default declared cost: the simulator's own cost model, ~ n_cells^2
-    src = SimulatorSource(BurgersSimulator, lambda ds: float(ds.u.values.max()),
-                          Fidelity.discrete("n_cells", (32, 64)),
-                          simulator_kwargs={"t_final": 0.1, "n_frames": 3}, parameters={"nu": (0.01, 0.1)})
-    c = src.cost([32, 64])
-    assert 3.5 < float(c[1] / c[0]) < 4.5
-    assert src.design_names == ("nu",) and src.name == "burgers1d"
-
-
-def test_burgers_shock_time_2d_obeys_burgers_scaling_and_reaches_the_target():
-    """t_s(nu, A) = t_s(nu / A, 1) / A (u(x, t; nu, A) = A u(x, A t; nu / A, 1)); 0 is attained."""
-    p2 = burgers_shock_time_2d_problem(n_cells=(64, 256))
-    p1 = burgers_shock_time_problem(n_cells=(64, 256))
-    assert p2.design_names == ("log10_nu", "amplitude") and p2.name == "burgers_shock_time_2d"
-    np.testing.assert_allclose(p2.bounds.numpy(), [[-3.0, 0.5], [math.log10(0.3), 2.0]], rtol=1e-15)
-    assert get_problem("burgers_shock_time_2d").optimum_value == 0.0
-    for nu, amp in ((0.02, 1.25), (0.05, 0.7)):
-        t2 = shock_time(p2.run([math.log10(nu), amp], 256))
-        t1 = shock_time(p1.run([math.log10(nu / amp)], 256)) / amp
-        assert t2 == pytest.approx(t1, abs=2e-3)  # ~20% apart if A were ignored
-    # A = 1 reproduces the 1-D problem exactly
-    assert p2.evaluate(torch.tensor([[-1.0, 1.0]], dtype=F64), 64).item() == \
-        p1.evaluate(torch.tensor([[-1.0]], dtype=F64), 64).item()
-    # t_s - 0.2 changes sign between A = 1.2 and 1.25 at nu = 1e-3: the target is attained between them
-    ts = [shock_time(p2.run([-3.0, a], 256)) for a in (1.2, 1.25)]
-    assert ts[0] > 0.2 > ts[1]
-    with pytest.raises(ParameterError, match="amplitude"):
-        burgers_shock_time_2d_problem(amplitude_bounds=(0.01, 2.0))
-    with pytest.raises(ConfigError, match=r"t_target must lie in \(0, t_final=0.5\), got 0.7"):
-        burgers_shock_time_2d_problem(t_target=0.7)
-
-
 def test_simulator_source_rejects_bad_names():
     from sciml.simulators.pde.burgers import BurgersSimulator
 

@@ -90,8 +90,9 @@ def test_tiny_run_writes_outputs_and_resumes(tmp_path):
 
 
 def _surrogate_workflow(tmp_path: Path, *, mfbo_extra: str = "", t_final: float = 0.5, n_frames: int = 11,
-                        surrogate: str = "cape") -> Path:
-    """Generate 6 Burgers trajectories, train a tiny CAPE-FNO for 2 epochs, use it as source 0."""
+                        model: str = "cape") -> Path:
+    """Generate 6 Burgers trajectories, train a tiny CAPE-FNO for 2 epochs, use it as source 0
+    beside the solver on 32 and 64 cells (the truth)."""
     text = f"""name: wf
 steps:
   - kind: generate
@@ -111,9 +112,14 @@ steps:
     train: {{epochs: 2, batch_size: 4, lr: 0.003, seed: 0}}
   - kind: mfbo
     name: bo
-    problem: burgers_shock_time_surrogate
-    surrogate: {surrogate}
-    problem_options: {{surrogate_cost: 0.5, surrogate_n_cells: 32, solver_n_cells: [32, 64], n_frames: 11}}
+    sources:
+      - {{model: {model}, reference: {BURGERS_32}, cost: 0.5}}
+      - {{simulator: {BURGERS_32}, cost: 0.25}}
+      - {{simulator: {BURGERS_64}, cost: 1.0}}
+    objective: {{name: shock_time, options: {{t_target: 0.2}}}}
+    parameters: {{nu: [0.001, 0.3]}}
+    log_scale: [nu]
+    optimum_value: 0.0
     method: mfmes
     model_kind: multitask
     model_options: {{max_iter: 50}}
@@ -128,14 +134,83 @@ steps:
     return p
 
 
-def test_surrogate_source_errors_before_and_when_running(tmp_path):
-    with pytest.raises(ConfigError, match=r"steps.2.surrogate: 'unet' is not trained by an earlier step; "
-                                          r"available: \['cape'\]"):
-        run(_surrogate_workflow(tmp_path, surrogate="unet"), tmp_path / "out")
+BURGERS_32 = ("{kind: burgers1d, n_cells: 32, n_frames: 11, t_final: 0.5, "
+              "initial_condition: {kind: sine, amplitude: 1.0}}")
+BURGERS_64 = BURGERS_32.replace("n_cells: 32", "n_cells: 64")
+
+
+def _sources_step(**changes: str) -> str:
+    """An ``mfbo`` step over the solver on 32 and 64 cells (no training), with some fields replaced."""
+    fields = {"sources": f"[{{simulator: {BURGERS_32}, cost: 0.25}}, {{simulator: {BURGERS_64}, cost: 1.0}}]",
+              "objective": "{name: shock_time, options: {t_target: 0.2}}", "parameters": "{nu: [0.001, 0.3]}",
+              "log_scale": "[nu]", "budget": "1", **changes}
+    return "  - kind: mfbo\n" + "".join(f"    {k}: {v}\n" for k, v in fields.items() if v is not None)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"problem": "burgers_shock_time"}, "steps.0: give either 'problem' (a registered problem) or 'sources', not both"),
+    ({"objective": None}, "steps.0.objective: a problem from sources needs an objective"),
+    ({"sources": "[]"}, "steps.0.sources: give at least one source"),
+    ({"sources": "[{simulator: {kind: navier_stokes}, cost: 1.0}]"},
+     "steps.0.sources.0.simulator.kind: unknown simulator 'navier_stokes'; accepted: ['advection1d'"),
+    ({"sources": "[{simulator: {kind: burgers1d, n_cellz: 32}, cost: 1.0}]"},
+     "steps.0.sources.0.simulator: unknown field(s) ['n_cellz'] for simulator 'burgers1d'"),
+    ({"sources": f"[{{simulator: {BURGERS_32}, cost: 0.0}}]"}, "sources.0"),
+    ({"sources": f"[{{model: cape, reference: {BURGERS_32}, cost: 1.0}}, {{simulator: {BURGERS_64}, cost: 1.0}}]"},
+     "steps.0.sources.0.model: 'cape' is not trained by an earlier step; available: []"),
+    ({"sources": f"[{{simulator: {BURGERS_32}, cost: 0.25, fidelity: 1}}, {{simulator: {BURGERS_64}, fidelity: 3}}, "
+                 f"{{simulator: {BURGERS_64}, fidelity: 2}}]"},
+     "the last source is the truth, so its level must be the highest or the lowest"),
+    ({"sources": "[{simulator: {kind: heat1d, n_cells: 32}}, {simulator: " + BURGERS_64 + "}]"},
+     "steps.0.sources: sources[0] (heat1d): unknown parameter(s) ['nu']"),
+    ({"objective": "{name: drag}"}, "steps.0.objective: unknown objective 'drag'; accepted: ['shock_time']"),
+    ({"objective": "{name: shock_time, options: {t_target: 0.9}}"},
+     "steps.0.objective: t_target must lie in (0, t_final=0.5), got 0.9"),
+    ({"parameters": "{viscosity: [0.01, 0.1]}"},
+     "steps.0.sources: mfbo: unknown parameter(s) ['viscosity']; accepted: nu in"),
+    ({"log_scale": "[nu]", "parameters": "{nu: [0.001, 30.0]}"}, "bounds (0.001, 30) of 'nu' must satisfy"),
+    ({"sources": None, "objective": None, "parameters": None},
+     "steps.0: ['log_scale'] describe a problem from sources; give 'sources' too"),
+])
+def test_bad_sources_fail_before_any_work(tmp_path, changes, message):
+    with pytest.raises(ConfigError) as err:
+        run(write(tmp_path, _sources_step(**changes)), tmp_path / "out")
+    assert message in str(err.value)
     assert not (tmp_path / "out").exists()
-    with pytest.raises(ConfigError, match="goes with problem 'burgers_shock_time_surrogate' and only with it"):
-        run(write(tmp_path, "  - {kind: mfbo, budget: 1, problem: burgers_shock_time_surrogate}\n"), tmp_path / "o2")
-    # the model was trained on frames 0.1 apart, the problem's are 0.05 apart: caught when it runs
+
+
+def test_a_problem_from_simulator_sources_is_the_registered_problem():
+    """Solver sources on 64 and 128 cells with declared costs give the registered problem's numbers."""
+    from sciml.studies.bo_problems import get_bo_problem
+    from sciml.workflows.mfbo_steps import _problem
+
+    step = load_config(_write_text(_sources_step(
+        sources=f"[{{simulator: {BURGERS_32.replace('11', '51')}, cost: 0.25, fidelity: 32}}, "
+                f"{{simulator: {BURGERS_64.replace('11', '51')}, cost: 1.0, fidelity: 64}}]",
+        fidelity_name="n_cells", fidelity_log_scale="true", optimum_value="0.0")), WorkflowSpec).steps[0]
+    p = _problem(step, "wf")
+    ref = get_bo_problem("burgers_shock_time", n_cells=(32, 64))
+    assert p.fidelity == ref.fidelity and torch.equal(p.bounds, ref.bounds) and p.design_names == ref.design_names
+    X = torch.tensor([[-1.0], [-2.0]], dtype=torch.float64)
+    for s in (32.0, 64.0):
+        assert torch.equal(p.evaluate(X, s), ref.evaluate(X, s))
+        assert torch.equal(p.cost(s), ref.cost(s))
+
+
+def _write_text(step: str) -> Path:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "wf.yaml"
+    path.write_text("name: wf\nsteps:\n" + step)
+    return path
+
+
+def test_trained_source_errors_before_and_when_running(tmp_path):
+    with pytest.raises(ConfigError, match=r"steps.2.sources.0.model: 'unet' is not trained by an earlier step; "
+                                          r"available: \['cape'\]"):
+        run(_surrogate_workflow(tmp_path, model="unet"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    # the model was trained on frames 0.1 apart, the reference's are 0.05 apart: caught when it runs
     with pytest.raises(ConfigError, match=r"CAPE steps 0.1 in time, but the reference's frames are "
                                           r"t_final / \(n_frames - 1\) = 0.05 apart"):
         run(_surrogate_workflow(tmp_path, t_final=1.0), tmp_path / "o3")
@@ -149,7 +224,10 @@ def test_shipped_surrogate_workflow_validates():
     ctx = WorkflowContext(spec=spec, source=str(path), base_dir=path.parent, output_dir=Path("unused"),
                           executor=None, log=lambda m: None)
     prepare(ctx)  # builds the problem with an untrained model of the trained architecture, and the loop
-    assert spec.steps[2].surrogate == "cape" and spec.steps[2].model_kind == "multitask"
+    step = spec.steps[2]
+    assert step.sources[0].model == "cape" and step.model_kind == "multitask"
+    assert [s.simulator["n_cells"] for s in step.sources[1:]] == [128, 512]
+    assert step.sources[0].reference == step.sources[1].simulator  # the adapter runs on the 128-cell grid
 
 
 @pytest.mark.slow
@@ -162,3 +240,4 @@ def test_a_trained_model_is_source_zero_of_a_workflow_loop(tmp_path):
     assert data["result"]["costs"][:3] == pytest.approx([1.0, 0.25, 0.5])
     assert data["result"]["status"] == ["ok"] * 4
     assert ctx.models["cape"]["dt"] == pytest.approx(0.05)
+    assert data["recommendation"]["regret"] == pytest.approx(-data["recommendation"]["true_value"])

@@ -1,32 +1,79 @@
-"""A trained neural PDE solver as a fidelity source: the Simulator contract, exact rollouts, the problem."""
+"""The Burgers shock-time studies: the problems built on the Burgers simulator, the amplitude
+variant's scaling law, the surrogate source, the registry of named problems and objectives."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from sciml.bo.acquisition import AcquisitionSettings
-from sciml.bo.loop import BOLoop
-from sciml.bo.problems import burgers_shock_time_problem, shock_time
-from sciml.bo.surrogate_sources import (
-    NeuralSolverSimulator,
+from sciml.bo import TEST_PROBLEMS, AcquisitionSettings, BOLoop, Fidelity, SimulatorSource
+from sciml.errors import ConfigError, ParameterError
+from sciml.simulators.pde.burgers import BurgersSimulator, shock_time
+from sciml.studies.bo_problems import BO_PROBLEMS, OBJECTIVES, get_bo_problem, get_objective
+from sciml.studies.burgers import (
+    burgers_shock_time_2d_problem,
+    burgers_shock_time_problem,
     burgers_shock_time_surrogate_problem,
     train_burgers_surrogate,
 )
-from sciml.data.schema import validate
-from sciml.errors import ConfigError, ParameterError, SimulationError
-from sciml.simulators.base import Simulator
-from sciml.simulators.pde.burgers import BurgersSimulator
-from sciml.simulators.pde.initial_conditions import SineIC
 
 F64 = torch.float64
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+def test_burgers_simulator_source_two_fidelities():
+    p = burgers_shock_time_problem(n_cells=(32, 64), t_final=0.4, n_frames=21, t_target=0.2)
+    assert isinstance(p, SimulatorSource) and p.maximize and p.design_names == ("log10_nu",)
+    np.testing.assert_allclose(p.bounds.numpy(), [[-3.0], [math.log10(0.3)]], rtol=1e-15)
+    assert p.cost([32, 64]).tolist() == [0.25, 1.0]  # declared cost ~ n_cells^2
+    X = torch.tensor([[-1.0], [-1.0]], dtype=F64)  # nu = 0.1
+    y, seconds = p.evaluate_timed(X, [32, 64])
+    assert bool(torch.isfinite(y).all()) and bool((y <= 0).all()) and bool((seconds > 0).all())
+    # at nu = 0.1 the front is resolved on both grids: shock time ~0.186 (< 0.2 wanted)
+    t_shock = 0.2 - np.sqrt(-y.numpy())
+    np.testing.assert_allclose(t_shock, 0.186, atol=0.003)
+    ds = p.run([-1.0], 64)
+    assert ds.u.shape == (1, 21, 64) and ds.nu.values[0] == pytest.approx(0.1, rel=1e-14)
+    assert shock_time(ds) == pytest.approx(t_shock[1], abs=1e-12)
+    assert p.simulator(64) is p.simulator(64) and p.simulator(32).n_cells == 32
+    with pytest.raises(ParameterError, match="not levels"):
+        p.evaluate(X, 48)
+    # default declared cost: the simulator's own cost model, ~ n_cells^2
+    src = SimulatorSource(BurgersSimulator, lambda ds: float(ds.u.values.max()),
+                          Fidelity.discrete("n_cells", (32, 64)),
+                          simulator_kwargs={"t_final": 0.1, "n_frames": 3}, parameters={"nu": (0.01, 0.1)})
+    c = src.cost([32, 64])
+    assert 3.5 < float(c[1] / c[0]) < 4.5
+    assert src.design_names == ("nu",) and src.name == "burgers1d"
+
+
+def test_burgers_shock_time_2d_obeys_burgers_scaling_and_reaches_the_target():
+    """t_s(nu, A) = t_s(nu / A, 1) / A (u(x, t; nu, A) = A u(x, A t; nu / A, 1)); 0 is attained."""
+    p2 = burgers_shock_time_2d_problem(n_cells=(64, 256))
+    p1 = burgers_shock_time_problem(n_cells=(64, 256))
+    assert p2.design_names == ("log10_nu", "amplitude") and p2.name == "burgers_shock_time_2d"
+    np.testing.assert_allclose(p2.bounds.numpy(), [[-3.0, 0.5], [math.log10(0.3), 2.0]], rtol=1e-15)
+    assert get_bo_problem("burgers_shock_time_2d").optimum_value == 0.0
+    for nu, amp in ((0.02, 1.25), (0.05, 0.7)):
+        t2 = shock_time(p2.run([math.log10(nu), amp], 256))
+        t1 = shock_time(p1.run([math.log10(nu / amp)], 256)) / amp
+        assert t2 == pytest.approx(t1, abs=2e-3)  # ~20% apart if A were ignored
+    # A = 1 reproduces the 1-D problem exactly
+    assert p2.evaluate(torch.tensor([[-1.0, 1.0]], dtype=F64), 64).item() == \
+        p1.evaluate(torch.tensor([[-1.0]], dtype=F64), 64).item()
+    # t_s - 0.2 changes sign between A = 1.2 and 1.25 at nu = 1e-3: the target is attained between them
+    ts = [shock_time(p2.run([-3.0, a], 256)) for a in (1.2, 1.25)]
+    assert ts[0] > 0.2 > ts[1]
+    with pytest.raises(ParameterError, match="amplitude"):
+        burgers_shock_time_2d_problem(amplitude_bounds=(0.01, 2.0))
+    with pytest.raises(ConfigError, match=r"t_target must lie in \(0, t_final=0.5\), got 0.7"):
+        burgers_shock_time_2d_problem(t_target=0.7)
+
+
+# ---------------------------------------------------------------- a trained model as a source
 class Decay(torch.nn.Module):
     """A "solver" with a closed-form rollout: each step multiplies by ``exp(-nu dt)``."""
 
@@ -40,85 +87,6 @@ class Decay(torch.nn.Module):
     def forward(self, history: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         out = self.scale * history * torch.exp(-params[:, :, None] * self.dt)
         return torch.where(params[:, :, None] > self.blow_up_above, torch.full_like(out, math.nan), out)
-
-
-def _reference(n_cells: int = 64, n_frames: int = 11) -> BurgersSimulator:
-    return BurgersSimulator(n_cells=n_cells, t_final=0.5, n_frames=n_frames, initial_condition=SineIC(amplitude=1.0))
-
-
-def test_neural_solver_simulator_keeps_the_simulator_contract_and_rolls_out_exactly():
-    ref = _reference()
-    sim = NeuralSolverSimulator(Decay(0.05), ref, parameters=("nu",), cost=0.01)
-    assert isinstance(sim, Simulator) and sim.name == "burgers1d-surrogate" and sim.cost({"nu": 0.1}) == 0.01
-    ds = sim.run({"nu": 0.1}, seed=3, n_samples=2)
-    validate(ds)
-    truth = ref.run({"nu": 0.1}, seed=3, n_samples=2)
-    # the reference's layout and initial state for the same seed, then the closed-form decay
-    assert ds["u"].shape == truth["u"].shape == (2, 11, 64)
-    np.testing.assert_array_equal(ds["t"].values, truth["t"].values)
-    np.testing.assert_array_equal(ds["x"].values, truth["x"].values)
-    np.testing.assert_array_equal(ds["u"].values[:, 0], truth["u"].values[:, 0])
-    k = np.arange(11)[None, :, None]
-    np.testing.assert_allclose(ds["u"].values, truth["u"].values[:, :1] * np.exp(-0.1 * 0.05 * k), rtol=1e-13)
-    np.testing.assert_array_equal(ds["nu"].values, [0.1, 0.1])
-    assert ds.attrs["generator"] == "burgers1d-surrogate" and ds.attrs["seed"] == 3
-    recorded = json.loads(ds.attrs["parameters"])
-    assert recorded["params"] == {"nu": 0.1} and recorded["config"]["reference"]["n_cells"] == 64
-    assert recorded["config"]["n_weights"] == 1 and len(recorded["config"]["weights_sha256"]) == 64
-    np.testing.assert_array_equal(sim.run({"nu": 0.1}, seed=3)["u"].values, sim.run({"nu": 0.1}, seed=3)["u"].values)
-
-
-def test_neural_solver_simulator_bad_input():
-    ref = _reference()
-    with pytest.raises(ParameterError, match=r"unknown parameter\(s\) \['viscosity'\]"):
-        NeuralSolverSimulator(Decay(0.05), ref, parameters=("viscosity",), cost=1.0)
-    with pytest.raises(ConfigError, match=r"takes 1 PDE parameter\(s\), but parameters=\[\]"):
-        NeuralSolverSimulator(Decay(0.05), ref, parameters=(), cost=1.0)
-    for cost in (0.0, -1.0, math.nan, True):
-        with pytest.raises(ConfigError, match="cost must be a finite number > 0"):
-            NeuralSolverSimulator(Decay(0.05), ref, parameters=("nu",), cost=cost)
-    two_frames = Decay(0.05)
-    two_frames.initial_step = 2
-    with pytest.raises(ConfigError, match="initial_step=1"):
-        NeuralSolverSimulator(two_frames, ref, parameters=("nu",), cost=1.0)
-    with pytest.raises(ConfigError, match="must be a neural PDE solver module"):
-        NeuralSolverSimulator(torch.nn.Linear(2, 2), ref, parameters=("nu",), cost=1.0)
-    with pytest.raises(ConfigError, match="1-D grid simulator"):
-        NeuralSolverSimulator(Decay(0.05), object(), parameters=("nu",), cost=1.0)
-    two_vars = Decay(0.05)
-    two_vars.n_vars = 2
-    with pytest.raises(ConfigError, match="needs n_vars=1, spatial_dims=1"):
-        NeuralSolverSimulator(two_vars, ref, parameters=("nu",), cost=1.0)
-    # a model trained on frames 0.01 apart cannot advance the reference's 0.05 frames
-    with pytest.raises(ConfigError, match=r"Decay steps 0.01 in time, but the reference's frames are "
-                                          r"t_final / \(n_frames - 1\) = 0.05 apart"):
-        NeuralSolverSimulator(Decay(0.01), ref, parameters=("nu",), cost=1.0, frame_dt=0.01)
-    assert NeuralSolverSimulator(Decay(0.05), ref, parameters=("nu",), cost=1.0, frame_dt=0.05)
-    sim = NeuralSolverSimulator(Decay(0.05, blow_up_above=0.2), ref, parameters=("nu",), cost=1.0)
-    with pytest.raises(ParameterError, match="out of range"):
-        sim.run({"nu": 50.0}, seed=0)
-    with pytest.raises(SimulationError, match="non-finite"):
-        sim.run({"nu": 0.25}, seed=0)
-
-
-def test_runs_leave_the_callers_mode_and_a_parameter_blind_model_works():
-    class Halve(torch.nn.Module):
-        n_vars, initial_step, n_params, spatial_dims = 1, 1, 0, 1
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.drop = torch.nn.Dropout(0.5)  # would scramble a rollout in training mode
-
-        def forward(self, history, params=None):
-            return 0.5 * self.drop(history)
-
-    ref = _reference()
-    model = Halve().train()
-    sim = NeuralSolverSimulator(model, ref, parameters=(), cost=1.0)
-    u = sim.run({"nu": 0.1}, seed=0)["u"].values[0]
-    np.testing.assert_allclose(u, u[:1] * 0.5 ** np.arange(11)[:, None], rtol=1e-6)  # float32 model
-    assert model.training  # the caller's mode is back
-    assert sim.run({"nu": 0.1}, seed=0)["u"].dtype == np.float64  # the reference's dtype
 
 
 def test_surrogate_problem_sources_costs_and_failures():
@@ -183,3 +151,24 @@ def test_train_burgers_surrogate_gives_a_source_for_the_problem(tmp_path):
     # the same weights as the best checkpoint
     best = torch.load(tmp_path / "cape" / "best.pt", weights_only=True)["model_state"]
     assert all(torch.equal(v, best[k]) for k, v in model.state_dict().items())
+
+
+# ---------------------------------------------------------------- registries
+def test_named_problems_and_objectives():
+    assert set(TEST_PROBLEMS) < set(BO_PROBLEMS) and {"burgers_shock_time", "burgers_shock_time_2d"} <= set(BO_PROBLEMS)
+    assert get_bo_problem("park91a", cost_ratio=5.0).cost(1.0).item() == 5.0
+    with pytest.raises(ConfigError, match=r"unknown problem 'rosenbrock'; accepted: \['augmented_branin'"):
+        get_bo_problem("rosenbrock")
+    with pytest.raises(ConfigError, match="bad arguments for problem 'burgers_shock_time'"):
+        get_bo_problem("burgers_shock_time", n_levels=3)
+    truth = BurgersSimulator(n_cells=32, t_final=0.5, n_frames=11)
+    objective = get_objective("shock_time", truth, t_target=0.2)
+    assert set(OBJECTIVES) == {"shock_time"}
+    ds = truth.run({"nu": 0.1}, seed=0)
+    assert objective(ds) == -((shock_time(ds) - 0.2) ** 2)
+    with pytest.raises(ConfigError, match=r"t_target must lie in \(0, t_final=0.5\), got 0.9"):
+        get_objective("shock_time", truth, t_target=0.9)
+    with pytest.raises(ConfigError, match=r"bad options for objective 'shock_time'"):
+        get_objective("shock_time", truth, t_targt=0.2)
+    with pytest.raises(ConfigError, match=r"unknown objective 'drag'; accepted: \['shock_time'\]"):
+        get_objective("drag", truth)

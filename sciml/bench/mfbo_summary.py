@@ -1,0 +1,237 @@
+"""The rows and checks of ``sciml bench mfbo``, computed from the outcomes of its jobs.
+
+Rows: ``"regret"`` (one per problem, method and acquisition settings: mean regret curve over
+seeds, final regret, cost to reach qLogNEI's final regret), ``"failed_run"``,
+``"tutorial_wiring"``, the timing rows ``"speed"`` and ``"overhead"``, ``"default_vs_tutorial"``.
+Checks (:func:`add_checks`): the figures that issue 5's acceptance names; the module docstring of
+:mod:`sciml.bench.mfbo` says what each one means.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from sciml.bench.mfbo_jobs import objective_range
+from sciml.bench.mfbo_settings import FAST_LABEL, HARTMANN, TUTORIAL_LABEL, MFBOBenchSettings, ProblemSpec
+from sciml.bench.report import BenchReport
+from sciml.bo.analysis import cost_to_reach, curve_of, mean_curve, nan_to_none, standard_error, step_values
+from sciml.bo.names import BASELINE_METHOD, MFKG, MULTI_FIDELITY_METHODS
+
+__all__ = ["TUTORIAL_COST", "TUTORIAL_VALUE", "Outcome", "add_checks", "add_cost_fractions", "summarise",
+           "summarise_runs"]
+
+#: Value of the recommendation reported by BoTorch's MF-KG tutorial (Hartmann-6 maximised).
+TUTORIAL_VALUE = 2.82
+#: Cumulative cost of the tutorial's 6 rounds of q = 4 (its initial design not counted).
+TUTORIAL_COST = 126.0
+
+#: ``(kind, args, outcome)`` of one finished job.
+Outcome = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+
+def summarise_runs(runs: Sequence[Mapping[str, Any]], *, problem: str, method: str, settings: str = FAST_LABEL,
+                   cost_key: str = "cost") -> dict[str, Any]:
+    """One ``"regret"`` row from the runs (seeds) of one problem, method and settings label.
+
+    Each run is a dict with ``seed``, ``cost`` and ``regret`` (the curve, lists), ``total_cost``,
+    ``final_regret``, ``final_value``, ``model`` and per-iteration ``fit_s``/``acquisition_s``/
+    ``recommend_s`` lists (see :func:`sciml.bench.mfbo_jobs.run_job`). The cost-to-reach fields are added by
+    :func:`add_cost_fractions`.
+    """
+    if not runs:
+        raise ValueError(f"no runs for {problem} / {method}")
+    curves = [(np.asarray(r[cost_key], dtype=np.float64), np.asarray(r["regret"], dtype=np.float64)) for r in runs]
+    grid, mean, se = mean_curve(curves)
+    finals = [float(r["final_regret"]) for r in runs]
+    iter_s = [f + a for r in runs for f, a in zip(r["fit_s"], r["acquisition_s"], strict=True)]
+    rec_s = [x for r in runs for x in r["recommend_s"]]
+    return {
+        "kind": "regret", "problem": problem, "method": method, "settings": settings,
+        "model": runs[0].get("model"), "n_seeds": len(runs),
+        "final_cost_mean": statistics.fmean(float(r["total_cost"]) for r in runs),
+        "final_regret_mean": statistics.fmean(finals), "final_regret_se": standard_error(finals),
+        "final_regret_min": min(finals), "final_regret_max": max(finals),
+        "final_value_mean": statistics.fmean(float(r["final_value"]) for r in runs),
+        "final_value_se": standard_error([float(r["final_value"]) for r in runs]),
+        "iterations_mean": statistics.fmean(int(r["n_iterations"]) for r in runs),
+        "target_cost_share_mean": statistics.fmean(float(r["target_cost_share"]) for r in runs),
+        "s_per_iter": statistics.fmean(iter_s) if iter_s else None,
+        "recommend_s_per_iter": statistics.fmean(rec_s) if rec_s else None,
+        "curve": {"cost": grid.tolist(), "mean": nan_to_none(mean), "se": nan_to_none(se)},
+        "runs": [{k: r[k] for k in ("seed", "total_cost", "final_regret", "final_value", "n_iterations",
+                                    "cost", "regret", "init_cost") if k in r} for r in runs],
+    }
+
+
+
+def add_cost_fractions(rows: Sequence[dict[str, Any]], *, problem: str, regret_floor_abs: float) -> None:
+    """Add ``cost_to_reach`` and ``cost_fraction_vs_qlognei`` (and their spread) to a problem's rows.
+
+    The target is ``max(R*, regret_floor_abs)`` with ``R*`` the mean final regret of the
+    ``qlognei`` row (``settings == "FAST"``); the fraction divides by that row's mean final
+    cost. Rows of other problems are left alone; nothing is added without a qLogNEI row.
+    """
+    mine = [r for r in rows if r.get("kind") == "regret" and r["problem"] == problem]
+    base = next((r for r in mine if r["method"] == BASELINE_METHOD and r["settings"] == FAST_LABEL), None)
+    if base is None:
+        return
+    target = max(float(base["final_regret_mean"]), float(regret_floor_abs))
+    c_star = float(base["final_cost_mean"])
+    base_reach = cost_to_reach(*curve_of(base["curve"]), target)
+    for r in mine:
+        reach = cost_to_reach(*curve_of(r["curve"]), target)
+        r["target_regret"] = target
+        r["cost_to_reach"] = reach
+        r["reached"] = reach is not None
+        r["cost_fraction_vs_qlognei"] = (reach / c_star if reach is not None
+                                         else max(float(r["final_cost_mean"]) / c_star, 1.0))
+        r["cost_fraction_vs_qlognei_reach"] = (None if reach is None or not base_reach
+                                               else reach / base_reach)
+        per_seed = []
+        for run in r["runs"]:
+            c = cost_to_reach(*curve_of(run, "regret"), target)
+            per_seed.append(None if c is None else c / c_star)
+        r["cost_fraction_per_seed"] = per_seed
+
+
+# =============================================================================== checks
+def _regret_rows(report: BenchReport) -> list[dict[str, Any]]:
+    return [r for r in report.results if r.get("kind") == "regret"]
+
+
+def add_checks(report: BenchReport) -> None:
+    """Add the acceptance checks (module docstring) computed from ``report.results``.
+
+    Checks whose inputs are missing (a problem or method not run in this mode) are left out;
+    ``report.config["checks_not_computed"]`` (if present) lists why.
+    """
+    rows = _regret_rows(report)
+    wiring = [r for r in report.results if r.get("kind") == "tutorial_wiring"]
+    # the tutorial's own settings when they ran, else sciml's default FAST
+    tut = next((r for r in wiring if r.get("settings") == TUTORIAL_LABEL), wiring[0] if wiring else None)
+    if tut is not None:
+        report.add_check("tutorial_wiring_mfkg_value_mean_plus_2se",
+                         tut["value_mean"] + 2.0 * tut["value_se"], ">=", TUTORIAL_VALUE)
+        report.add_check("tutorial_wiring_mfkg_bo_cost_rel_dev",
+                         abs(tut["bo_cost_mean"] / TUTORIAL_COST - 1.0), "<=", 0.1)
+    for problem in dict.fromkeys(r["problem"] for r in rows if r.get("fidelity_pays")):
+        mf = [r for r in rows if r["problem"] == problem and r["method"] in MULTI_FIDELITY_METHODS
+              and r["settings"] == FAST_LABEL and r.get("cost_fraction_vs_qlognei") is not None]
+        if mf:
+            report.add_check(f"cost_fraction_best_mf_vs_qlognei_{problem}",
+                             min(r["cost_fraction_vs_qlognei"] for r in mf), "<=", 0.7)
+    for r in report.results:
+        if r.get("kind") == "overhead":
+            report.add_check(f"loop_overhead_vs_bare_botorch_{r['method']}", r["overhead"], "<=", 0.10)
+    speed = next((r for r in report.results if r.get("kind") == "speed"), None)
+    if speed is not None:
+        default = speed["default_method"]
+        run_row = next((r for r in rows if r["problem"] == HARTMANN and r["method"] == default
+                        and r["settings"] == FAST_LABEL and r.get("s_per_iter") is not None), None)
+        seconds = run_row["s_per_iter"] if run_row is not None else speed["default_s"]
+        report.add_check("default_method_seconds_per_iteration_hartmann_q4", seconds, "<=", 60.0)
+    gap = next((r for r in report.results if r.get("kind") == "default_vs_tutorial"), None)
+    if gap is not None:
+        report.add_check("regret_gap_default_vs_tutorial_lower95", gap["gap_mean"] - 2.0 * gap["gap_se"], "<=", 0.0)
+
+
+
+def _problem_rows(s: MFBOBenchSettings, spec: ProblemSpec, runs: Sequence[Mapping[str, Any]],
+                  failed: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The ``"regret"`` rows of one problem (one per method and settings label that ran)."""
+    rows: list[dict[str, Any]] = []
+    labels = [FAST_LABEL] + ([TUTORIAL_LABEL] if spec.name == HARTMANN and s.tutorial_settings_runs else [])
+    for label in labels:
+        for method in (list(spec.methods) if label == FAST_LABEL else [MFKG]):
+            mine = sorted((r for r in runs if r["problem"] == spec.name and r["method"] == method
+                           and r["settings"] == label), key=lambda r: r["seed"])
+            if not mine:
+                continue
+            row = summarise_runs(mine, problem=spec.name, method=method, settings=label)
+            row["n_failed"] = sum(1 for f in failed if (f["problem"], f["method"], f["settings"])
+                                  == (spec.name, method, label))
+            row["fidelity_pays"] = spec.fidelity_pays
+            row["budget"] = spec.budget
+            row["max_iterations"] = (s.spec_for(spec, method) if label == FAST_LABEL else spec).max_iterations
+            row["q"] = spec.q
+            rows.append(row)
+    if rows:  # without runs (e.g. --only) there is nothing to measure a floor for
+        floor = s.regret_floor * objective_range(spec)
+        for r in rows:
+            r["regret_floor"] = floor
+        add_cost_fractions(rows, problem=spec.name, regret_floor_abs=floor)
+    return rows
+
+
+def _tutorial_wiring(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """(a) MF-KG on the Hartmann set-up, with the tutorial's own settings when they ran, and/or FAST.
+
+    The tutorial maximises ``-f``: its values are the negated final values.
+    """
+    out = []
+    for label in (TUTORIAL_LABEL, FAST_LABEL):
+        tut_runs = [r for r in runs if r["problem"] == HARTMANN and r["method"] == MFKG and r["settings"] == label]
+        if not tut_runs:
+            continue
+        values = [-float(r["final_value"]) for r in tut_runs]
+        bo_costs = [float(r["total_cost"]) - float(r["init_cost"]) for r in tut_runs]
+        out.append({
+            "kind": "tutorial_wiring", "problem": HARTMANN, "method": MFKG, "settings": label,
+            "n_seeds": len(tut_runs), "value_mean": statistics.fmean(values), "value_se": standard_error(values),
+            "value_min": min(values), "value_max": max(values), "values": values,
+            "bo_cost_mean": statistics.fmean(bo_costs), "bo_cost_se": standard_error(bo_costs),
+            "reported_value": TUTORIAL_VALUE, "reported_bo_cost": TUTORIAL_COST})
+    return out
+
+
+def _seconds_per_iteration(runs: Sequence[Mapping[str, Any]]) -> float:
+    return statistics.fmean(f + a for r in runs for f, a in zip(r["fit_s"], r["acquisition_s"], strict=True))
+
+
+def _default_vs_tutorial(runs: Sequence[Mapping[str, Any]], default: str | None) -> dict[str, Any] | None:
+    """(d) The default method against MF-KG with the tutorial's settings at equal cost, paired by seed."""
+    d_runs = {r["seed"]: r for r in runs if r["problem"] == HARTMANN and r["method"] == default
+              and r["settings"] == FAST_LABEL}
+    t_runs = {r["seed"]: r for r in runs if r["problem"] == HARTMANN and r["method"] == MFKG
+              and r["settings"] == TUTORIAL_LABEL}
+    seeds = sorted(set(d_runs) & set(t_runs))
+    if not seeds:
+        return None
+    c_eq = min(statistics.fmean(d_runs[k]["total_cost"] for k in seeds),
+               statistics.fmean(t_runs[k]["total_cost"] for k in seeds))
+
+    def at(run: Mapping[str, Any]) -> float:
+        cost, reg = curve_of(run, "regret")
+        return float(step_values(cost, reg, np.asarray([c_eq]))[0])
+
+    gaps = [at(d_runs[k]) - at(t_runs[k]) for k in seeds]
+    dm = statistics.fmean(at(d_runs[k]) for k in seeds)
+    tm = statistics.fmean(at(t_runs[k]) for k in seeds)
+    return {
+        "kind": "default_vs_tutorial", "problem": HARTMANN, "method": default,
+        "settings": f"{FAST_LABEL} vs {MFKG} {TUTORIAL_LABEL}", "n_seeds": len(seeds), "cost": c_eq,
+        "default_regret_mean": dm, "tutorial_regret_mean": tm, "regret_ratio": dm / tm if tm > 0 else None,
+        "gap_mean": statistics.fmean(gaps), "gap_se": standard_error(gaps),
+        "default_s_per_iter": _seconds_per_iteration([d_runs[k] for k in seeds]),
+        "tutorial_s_per_iter": _seconds_per_iteration([t_runs[k] for k in seeds])}
+
+
+def summarise(report: BenchReport, s: MFBOBenchSettings, outcomes: Sequence[Outcome]) -> None:
+    """Add the rows made from the job outcomes to ``report.results`` (then :func:`add_checks`)."""
+    runs = [out for kind, _, out in outcomes if kind == "run" and not out.get("failed")]
+    failed = [out for kind, _, out in outcomes if kind == "run" and out.get("failed")]
+    for spec in s.problems:
+        report.results.extend(_problem_rows(s, spec, runs, failed))
+    report.results.extend({"kind": "failed_run", **{k: f[k] for k in ("problem", "method", "settings", "seed",
+                                                                      "error", "iteration")}}
+                          for f in sorted(failed, key=lambda f: (f["problem"], f["method"], f["settings"], f["seed"])))
+    report.results.extend(_tutorial_wiring(runs))
+    report.results.extend(dict(out) for kind, _, out in outcomes if kind in ("speed", "overhead"))
+    speed = next((o for k, _, o in outcomes if k == "speed"), None)
+    gap = _default_vs_tutorial(runs, speed["default_method"] if speed else None)
+    if gap is not None:
+        report.results.append(gap)
