@@ -26,12 +26,12 @@ from torch.utils.data import Subset
 from sciml.bo.costs import PowerFidelityCost
 from sciml.bo.fidelity import Fidelity
 from sciml.bo.sources import MultiSourceProblem, SimulatorSource, Source
+from sciml.data.torch_dataset import InMemoryTrajectoryDataset
 from sciml.errors import ConfigError
 from sciml.simulators.base import Simulator
 from sciml.simulators.pde.burgers import BurgersAmplitudeSimulator, BurgersSimulator, shock_time
 from sciml.simulators.pde.initial_conditions import SineIC
 from sciml.surrogates.neural_pde.as_simulator import NeuralSolverSimulator
-from sciml.surrogates.neural_pde.data import InMemoryTrajectories
 from sciml.surrogates.neural_pde.factory import build_solver
 from sciml.surrogates.neural_pde.training import Trainer, TrainConfig, load_weights
 
@@ -286,8 +286,8 @@ def train_burgers_surrogate(
     lo, hi = math.log10(nu_bounds[0]), math.log10(nu_bounds[1])
     nus = 10.0 ** rng.uniform(lo, hi, size=int(n_trajectories))
     u = np.stack([sim.run({"nu": float(nu)}, seed=seed)["u"].values[0] for nu in nus])  # (n, n_frames, n_cells)
-    data = InMemoryTrajectories.from_tensors(torch.as_tensor(u[:, None], dtype=torch.float32),
-                                             torch.as_tensor(nus[:, None], dtype=torch.float32))
+    data = InMemoryTrajectoryDataset.from_tensors(torch.as_tensor(u[:, None], dtype=torch.float32),
+                                                  torch.as_tensor(nus[:, None], dtype=torch.float32))
     order = np.random.default_rng(seed + 1).permutation(len(data))
     n_val = max(1, len(data) // 10)
     train, val = Subset(data, order[n_val:].tolist()), Subset(data, order[:n_val].tolist())
