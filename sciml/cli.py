@@ -78,7 +78,7 @@ def data_generate(
     """Run a simulator over a parameter design and write one NetCDF file."""
     from sciml.workflows.campaign import describe_plan, generate, plan_campaign
     from sciml.config import load_config
-    from sciml.workflows.spec import DatasetRecipe
+    from sciml.workflows.recipe import DatasetRecipe
 
     spec = load_config(recipe, DatasetRecipe)
     plan = plan_campaign(spec, source=str(recipe), output=output)

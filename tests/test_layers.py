@@ -34,10 +34,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 #: imports against the layer order still to be removed (issue 14); the list only shrinks
 KNOWN_UPWARD: set[tuple[str, str]] = set()
 #: module cycles still to be broken (issue 14); each entry is the sorted members of a cycle
-KNOWN_CYCLES: set[tuple[str, ...]] = {
-    ("sciml.workflows.campaign", "sciml.workflows.mfbo_steps", "sciml.workflows.neural_pde_steps",
-     "sciml.workflows.probconserv_steps", "sciml.workflows.runner", "sciml.workflows.spec"),
-}
+KNOWN_CYCLES: set[tuple[str, ...]] = set()
 
 
 def module_files() -> dict[str, Path]:

@@ -34,7 +34,7 @@ from sciml.simulators.registry import build_simulator
 from sciml.workflows.design import default_bounds, grid_design, list_design, space_filling_design
 from sciml.executors import make_executor
 from sciml.config import load_config
-from sciml.workflows.spec import DatasetRecipe, GridDesign, ListDesign
+from sciml.workflows.recipe import DatasetRecipe, GridDesign, ListDesign
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ import json
 import math
 import operator
 
-import numpy as np
 import pytest
 
 import torch

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xarray as xr
 
 import sciml.workflows.campaign as campaign
 from sciml.data.netcdf import open_dataset
@@ -16,7 +15,7 @@ from sciml.simulators.pde.grid import PDESimulator1D
 from sciml.simulators.base import Parameter, ParameterSpace
 from sciml.workflows.campaign import generate, plan_campaign
 from sciml.config import load_config
-from sciml.workflows.spec import DatasetRecipe
+from sciml.workflows.recipe import DatasetRecipe
 
 ROOT = Path(__file__).resolve().parents[2]
 

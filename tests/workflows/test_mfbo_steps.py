@@ -55,7 +55,7 @@ def test_shipped_workflow_validates():
     spec = load_config(ROOT / "workflows" / "mfbo_burgers.yaml", WorkflowSpec)
     (step,) = spec.steps
     assert step.kind == "mfbo" and step.problem == "burgers_shock_time" and step.budget > 0
-    from sciml.workflows.mfbo_steps import check_step
+    from sciml.workflows.steps.mfbo import check_step
 
     check_step(step, "mfbo_burgers.yaml: field steps.0")  # builds the problem and the loop
 
@@ -182,13 +182,13 @@ def test_bad_sources_fail_before_any_work(tmp_path, changes, message):
 def test_a_problem_from_simulator_sources_is_the_registered_problem():
     """Solver sources on 64 and 128 cells with declared costs give the registered problem's numbers."""
     from sciml.studies.bo_problems import get_bo_problem
-    from sciml.workflows.mfbo_steps import _problem
+    from sciml.workflows.steps.mfbo import build_problem
 
     step = load_config(_write_text(_sources_step(
         sources=f"[{{simulator: {BURGERS_32.replace('11', '51')}, cost: 0.25, fidelity: 32}}, "
                 f"{{simulator: {BURGERS_64.replace('11', '51')}, cost: 1.0, fidelity: 64}}]",
         fidelity_name="n_cells", fidelity_log_scale="true", optimum_value="0.0")), WorkflowSpec).steps[0]
-    p = _problem(step, "wf")
+    p = build_problem(step, "wf")
     ref = get_bo_problem("burgers_shock_time", n_cells=(32, 64))
     assert p.fidelity == ref.fidelity and torch.equal(p.bounds, ref.bounds) and p.design_names == ref.design_names
     X = torch.tensor([[-1.0], [-2.0]], dtype=torch.float64)
@@ -217,13 +217,14 @@ def test_trained_source_errors_before_and_when_running(tmp_path):
 
 
 def test_shipped_surrogate_workflow_validates():
-    from sciml.workflows.runner import WorkflowContext, prepare
+    from sciml.workflows.context import WorkflowContext
+    from sciml.workflows.runner import prepare
 
     path = ROOT / "workflows" / "mfbo_burgers_surrogate.yaml"
     spec = load_config(path, WorkflowSpec)
-    ctx = WorkflowContext(spec=spec, source=str(path), base_dir=path.parent, output_dir=Path("unused"),
+    ctx = WorkflowContext(name=spec.name, source=str(path), base_dir=path.parent, output_dir=Path("unused"),
                           executor=None, log=lambda m: None)
-    prepare(ctx)  # builds the problem with an untrained model of the trained architecture, and the loop
+    prepare(spec, ctx)  # builds the problem with an untrained model of the trained architecture, and the loop
     step = spec.steps[2]
     assert step.sources[0].model == "cape" and step.model_kind == "multitask"
     assert [s.simulator["n_cells"] for s in step.sources[1:]] == [128, 512]

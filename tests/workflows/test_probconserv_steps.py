@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import pytest
-import torch
 from pydantic import ValidationError
 
 from sciml.errors import ConfigError
 from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS
-from sciml.workflows.probconserv_steps import (
+from sciml.workflows.context import WorkflowContext
+from sciml.workflows.steps.probconserv_study import (
     ProbConservStudyStep,
     check_step,
-    run_probconserv_study,
     study_settings,
 )
 
@@ -24,13 +22,15 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def _ctx(tmp_path):
     lines: list[str] = []
-    return SimpleNamespace(output_dir=tmp_path, log=lines.append, artefacts={}, source="test.yaml", lines=lines)
+    ctx = WorkflowContext(name="t", source="test.yaml", base_dir=tmp_path, output_dir=tmp_path, log=lines.append)
+    ctx.lines = lines
+    return ctx
 
 
 def test_study_writes_rows_and_plots_and_resumes(tmp_path):
     step = ProbConservStudyStep(name="st", problem="stefan", steps=3, n_functions=2, n_plot_samples=40, file="st")
     ctx = _ctx(tmp_path)
-    run_probconserv_study(step, 0, ctx)
+    step.run(ctx, 0)
     data = json.loads((tmp_path / "st.json").read_text())
     rows = data["rows"]
     values = CONSERVATION_PROBLEMS["stefan"].test_values
@@ -51,7 +51,7 @@ def test_study_writes_rows_and_plots_and_resumes(tmp_path):
     assert ctx.artefacts["probconserv:st"] == tmp_path / "st.json"
     # a second run reloads the finished training (no new steps) and gives the same rows
     ctx2 = _ctx(tmp_path)
-    run_probconserv_study(step, 0, ctx2)
+    step.run(ctx2, 0)
     again = json.loads((tmp_path / "st.json").read_text())
     assert again["train"]["resumed_from_step"] == 3
     assert [r["mse"] for r in again["rows"]] == [r["mse"] for r in rows]
@@ -60,7 +60,7 @@ def test_study_writes_rows_and_plots_and_resumes(tmp_path):
 
 def test_study_without_a_front_writes_no_histogram(tmp_path):
     step = ProbConservStudyStep(problem="heat", test_values=[2.0], steps=2, n_functions=1, file="h")
-    run_probconserv_study(step, 0, _ctx(tmp_path))
+    step.run(_ctx(tmp_path), 0)
     rows = json.loads((tmp_path / "h.json").read_text())["rows"]
     assert [r["test_value"] for r in rows] == [2.0] * 3 and "shock_error" not in rows[0]
     assert (tmp_path / "h_profiles.png").is_file() and not (tmp_path / "h_shock_hist.png").exists()
@@ -74,7 +74,7 @@ def test_bad_problem_lists_the_accepted_ones(tmp_path):
     # a step built without validation fails in the run's check, before any work
     bad = ProbConservStudyStep.model_construct(problem="nope")
     with pytest.raises(ConfigError, match=r"steps\.3\.problem: unknown problem 'nope'; accepted: heat, pme, stefan"):
-        run_probconserv_study(bad, 3, _ctx(tmp_path))
+        bad.run(_ctx(tmp_path), 3)
     assert not any(tmp_path.iterdir())
     with pytest.raises(ValidationError, match="extra"):
         ProbConservStudyStep(problm="stefan")

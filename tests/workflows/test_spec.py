@@ -8,7 +8,8 @@ import pytest
 
 from sciml.errors import ConfigError
 from sciml.config import load_config
-from sciml.workflows.spec import DatasetRecipe, WorkflowSpec
+from sciml.workflows.recipe import DatasetRecipe
+from sciml.workflows.spec import WorkflowSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,7 +103,7 @@ def test_workflow_step_kind_and_fields(tmp_path):
 @pytest.mark.parametrize("path", sorted((ROOT / "models").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_model_configs_are_valid_and_build(path):
     from sciml.surrogates.neural_pde.factory import build_solver
-    from sciml.workflows.spec import NeuralPDEModelSpec
+    from sciml.workflows.steps.train_neural_pde import NeuralPDEModelSpec
 
     spec = load_config(path, NeuralPDEModelSpec)
     model = build_solver(spec.kind, n_vars=1, n_params=1, **spec.solver_kwargs())

@@ -8,15 +8,14 @@ truth last — with a named ``objective:`` (:data:`sciml.studies.bo_problems.OBJ
 runs to a cumulative-cost budget with its state under ``<output_dir>/<name>/state`` (a rerun
 resumes there and never re-evaluates an observed point) and writes ``<file>.json`` (the
 configuration, the final recommendation and the history) and ``<file>.png`` (the
-recommendation's quality against the cost). :func:`check_step` runs before any work.
+recommendation's quality against the cost).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import Field, PositiveInt
 
@@ -35,9 +34,11 @@ from sciml.studies.bo_problems import get_bo_problem, get_objective
 from sciml.surrogates.neural_pde.as_simulator import NeuralSolverSimulator
 from sciml.surrogates.neural_pde.factory import build_solver
 from sciml.viz.bo import plot_best_vs_cost
+from sciml.workflows.context import WorkflowContext
+from sciml.workflows.step import WorkflowStep
+from sciml.workflows.steps.train_neural_pde import load_trained_model
 
-__all__ = ["DEFAULT_PROBLEM", "MFBOStep", "ObjectiveSpec", "SimulatorSourceSpec", "TrainedSourceSpec", "check_step",
-           "run_mfbo"]
+__all__ = ["DEFAULT_PROBLEM", "MFBOStep", "ObjectiveSpec", "build_problem", "check_step", "SimulatorSourceSpec", "TrainedSourceSpec"]
 
 #: The registered problem of a step that names neither ``problem`` nor ``sources``.
 DEFAULT_PROBLEM = "burgers_shock_time"
@@ -96,7 +97,132 @@ class ObjectiveSpec(StrictModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class MFBOStep(StrictModel):
+#: Fields that describe a problem from sources (only with ``sources``).
+_SOURCE_FIELDS = ("objective", "parameters", "fixed", "log_scale", "fidelity_name", "fidelity_log_scale",
+                  "maximize", "optimum_value", "simulation_seed")
+
+
+def _check_form(step: MFBOStep, where: str) -> None:
+    """``problem`` or ``sources`` (with an objective), never both; source fields only with sources."""
+    if step.sources is None:
+        extra = sorted(f for f in _SOURCE_FIELDS if f in step.model_fields_set)
+        if extra:
+            raise ConfigError(f"{where}: {extra} describe a problem from sources; give 'sources' too, or drop them "
+                              f"for the registered problem {step.problem or DEFAULT_PROBLEM!r}")
+        return
+    if step.problem is not None or step.problem_options:
+        raise ConfigError(f"{where}: give either 'problem' (a registered problem) or 'sources', not both")
+    if not step.sources:
+        raise ConfigError(f"{where}.sources: give at least one source")
+    if step.objective is None:
+        raise ConfigError(f"{where}.objective: a problem from sources needs an objective, e.g. "
+                          "{name: shock_time, options: {t_target: 0.2}}")
+
+
+def _trained_source(spec: TrainedSourceSpec, where: str, arch: Any, info: Mapping[str, Any] | None) -> Source:
+    """The adapter around the trained model (``info``: its record, with weights) or, before any work
+    (``info`` is None), around an untrained model of the architecture ``arch``."""
+    reference = build_simulator(spec.reference, source=f"{where}.reference")
+    parameters = list(spec.parameters) if spec.parameters is not None else None
+    if info is None:
+        parameters = parameters if parameters is not None else list(reference.parameter_space.names)
+        model = build_solver(arch.kind, n_vars=1, n_params=len(parameters), **arch.solver_kwargs())
+    else:
+        if parameters is not None and parameters != list(info["parameters"]):
+            raise ConfigError(f"{where}.parameters: model {spec.model!r} was trained with parameters "
+                              f"{list(info['parameters'])}, not {parameters}")
+        if info["n_vars"] != 1:
+            raise ConfigError(f"{where}.model: {spec.model!r} was trained on {info['n_vars']} variables; a source "
+                              "needs one")
+        parameters = list(info["parameters"])
+        model = load_trained_model(dict(info))
+    try:
+        sim = NeuralSolverSimulator(model, reference, parameters=parameters, cost=spec.cost,
+                                    frame_dt=None if info is None else info["dt"], name=f"{spec.model}-surrogate")
+    except (ConfigError, ParameterError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return Source(sim, cost=spec.cost, fidelity=spec.fidelity)
+
+
+def _sources(step: MFBOStep, where: str, trained: Mapping[str, Any], models: Mapping[str, Any]) -> list[Source]:
+    """The step's sources: simulators built from their configs, trained models through the adapter.
+
+    ``trained`` maps the earlier ``train_neural_pde`` steps to their model specs (validation);
+    ``models`` to their records with weights (``ctx.models``), empty before any work.
+    """
+    out = []
+    assert step.sources is not None
+    for i, spec in enumerate(step.sources):
+        at = f"{where}.sources.{i}"
+        if isinstance(spec, SimulatorSourceSpec):
+            out.append(Source(build_simulator(spec.simulator, source=f"{at}.simulator"), cost=spec.cost,
+                              fidelity=spec.fidelity))
+        elif spec.model not in trained:
+            raise ConfigError(f"{at}.model: {spec.model!r} is not trained by an earlier step; "
+                              f"available: {sorted(trained)}")
+        else:
+            out.append(_trained_source(spec, at, trained[spec.model], models.get(spec.model)))
+    return out
+
+
+def build_problem(step: MFBOStep, where: str, trained: Mapping[str, Any] | None = None,
+             models: Mapping[str, Any] | None = None) -> MultiFidelityProblem:
+    """The step's problem: registered by name, or built from its sources."""
+    _check_form(step, where)
+    if step.sources is None:
+        try:
+            return get_bo_problem(step.problem or DEFAULT_PROBLEM, **step.problem_options)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.problem: {exc}") from None
+    sources = _sources(step, where, trained or {}, models or {})
+    assert step.objective is not None
+    truth: Simulator = sources[-1].simulator
+    try:
+        objective = get_objective(step.objective.name, truth, **step.objective.options)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.objective: {exc}") from None
+    try:
+        return MultiSourceProblem(
+            sources, objective, parameters=step.parameters, fixed=step.fixed, log_scale=step.log_scale,
+            seed=step.simulation_seed, maximize=step.maximize, fidelity_name=step.fidelity_name,
+            fidelity_log_scale=step.fidelity_log_scale, name=step.name, optimum_value=step.optimum_value)
+    except (ConfigError, ParameterError) as exc:
+        raise ConfigError(f"{where}.sources: {exc}") from None
+
+
+def _loop(step: MFBOStep, problem: MultiFidelityProblem, where: str, state_dir: Any = None) -> BOLoop:
+    try:
+        settings = FAST.replace(**step.acquisition, q=step.batch_size)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}.acquisition: {exc}") from None
+    try:
+        return BOLoop(problem, method=step.method, model_kind=step.model_kind, settings=settings,
+                      n_init=step.n_init, seed=step.seed, state_dir=state_dir, use_measured_cost=step.use_measured_cost,
+                      model_options=step.model_options or None)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def check_step(step: MFBOStep, where: str, trained: Mapping[str, Any] | None = None) -> None:
+    """Validate the step before any work: the problem (registered, or its sources, objective and
+    design), the method on that problem, the acquisition fields and the model options (builds the
+    problem and a loop without state; nothing is evaluated or written).
+
+    ``trained`` maps the names of earlier ``train_neural_pde`` steps to their model specs; a
+    trained source is checked with an untrained model of that architecture.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``where`` and the bad field.
+    """
+    if "q" in step.acquisition or "seed" in step.acquisition:
+        raise ConfigError(f"{where}.acquisition: set the batch size with 'batch_size' and the seed with 'seed', "
+                          "not inside 'acquisition'")
+    _loop(step, build_problem(step, where, trained), where)
+
+
+class MFBOStep(WorkflowStep):
     """Multi-fidelity Bayesian optimisation (``kind: mfbo``).
 
     Attributes
@@ -179,174 +305,40 @@ class MFBOStep(StrictModel):
     use_measured_cost: bool = False
     file: str = "mfbo"
 
+    def check(self, ctx: WorkflowContext, index: int) -> None:
+        """Build the problem (trained sources with untrained models of their architecture) and a
+        loop without state; nothing is evaluated or written."""
+        check_step(self, ctx.where(index), ctx.trained)
 
-class StepContext(Protocol):
-    """What :func:`run_mfbo` uses of the workflow runner's context."""
+    def run(self, ctx: WorkflowContext, index: int) -> None:
+        """Run (or resume) the step's loop; write ``<file>.json`` and ``<file>.png``.
 
-    source: str
-    output_dir: Path
-    executor: Mapping[str, Any] | None
-    models: dict[str, dict[str, Any]]
-    artefacts: dict[str, Path]
-    log: Callable[[str], None]
-
-
-#: Fields that describe a problem from sources (only with ``sources``).
-_SOURCE_FIELDS = ("objective", "parameters", "fixed", "log_scale", "fidelity_name", "fidelity_log_scale",
-                  "maximize", "optimum_value", "simulation_seed")
-
-
-def _check_form(step: MFBOStep, where: str) -> None:
-    """``problem`` or ``sources`` (with an objective), never both; source fields only with sources."""
-    if step.sources is None:
-        extra = sorted(f for f in _SOURCE_FIELDS if f in step.model_fields_set)
-        if extra:
-            raise ConfigError(f"{where}: {extra} describe a problem from sources; give 'sources' too, or drop them "
-                              f"for the registered problem {step.problem or DEFAULT_PROBLEM!r}")
-        return
-    if step.problem is not None or step.problem_options:
-        raise ConfigError(f"{where}: give either 'problem' (a registered problem) or 'sources', not both")
-    if not step.sources:
-        raise ConfigError(f"{where}.sources: give at least one source")
-    if step.objective is None:
-        raise ConfigError(f"{where}.objective: a problem from sources needs an objective, e.g. "
-                          "{name: shock_time, options: {t_target: 0.2}}")
-
-
-def _trained_source(spec: TrainedSourceSpec, where: str, arch: Any, info: Mapping[str, Any] | None) -> Source:
-    """The adapter around the trained model (``info``: its record, with weights) or, before any work
-    (``info`` is None), around an untrained model of the architecture ``arch``."""
-    reference = build_simulator(spec.reference, source=f"{where}.reference")
-    parameters = list(spec.parameters) if spec.parameters is not None else None
-    if info is None:
-        parameters = parameters if parameters is not None else list(reference.parameter_space.names)
-        model = build_solver(arch.kind, n_vars=1, n_params=len(parameters), **arch.solver_kwargs())
-    else:
-        if parameters is not None and parameters != list(info["parameters"]):
-            raise ConfigError(f"{where}.parameters: model {spec.model!r} was trained with parameters "
-                              f"{list(info['parameters'])}, not {parameters}")
-        if info["n_vars"] != 1:
-            raise ConfigError(f"{where}.model: {spec.model!r} was trained on {info['n_vars']} variables; a source "
-                              "needs one")
-        parameters = list(info["parameters"])
-        from sciml.workflows.neural_pde_steps import load_trained_model  # (neural_pde_steps imports the spec)
-
-        model = load_trained_model(dict(info))
-    try:
-        sim = NeuralSolverSimulator(model, reference, parameters=parameters, cost=spec.cost,
-                                    frame_dt=None if info is None else info["dt"], name=f"{spec.model}-surrogate")
-    except (ConfigError, ParameterError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    return Source(sim, cost=spec.cost, fidelity=spec.fidelity)
-
-
-def _sources(step: MFBOStep, where: str, trained: Mapping[str, Any], models: Mapping[str, Any]) -> list[Source]:
-    """The step's sources: simulators built from their configs, trained models through the adapter.
-
-    ``trained`` maps the earlier ``train_neural_pde`` steps to their model specs (validation);
-    ``models`` to their records with weights (``ctx.models``), empty before any work.
-    """
-    out = []
-    assert step.sources is not None
-    for i, spec in enumerate(step.sources):
-        at = f"{where}.sources.{i}"
-        if isinstance(spec, SimulatorSourceSpec):
-            out.append(Source(build_simulator(spec.simulator, source=f"{at}.simulator"), cost=spec.cost,
-                              fidelity=spec.fidelity))
-        elif spec.model not in trained:
-            raise ConfigError(f"{at}.model: {spec.model!r} is not trained by an earlier step; "
-                              f"available: {sorted(trained)}")
-        else:
-            out.append(_trained_source(spec, at, trained[spec.model], models.get(spec.model)))
-    return out
-
-
-def _problem(step: MFBOStep, where: str, trained: Mapping[str, Any] | None = None,
-             models: Mapping[str, Any] | None = None) -> MultiFidelityProblem:
-    """The step's problem: registered by name, or built from its sources."""
-    _check_form(step, where)
-    if step.sources is None:
-        try:
-            return get_bo_problem(step.problem or DEFAULT_PROBLEM, **step.problem_options)
-        except ConfigError as exc:
-            raise ConfigError(f"{where}.problem: {exc}") from None
-    sources = _sources(step, where, trained or {}, models or {})
-    assert step.objective is not None
-    truth: Simulator = sources[-1].simulator
-    try:
-        objective = get_objective(step.objective.name, truth, **step.objective.options)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}.objective: {exc}") from None
-    try:
-        return MultiSourceProblem(
-            sources, objective, parameters=step.parameters, fixed=step.fixed, log_scale=step.log_scale,
-            seed=step.simulation_seed, maximize=step.maximize, fidelity_name=step.fidelity_name,
-            fidelity_log_scale=step.fidelity_log_scale, name=step.name, optimum_value=step.optimum_value)
-    except (ConfigError, ParameterError) as exc:
-        raise ConfigError(f"{where}.sources: {exc}") from None
-
-
-def _loop(step: MFBOStep, problem: MultiFidelityProblem, where: str, state_dir: Any = None) -> BOLoop:
-    try:
-        settings = FAST.replace(**step.acquisition, q=step.batch_size)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}.acquisition: {exc}") from None
-    try:
-        return BOLoop(problem, method=step.method, model_kind=step.model_kind, settings=settings,
-                      n_init=step.n_init, seed=step.seed, state_dir=state_dir, use_measured_cost=step.use_measured_cost,
-                      model_options=step.model_options or None)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-
-
-def check_step(step: MFBOStep, where: str, trained: Mapping[str, Any] | None = None) -> None:
-    """Validate the step before any work: the problem (registered, or its sources, objective and
-    design), the method on that problem, the acquisition fields and the model options (builds the
-    problem and a loop without state; nothing is evaluated or written).
-
-    ``trained`` maps the names of earlier ``train_neural_pde`` steps to their model specs; a
-    trained source is checked with an untrained model of that architecture.
-
-    Raises
-    ------
-    ConfigError
-        Naming ``where`` and the bad field.
-    """
-    if "q" in step.acquisition or "seed" in step.acquisition:
-        raise ConfigError(f"{where}.acquisition: set the batch size with 'batch_size' and the seed with 'seed', "
-                          "not inside 'acquisition'")
-    _loop(step, _problem(step, where, trained), where)
-
-
-def run_mfbo(step: MFBOStep, index: int, ctx: StepContext) -> None:
-    """Run (or resume) the step's loop; write ``<file>.json`` and ``<file>.png``.
-
-    Evaluations go through ``ctx.executor`` when the workflow is run with one (the problem is
-    shipped to its workers), else in this process.
-    """
-    where = f"{ctx.source}: field steps.{index}"
-    trained = {name: info["spec"] for name, info in ctx.models.items()}
-    problem = _problem(step, where, trained, ctx.models)
-    state_dir = ctx.output_dir / step.name / "state"
-    resuming = (state_dir / "state.json").exists()
-    loop = _loop(step, problem, where, state_dir=state_dir)
-    ctx.log(f"[{step.name}] {step.method} on {problem.name} to cost {step.budget:g}"
-            f"{' (resuming)' if resuming else ''} -> {state_dir}")
-    executor = make_executor(ctx.executor if ctx.executor is not None else {"kind": "inprocess"})
-    with executor:
-        result = loop.run(step.budget, resume=True, max_iterations=step.max_iterations, executor=executor)
-    rec = result.recommendation
-    summary = {"step": step.model_dump(mode="json"), "problem": repr(problem),
-               "n_evaluations": result.n_evaluations, "n_failed": result.n_failed,
-               "total_cost": result.total_cost, "iterations": loop.iteration, "recommendation": rec,
-               "design_names": list(problem.design_names), "result": result.to_dict()}
-    out_json = ctx.output_dir / f"{step.file}.json"
-    atomic_write_text(out_json, json.dumps(summary, indent=1, default=str) + "\n")
-    out_png = plot_best_vs_cost(result, ctx.output_dir / f"{step.file}.png", title=f"{problem.name}: {step.method}")
-    ctx.artefacts[f"mfbo:{step.file}"] = out_json
-    ctx.artefacts[f"plot:{step.file}"] = out_png
-    if rec is not None:
-        x = ", ".join(f"{n}={v:.4g}" for n, v in zip(problem.design_names, rec["x"], strict=True))
-        truth = "" if rec.get("true_value") is None else f", true value {rec['true_value']:.4g}"
-        ctx.log(f"[{step.name}] recommended {x} after cost {result.total_cost:.4g} "
-                f"({result.n_evaluations} evaluations{truth})")
+        Evaluations go through ``ctx.executor`` when the workflow is run with one (the problem is
+        shipped to its workers), else in this process.
+        """
+        where = ctx.where(index)
+        trained = {name: info["spec"] for name, info in ctx.models.items()}
+        problem = build_problem(self, where, trained, ctx.models)
+        state_dir = ctx.output_dir / self.name / "state"
+        resuming = (state_dir / "state.json").exists()
+        loop = _loop(self, problem, where, state_dir=state_dir)
+        ctx.log(f"[{self.name}] {self.method} on {problem.name} to cost {self.budget:g}"
+                f"{' (resuming)' if resuming else ''} -> {state_dir}")
+        executor = make_executor(ctx.executor if ctx.executor is not None else {"kind": "inprocess"})
+        with executor:
+            result = loop.run(self.budget, resume=True, max_iterations=self.max_iterations, executor=executor)
+        rec = result.recommendation
+        summary = {"step": self.model_dump(mode="json"), "problem": repr(problem),
+                   "n_evaluations": result.n_evaluations, "n_failed": result.n_failed,
+                   "total_cost": result.total_cost, "iterations": loop.iteration, "recommendation": rec,
+                   "design_names": list(problem.design_names), "result": result.to_dict()}
+        out_json = ctx.output_dir / f"{self.file}.json"
+        atomic_write_text(out_json, json.dumps(summary, indent=1, default=str) + "\n")
+        out_png = plot_best_vs_cost(result, ctx.output_dir / f"{self.file}.png", title=f"{problem.name}: {self.method}")
+        ctx.artefacts[f"mfbo:{self.file}"] = out_json
+        ctx.artefacts[f"plot:{self.file}"] = out_png
+        if rec is not None:
+            x = ", ".join(f"{n}={v:.4g}" for n, v in zip(problem.design_names, rec["x"], strict=True))
+            truth = "" if rec.get("true_value") is None else f", true value {rec['true_value']:.4g}"
+            ctx.log(f"[{self.name}] recommended {x} after cost {result.total_cost:.4g} "
+                    f"({result.n_evaluations} evaluations{truth})")

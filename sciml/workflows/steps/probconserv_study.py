@@ -17,21 +17,17 @@ The study of Hansen et al. (ICML 2023) for one problem of
    time with 95% bands, first test function of ``plot_value``) and, for problems with a front,
    ``<file>_shock_hist.png`` (front positions of ``n_plot_samples`` draws from each variant's
    full covariance at the evaluation time).
-
-To be registered in :data:`sciml.workflows.runner.STEP_RUNNERS` (``run_probconserv_study``)
-with :func:`check_step` in the validation pass.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field, NonNegativeInt, PositiveInt, field_validator
 
-from sciml.config import StrictModel
 from sciml.data.atomic import atomic_write_text
 from sciml.errors import ConfigError, ParameterError
 from sciml.studies.probconserv import (
@@ -52,66 +48,13 @@ from sciml.studies.probconserv_evaluation import (
 )
 from sciml.surrogates.probconserv import CONSERVATION_PROBLEMS, ANPTrainer, ConservationProblem
 from sciml.viz.uncertainty import plot_position_histograms, plot_profiles_with_bands
+from sciml.workflows.context import WorkflowContext
+from sciml.workflows.step import WorkflowStep
 
-if TYPE_CHECKING:  # pragma: no cover
-    from sciml.workflows.runner import WorkflowContext
-
-__all__ = ["ProbConservStudyStep", "check_step", "run_probconserv_study", "study_settings"]
+__all__ = ["ProbConservStudyStep", "check_step", "study_settings"]
 
 #: The variants of the study, in row order.
 STUDY_MODELS: tuple[str, ...] = ("ANP", "HardC-ANP", "ProbConserv-ANP")
-
-
-class ProbConservStudyStep(StrictModel):
-    """Train an ANP on one conservation law and compare ANP, HardC-ANP and ProbConserv-ANP.
-
-    Attributes
-    ----------
-    name : str
-        Step name; the training run lives in ``<output_dir>/<name>/anp``.
-    problem : str
-        Key of :data:`sciml.surrogates.probconserv.CONSERVATION_PROBLEMS` (heat, pme, stefan, advection,
-        burgers).
-    test_values : list of float, optional
-        Parameter values to evaluate (default: the problem's ``test_values``; Stefan
-        ``u* = 0.6, 0.5``); each inside the problem's admissible range.
-    quick : bool
-        The benchmark's quick settings (small ANP, 2,000 steps, ``101 x 101`` grid; minutes on
-        a CPU) or its full ones (paper-sized, meant for a GPU).
-    steps : int, optional
-        Override the number of training steps.
-    n_functions : int, optional
-        Override the number of test functions per test value.
-    seed : int
-        Training seed (initialisation and batches); the test functions depend only on the
-        settings' ``eval_seed``, the problem and the test value's index.
-    plot_value : float, optional
-        Test value of the plots (default: the first test value).
-    n_plot_samples : int
-        Posterior draws of the shock-position histogram.
-    file : str
-        Stem of the JSON and PNG files in the output folder.
-    """
-
-    kind: Literal["probconserv_study"] = "probconserv_study"
-    name: str = "probconserv_study"
-    problem: str = "stefan"
-    test_values: list[float] | None = Field(default=None, min_length=1)
-    quick: bool = True
-    steps: PositiveInt | None = None
-    n_functions: PositiveInt | None = None
-    seed: NonNegativeInt = 0
-    plot_value: float | None = None
-    n_plot_samples: PositiveInt = 1000
-    file: str = "probconserv_study"
-
-    @field_validator("problem")
-    @classmethod
-    def _known_problem(cls, v: str) -> str:
-        names = list(CONSERVATION_PROBLEMS)
-        if v not in names:
-            raise ValueError(f"unknown problem {v!r}; accepted: {', '.join(names)}")
-        return v
 
 
 def study_settings(step: ProbConservStudyStep) -> ProbConservSettings:
@@ -221,23 +164,76 @@ def _plot(step: ProbConservStudyStep, problem: ConservationProblem, s: ProbConse
     return bool(positions)
 
 
-def run_probconserv_study(step: ProbConservStudyStep, index: int, ctx: WorkflowContext) -> None:
-    """Train (or resume, or reload) the ANP, evaluate the variants, write ``<file>.json`` and the plots."""
-    where = f"{getattr(ctx, 'source', 'workflow')}: field steps.{index}"
-    check_step(step, where)
-    problem = CONSERVATION_PROBLEMS[step.problem]
-    s = study_settings(step)
-    model, result = _train(step, problem, s, ctx)
-    rows, plot_test = _evaluate(step, problem, s, model, result, ctx)
-    out = ctx.output_dir
-    out.mkdir(parents=True, exist_ok=True)
-    summary = {"step": step.model_dump(mode="json"), "problem": problem.name, "param": problem.param_name,
-               "settings": s.model_dump(), "train": {"steps_completed": result.steps_completed,
-                                                     "final_loss": result.final_loss, "seconds": train_seconds(result),
-                                                     "resumed_from_step": result.resumed_from_step},
-               "rows": rows}
-    out_json = atomic_write_text(out / f"{step.file}.json", json.dumps(summary, indent=1, default=str) + "\n")
-    ctx.artefacts[f"probconserv:{step.file}"] = out_json
-    hist = _plot(step, problem, s, model, plot_test, ctx)
-    ctx.log(f"[{step.name}] wrote {out_json.name}, {step.file}_profiles.png"
-            f"{f', {step.file}_shock_hist.png' if hist else ''}")
+class ProbConservStudyStep(WorkflowStep):
+    """Train an ANP on one conservation law and compare ANP, HardC-ANP and ProbConserv-ANP.
+
+    Attributes
+    ----------
+    name : str
+        Step name; the training run lives in ``<output_dir>/<name>/anp``.
+    problem : str
+        Key of :data:`sciml.surrogates.probconserv.CONSERVATION_PROBLEMS` (heat, pme, stefan, advection,
+        burgers).
+    test_values : list of float, optional
+        Parameter values to evaluate (default: the problem's ``test_values``; Stefan
+        ``u* = 0.6, 0.5``); each inside the problem's admissible range.
+    quick : bool
+        The benchmark's quick settings (small ANP, 2,000 steps, ``101 x 101`` grid; minutes on
+        a CPU) or its full ones (paper-sized, meant for a GPU).
+    steps : int, optional
+        Override the number of training steps.
+    n_functions : int, optional
+        Override the number of test functions per test value.
+    seed : int
+        Training seed (initialisation and batches); the test functions depend only on the
+        settings' ``eval_seed``, the problem and the test value's index.
+    plot_value : float, optional
+        Test value of the plots (default: the first test value).
+    n_plot_samples : int
+        Posterior draws of the shock-position histogram.
+    file : str
+        Stem of the JSON and PNG files in the output folder.
+    """
+
+    kind: Literal["probconserv_study"] = "probconserv_study"
+    name: str = "probconserv_study"
+    problem: str = "stefan"
+    test_values: list[float] | None = Field(default=None, min_length=1)
+    quick: bool = True
+    steps: PositiveInt | None = None
+    n_functions: PositiveInt | None = None
+    seed: NonNegativeInt = 0
+    plot_value: float | None = None
+    n_plot_samples: PositiveInt = 1000
+    file: str = "probconserv_study"
+
+    @field_validator("problem")
+    @classmethod
+    def _known_problem(cls, v: str) -> str:
+        names = list(CONSERVATION_PROBLEMS)
+        if v not in names:
+            raise ValueError(f"unknown problem {v!r}; accepted: {', '.join(names)}")
+        return v
+
+    def check(self, ctx: WorkflowContext, index: int) -> None:
+        check_step(self, ctx.where(index))
+
+    def run(self, ctx: WorkflowContext, index: int) -> None:
+        """Train (or resume, or reload) the ANP, evaluate the variants, write ``<file>.json`` and the plots."""
+        check_step(self, ctx.where(index))
+        problem = CONSERVATION_PROBLEMS[self.problem]
+        s = study_settings(self)
+        model, result = _train(self, problem, s, ctx)
+        rows, plot_test = _evaluate(self, problem, s, model, result, ctx)
+        out = ctx.output_dir
+        out.mkdir(parents=True, exist_ok=True)
+        summary = {"step": self.model_dump(mode="json"), "problem": problem.name, "param": problem.param_name,
+                   "settings": s.model_dump(), "train": {"steps_completed": result.steps_completed,
+                                                         "final_loss": result.final_loss, "seconds": train_seconds(result),
+                                                         "resumed_from_step": result.resumed_from_step},
+                   "rows": rows}
+        out_json = atomic_write_text(out / f"{self.file}.json", json.dumps(summary, indent=1, default=str) + "\n")
+        ctx.artefacts[f"probconserv:{self.file}"] = out_json
+        hist = _plot(self, problem, s, model, plot_test, ctx)
+        ctx.log(f"[{self.name}] wrote {out_json.name}, {self.file}_profiles.png"
+                f"{f', {self.file}_shock_hist.png' if hist else ''}")

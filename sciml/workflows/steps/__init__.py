@@ -1,0 +1,1 @@
+"""The workflow steps, one per module (collected by :mod:`sciml.workflows.registry`)."""
