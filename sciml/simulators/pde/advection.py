@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 import numpy as np
 
 from sciml.errors import ParameterError
 from sciml.simulators.base import Parameter, ParameterSpace
 from sciml.simulators.pde import _fv_kernels as kernels
-from sciml.simulators.pde.grid import PDESimulator1D
-from sciml.simulators.pde.initial_conditions import InitialCondition
+from sciml.simulators.pde.grid import GridOptions, PDESimulator1D
 
 
 class AdvectionSimulator(PDESimulator1D):
@@ -60,16 +59,9 @@ class AdvectionSimulator(PDESimulator1D):
         *,
         limiter: str = "vanleer",
         cfl: float = 0.4,
-        n_cells: int = 1024,
-        t_final: float = 2.0,
-        n_frames: int = 201,
-        x_min: float = 0.0,
-        x_max: float = 1.0,
-        initial_condition: InitialCondition | None = None,
-        dtype: str = "float64",
+        **grid: Unpack[GridOptions],
     ) -> None:
-        super().__init__(n_cells=n_cells, t_final=t_final, n_frames=n_frames, x_min=x_min,
-                         x_max=x_max, initial_condition=initial_condition, dtype=dtype)
+        super().__init__(**grid)
         if limiter not in kernels.LIMITERS:
             raise ParameterError(f"unknown limiter {limiter!r}; accepted: {sorted(kernels.LIMITERS)}")
         if not (isinstance(cfl, (int, float)) and math.isfinite(cfl) and 0.0 < cfl <= 1.0):

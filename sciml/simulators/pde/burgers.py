@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 import numba
 import numpy as np
@@ -38,8 +38,8 @@ import xarray as xr
 from sciml.errors import ParameterError, SimulationError
 from sciml.simulators.base import Parameter, ParameterSpace
 from sciml.simulators.pde import _fv_kernels as kernels
-from sciml.simulators.pde.grid import PDESimulator1D
-from sciml.simulators.pde.initial_conditions import InitialCondition, SineIC, SineSumIC
+from sciml.simulators.pde.grid import GridOptions, PDESimulator1D
+from sciml.simulators.pde.initial_conditions import SineIC, SineSumIC
 
 #: Refuse runs whose first frame interval alone would need more steps than this.
 MAX_SUBSTEPS_PER_FRAME = 10_000_000
@@ -84,16 +84,9 @@ class BurgersSimulator(PDESimulator1D):
         limiter: str = "vanleer",
         cfl: float = 0.4,
         diffusion: str = "trbdf2",
-        n_cells: int = 1024,
-        t_final: float = 2.0,
-        n_frames: int = 201,
-        x_min: float = 0.0,
-        x_max: float = 1.0,
-        initial_condition: InitialCondition | None = None,
-        dtype: str = "float64",
+        **grid: Unpack[GridOptions],
     ) -> None:
-        super().__init__(n_cells=n_cells, t_final=t_final, n_frames=n_frames, x_min=x_min,
-                         x_max=x_max, initial_condition=initial_condition, dtype=dtype)
+        super().__init__(**grid)
         if limiter not in kernels.LIMITERS:
             raise ParameterError(f"unknown limiter {limiter!r}; accepted: {sorted(kernels.LIMITERS)}")
         if diffusion not in kernels.DIFFUSION_SCHEMES:

@@ -23,14 +23,14 @@ time), so the default initial condition is non-negative: ``SineSumIC(p_abs=1.0)`
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 import numpy as np
 
 from sciml.errors import ParameterError
 from sciml.simulators.base import Parameter, ParameterSpace
-from sciml.simulators.pde.grid import PDESimulator1D
-from sciml.simulators.pde.initial_conditions import InitialCondition, SineSumIC
+from sciml.simulators.pde.grid import GridOptions, PDESimulator1D
+from sciml.simulators.pde.initial_conditions import SineSumIC
 
 
 class DiffusionReactionSimulator(PDESimulator1D):
@@ -67,18 +67,9 @@ class DiffusionReactionSimulator(PDESimulator1D):
         *,
         max_rho_dt: float = 0.05,
         diffusion_symbol: str = "spectral",
-        n_cells: int = 1024,
-        t_final: float = 2.0,
-        n_frames: int = 201,
-        x_min: float = 0.0,
-        x_max: float = 1.0,
-        initial_condition: InitialCondition | None = None,
-        dtype: str = "float64",
+        **grid: Unpack[GridOptions],
     ) -> None:
-        super().__init__(n_cells=n_cells, t_final=t_final, n_frames=n_frames, x_min=x_min,
-                         x_max=x_max,
-                         initial_condition=initial_condition or SineSumIC(p_abs=1.0),
-                         dtype=dtype)
+        super().__init__(**{**grid, "initial_condition": grid.get("initial_condition") or SineSumIC(p_abs=1.0)})
         if not (isinstance(max_rho_dt, (int, float)) and math.isfinite(max_rho_dt) and max_rho_dt > 0):
             raise ParameterError(f"max_rho_dt must be a positive number, got {max_rho_dt!r}")
         if diffusion_symbol not in ("spectral", "fd2"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import numpy as np
 import xarray as xr
@@ -18,6 +18,18 @@ from sciml.data.schema import field_dataset, provenance_attrs, validate
 from sciml.errors import ParameterError
 from sciml.simulators.base import ParameterSpace, check_finite, check_n_samples
 from sciml.simulators.pde.initial_conditions import InitialCondition, SineSumIC
+
+
+class GridOptions(TypedDict, total=False):
+    """The grid options of :class:`PDESimulator1D`, as keyword arguments of its subclasses."""
+
+    n_cells: int
+    t_final: float
+    n_frames: int
+    x_min: float
+    x_max: float
+    initial_condition: InitialCondition | None
+    dtype: str
 
 
 class PDESimulator1D(ABC):
