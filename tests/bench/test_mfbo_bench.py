@@ -264,7 +264,7 @@ def _mfmes_args(settings):
 
 
 @pytest.mark.slow
-def test_work_dir_resumes_an_interrupted_run_and_loads_finishedjobs_of(tmp_path, one_torch_thread):
+def test_work_dir_resumes_an_interrupted_run_and_loads_finished_jobs(tmp_path, one_torch_thread):
     s = _tiny_park()
     plain = _regret_rows(run_mfbo_benchmark(settings=s))
     wd = tmp_path / "wd"

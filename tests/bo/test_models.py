@@ -417,6 +417,36 @@ def test_fit_fallback_recovers_after_first_strategy_fails(monkeypatch, branin_da
     assert len(calls) == 2 and torch.isfinite(model.posterior(X[:2]).mean).all()
 
 
+def test_a_later_prior_draw_recovers_a_fit_that_every_earlier_attempt_failed(monkeypatch, branin_data):
+    """The extra draws of a resampling strategy: the first two draws of lbfgs-jitter fail (as do
+    lbfgs and Adam), the third succeeds; without extra draws the same fit fails."""
+    X, Y = branin_data
+    real = fitting._run_strategy
+    attempts: list[tuple[str, str]] = []
+
+    def failing_until_third_draw(mll, strategy, max_iter=None):
+        jitter_draws = sum(name == "lbfgs-jitter" for name, _ in attempts)
+        if strategy.name != "lbfgs-jitter" or jitter_draws < 2:
+            attempts.append((strategy.name, "failed"))
+            raise ModelFittingError(f"{strategy.name} draw failed")
+        real(mll, strategy, max_iter)
+        attempts.append((strategy.name, "ok"))
+
+    monkeypatch.setattr(fitting, "_run_strategy", failing_until_third_draw)
+    monkeypatch.setattr(fitting, "EXTRA_DRAWS", 0)
+    with pytest.raises(ModelFitError, match=r"lbfgs-jitter \(restart 0\): ModelFittingError"):
+        fit_multifidelity_gp(X, Y, seed=0)
+    assert attempts == [("lbfgs", "failed"), ("lbfgs-jitter", "failed"), ("adam", "failed")]
+    attempts.clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(fitting, "_run_strategy", failing_until_third_draw)
+    model = fit_multifidelity_gp(X, Y, seed=0)
+    assert attempts == [("lbfgs", "failed")] + [("lbfgs-jitter", "failed")] * 2 + [("lbfgs-jitter", "ok")]
+    with torch.no_grad():
+        mean = model.posterior(X).mean
+    assert float((mean - Y).abs().max()) < 0.05 * float(Y.abs().max())
+
+
 def test_fit_that_fails_for_the_learned_power_is_recovered_by_the_fallbacks(monkeypatch):
     """Real data from a Burgers BO run whose fit failed for seed 26 with one draw per fallback.
 

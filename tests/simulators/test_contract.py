@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sciml.errors import ConfigError
+from sciml.errors import ConfigError, ParameterError
 from sciml.simulators.registry import SIMULATORS, build_simulator
 from sciml.testing import check_simulator
 from sciml.testing.simulators import middle_of_space
@@ -56,3 +56,33 @@ def test_bad_constructor_options_are_config_errors(kind):
         build_simulator({"kind": kind, "n_cells": 2})
     with pytest.raises(ConfigError, match="unknown field"):
         build_simulator({"kind": kind, "n_cellz": 32})
+
+
+class _VagueRange(type(build_simulator({"kind": "advection1d", **SMALL}))):
+    """Out-of-range parameters fail without naming the value and the accepted range."""
+
+    def run(self, params, *, seed, n_samples=1):
+        if any(not p.low <= params.get(p.name, p.low) <= p.high
+               for p in self.parameter_space if isinstance(params.get(p.name), (int, float))):
+            raise ParameterError("bad parameter")
+        return super().run(params, seed=seed, n_samples=n_samples)
+
+
+class _Noisy(type(build_simulator({"kind": "advection1d", **SMALL}))):
+    """The same seed gives another array: not a pure function of (params, seed)."""
+
+    calls = 0
+
+    def run(self, params, *, seed, n_samples=1):
+        ds = super().run(params, seed=seed, n_samples=n_samples)
+        type(self).calls += 1
+        return ds.assign(u=ds["u"] + 1e-12 * type(self).calls)
+
+
+@pytest.mark.parametrize(("broken", "message"), [
+    (_VagueRange, r"must match .*is out of range"),
+    (_Noisy, r"the same seed must give the same bits"),
+])
+def test_the_suite_fails_a_broken_simulator(broken, message):
+    with pytest.raises(AssertionError, match=message):
+        check_simulator(broken(**SMALL))
