@@ -5,10 +5,14 @@ Every benchmark returns a :class:`BenchReport`; its JSON has the top level (see
 
     {"benchmark": ..., "mode": ..., "machine": {...}, "config": {...},
      "results": [{row}, ...],
-     "checks": [{"name", "value", "op", "target", "holds"}, ...]}
+     "references": [{"name", "value", "units", "source", "date", "note"}, ...],
+     "checks": [{"name", "value", "op", "target", "holds"[, "reference"]}, ...]}
 
 Checks are computed from the results by the benchmark itself; the command never fails
-because a check does not hold — it measures, it does not judge.
+because a check does not hold — it measures, it does not judge. A check's value is always a
+figure of the run; figures from elsewhere (a paper, another code's run) are ``references``
+with their source and date, and a check may take its target from one only if its name says
+``reference``.
 """
 
 from __future__ import annotations
@@ -77,6 +81,8 @@ class Check:
     value: float
     op: str
     target: float
+    #: Name of the :class:`Reference` the target comes from, if any.
+    reference: str | None = None
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
@@ -88,8 +94,27 @@ class Check:
         return bool(_OPS[self.op](float(self.value), float(self.target)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "value": float(self.value), "op": self.op,
-                "target": float(self.target), "holds": self.holds}
+        out = {"name": self.name, "value": float(self.value), "op": self.op,
+               "target": float(self.target), "holds": self.holds}
+        if self.reference is not None:
+            out["reference"] = self.reference
+        return out
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A figure from outside the run: its value, units, where it comes from and when."""
+
+    name: str
+    value: float
+    units: str
+    source: str
+    date: str
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": float(self.value), "units": self.units,
+                "source": self.source, "date": self.date, "note": self.note}
 
 
 @dataclass
@@ -101,6 +126,7 @@ class BenchReport:
     config: dict[str, Any]
     results: list[dict[str, Any]] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    references: list[Reference] = field(default_factory=list)
     machine: dict[str, Any] = field(default_factory=machine_info)
     #: Columns of the printed table (default: every key of the rows).
     table_columns: list[str] | None = None
@@ -111,6 +137,34 @@ class BenchReport:
         self.checks.append(c)
         return c
 
+    def add_reference(self, reference: Reference) -> Reference:
+        """Record a figure from outside the run (names are unique)."""
+        if any(r.name == reference.name for r in self.references):
+            raise ValueError(f"reference {reference.name!r} is already recorded")
+        self.references.append(reference)
+        return reference
+
+    def reference(self, name: str) -> Reference:
+        """The recorded reference ``name``; ``KeyError`` lists the recorded ones."""
+        for r in self.references:
+            if r.name == name:
+                return r
+        raise KeyError(f"no reference {name!r}; recorded: {[r.name for r in self.references]}")
+
+    def add_reference_check(self, name: str, value: float, op: str, reference: str,
+                            factor: float = 1.0) -> Check:
+        """A check of a run's ``value`` against ``factor`` times a recorded reference.
+
+        Raises ``ValueError`` when ``name`` does not say ``reference``, ``KeyError`` for an
+        unrecorded reference.
+        """
+        if "reference" not in name:
+            raise ValueError(f"check {name!r} compares against a reference: its name must say 'reference'")
+        ref = self.reference(reference)
+        c = Check(name, value, op, factor * float(ref.value), reference=ref.name)
+        self.checks.append(c)
+        return c
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "benchmark": self.benchmark,
@@ -118,6 +172,7 @@ class BenchReport:
             "machine": self.machine,
             "config": self.config,
             "results": self.results,
+            "references": [r.to_dict() for r in self.references],
             "checks": [c.to_dict() for c in self.checks],
         }
 
@@ -129,6 +184,10 @@ class BenchReport:
         """Results as a fixed-width text table followed by the checks."""
         lines = [f"benchmark: {self.benchmark} ({self.mode})"]
         lines.append(format_rows(self.results, columns or self.table_columns))
+        if self.references:
+            lines.append("")
+            lines.append(format_rows([{"reference": r.name, "value": r.value, "units": r.units,
+                                       "source": r.source, "date": r.date} for r in self.references]))
         if self.checks:
             lines.append("")
             lines.append(format_rows(

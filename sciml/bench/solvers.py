@@ -15,7 +15,9 @@ Checks (computed from the rows):
 * ``burgers_1000_samples_seconds_nu0.01 <= 60``, end to end through
   :meth:`BurgersSimulator.run` (row ``numba sim.run``);
 * ``slowest_nu_vs_nu0.01_ratio <= 2`` (per-sample time, numba rows);
-* ``speedup_vs_pdebench_nu0.01 >= 60``, against :data:`PDEBENCH_SECONDS_PER_1000_NU001`;
+* ``burgers_1000_samples_seconds_nu0.01_vs_reference_pdebench <= reference / 60``: our seconds
+  for 1000 samples against the reference :data:`PDEBENCH_JAX_SECONDS` (PDEBench's JAX generator,
+  in the JSON's ``references`` with its source);
 * ``speedup_vs_numpy_nu0.01 >= 1`` (per-sample time of the NumPy baseline over ours).
 """
 
@@ -28,11 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from sciml.bench.report import BenchReport
+from sciml.bench.report import BenchReport, Reference
 
-#: PDEBench's JAX Burgers generator on the 2-core reference machine: seconds for 1000
-#: samples at nu = 0.01 (1024 cells, 201 frames, t_final = 2), as measured in the issue.
-PDEBENCH_SECONDS_PER_1000_NU001 = 3600.0
+#: PDEBench's JAX Burgers generator: seconds for 1000 samples at nu = 0.01 (1024 cells, 201
+#: frames, t_final = 2) on a 2-core machine; a figure from outside our runs.
+PDEBENCH_JAX_SECONDS = Reference(
+    name="pdebench_jax_burgers_seconds_per_1000_nu0.01", value=3600.0, units="s",
+    source="sciml issue 2 (PDEBench's JAX generator measured on the 2-core development machine)",
+    date="2026-11-27", note="1024 cells, 201 frames, t in [0, 2], nu = 0.01; not rerun by this benchmark")
+#: How much faster than :data:`PDEBENCH_JAX_SECONDS` the issue asks the generator to be.
+SPEEDUP_BAR = 60.0
 
 _REF_NU = 0.01
 
@@ -96,9 +103,9 @@ def run_solvers_benchmark(
         "extrapolated_to_1000_samples": n != 1000,
         "reference_extrapolation": "NumPy baseline timed on the first n_reference_samples "
                                    "samples; per-sample figures extrapolated linearly",
-        "pdebench_seconds_per_1000_nu0.01": PDEBENCH_SECONDS_PER_1000_NU001,
     }
     report = BenchReport(benchmark="solvers", mode="quick" if quick else "full", config=config)
+    report.add_reference(PDEBENCH_JAX_SECONDS)
 
     u0 = sim.initial_state(np.random.default_rng(seed), n, {})
     # JIT warm-up (compile or load the cache) on a tiny problem; not timed
@@ -158,8 +165,8 @@ def _add_checks(report: BenchReport, per_sample: dict[tuple[float, str], float],
     slowest = max(per_sample[(nu, "numba")] for nu in nu_list)
     report.add_check("burgers_1000_samples_seconds_nu0.01", seconds_1000, "<=", 60.0)
     report.add_check("slowest_nu_vs_nu0.01_ratio", slowest / per_sample[(_REF_NU, "numba")], "<=", 2.0)
-    report.add_check("speedup_vs_pdebench_nu0.01", PDEBENCH_SECONDS_PER_1000_NU001 / seconds_1000,
-                     ">=", 60.0)
+    report.add_reference_check("burgers_1000_samples_seconds_nu0.01_vs_reference_pdebench", seconds_1000,
+                               "<=", PDEBENCH_JAX_SECONDS.name, factor=1.0 / SPEEDUP_BAR)
     report.add_check("speedup_vs_numpy_nu0.01",
                      per_sample[(_REF_NU, "numpy")] / per_sample[(_REF_NU, "numba")], ">=", 1.0)
 

@@ -23,7 +23,7 @@ TINY = CapeBenchSettings(
 def test_cape_benchmark_layout(tmp_path):
     report = run_cape_benchmark(settings=TINY, run_root=tmp_path / "runs")
     data = json.loads(report.write_json(tmp_path / "cape.json").read_text())
-    assert set(data) == {"benchmark", "mode", "machine", "config", "results", "checks"}
+    assert set(data) == {"benchmark", "mode", "machine", "config", "results", "references", "checks"}
     rows = [r for r in data["results"] if r["seed"] != "mean"]
     models = {r["model"] for r in rows}
     assert models == {"CAPE-FNO", "FNO", "FNO-conditional", "FNO-2step"}

@@ -121,8 +121,9 @@ def test_checks_from_hand_made_rows():
     add_checks(report)
     checks = {c.name: c for c in report.checks}
     expected = {
-        "tutorial_wiring_mfkg_value_mean_plus_2se": (3.0, ">=", TUTORIAL_VALUE, True),
-        "tutorial_wiring_mfkg_bo_cost_rel_dev": (130.0 / TUTORIAL_COST - 1.0, "<=", 0.1, True),
+        "tutorial_wiring_mfkg_value_mean_plus_2se_vs_reference": (3.0, ">=", TUTORIAL_VALUE.value, False),
+        "tutorial_wiring_mfkg_bo_cost_vs_reference_max": (130.0, "<=", 1.1 * TUTORIAL_COST.value, True),
+        "tutorial_wiring_mfkg_bo_cost_vs_reference_min": (130.0, ">=", 0.9 * TUTORIAL_COST.value, True),
         "cost_fraction_best_mf_vs_qlognei_park91a": (0.4, "<=", 0.7, True),
         "cost_fraction_best_mf_vs_qlognei_burgers_shock_time": (1.2, "<=", 0.7, False),
         "loop_overhead_vs_bare_botorch_mfkg": (0.05, "<=", 0.1, True),
@@ -134,6 +135,10 @@ def test_checks_from_hand_made_rows():
     for name, (value, op, target, holds) in expected.items():
         c = checks[name]
         assert c.value == pytest.approx(value) and c.op == op and c.target == target and c.holds is holds, name
+    # the external figures are references with their source, and only the checks named so use them
+    assert [r.name for r in report.references] == [TUTORIAL_VALUE.name, TUTORIAL_COST.name]
+    assert {c.name for c in report.checks if c.reference} == {n for n in expected if "reference" in n}
+    assert TUTORIAL_VALUE.value == 3.298 and "multi_fidelity_bo.ipynb" in TUTORIAL_VALUE.source
 
     # without the default method's Hartmann runs the one-iteration timing is used; missing inputs -> no check
     report = _report([r for r in rows if r.get("method") != "mfmes" and r["kind"] != "default_vs_tutorial"])
@@ -142,13 +147,13 @@ def test_checks_from_hand_made_rows():
     assert checks["default_method_seconds_per_iteration_hartmann_q4"].value == 20.0
     assert "regret_gap_default_vs_tutorial_lower95" not in checks
     assert checks["cost_fraction_best_mf_vs_qlognei_park91a"].value == 0.9
-    assert checks["tutorial_wiring_mfkg_value_mean_plus_2se"].value == pytest.approx(3.0)
+    assert checks["tutorial_wiring_mfkg_value_mean_plus_2se_vs_reference"].value == pytest.approx(3.0)
     report = _report([r for r in rows if r.get("settings") != "TUTORIAL"])  # FAST only (quick mode)
     add_checks(report)
     checks = {c.name: c for c in report.checks}
-    assert checks["tutorial_wiring_mfkg_value_mean_plus_2se"].value == pytest.approx(2.6)
-    assert checks["tutorial_wiring_mfkg_bo_cost_rel_dev"].value == pytest.approx(140.0 / TUTORIAL_COST - 1.0)
-    assert not checks["tutorial_wiring_mfkg_bo_cost_rel_dev"].holds
+    assert checks["tutorial_wiring_mfkg_value_mean_plus_2se_vs_reference"].value == pytest.approx(2.6)
+    assert checks["tutorial_wiring_mfkg_bo_cost_vs_reference_max"].value == pytest.approx(140.0)
+    assert not checks["tutorial_wiring_mfkg_bo_cost_vs_reference_max"].holds  # 140 > 1.1 x 121.26
     report = _report([])
     add_checks(report)
     assert report.checks == []
@@ -159,7 +164,7 @@ def test_report_writes_json_and_one_plot_per_problem(tmp_path):
     rows.append(_row("q", "mfkg", [1.0, 3.0], [None, 0.0], 3.0, [], n_seeds=1))
     path = _report(rows).write_json(tmp_path / "out.json")
     data = json.loads(path.read_text())
-    assert set(data) == {"benchmark", "mode", "machine", "config", "results", "checks"}
+    assert set(data) == {"benchmark", "mode", "machine", "config", "results", "references", "checks"}
     for name in ("out_p.png", "out_q.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
@@ -213,7 +218,8 @@ def test_tiny_benchmark_end_to_end(tmp_path):
     rows = {(r["kind"], r["problem"], r.get("method")): r for r in data["results"]}
     tut = rows[("tutorial_wiring", "augmented_hartmann", "mfkg")]
     mfkg = rows[("regret", "augmented_hartmann", "mfkg")]
-    assert tut["n_seeds"] == 2 and len(mfkg["runs"]) == 2
+    assert tut["n_seeds"] == 2 and len(mfkg["runs"]) == 2 and "power fixed to 1" in tut["differs_from_tutorial"]
+    assert [r["name"] for r in data["references"]] == ["botorch_mfkg_tutorial_value", "botorch_mfkg_tutorial_bo_cost"]
     for run in mfkg["runs"]:
         # 4 initial points at fidelities drawn in [0, 1], then one batch of 2; the BO-phase cost is 2 x (5 + s)
         assert run["n_iterations"] == 1 and 4 * 5.0 <= run["init_cost"] <= 4 * 6.0
@@ -230,7 +236,8 @@ def test_tiny_benchmark_end_to_end(tmp_path):
     assert ov["same_candidates"] == [True]  # the bare acquisition ran on the loop's fit
     assert rows[("speed", "augmented_hartmann", None)]["default_method"] == "mfmes"
     checks = {c["name"]: c for c in data["checks"]}
-    assert set(checks) == {"tutorial_wiring_mfkg_value_mean_plus_2se", "tutorial_wiring_mfkg_bo_cost_rel_dev",
+    assert set(checks) == {"tutorial_wiring_mfkg_value_mean_plus_2se_vs_reference",
+                           "tutorial_wiring_mfkg_bo_cost_vs_reference_max", "tutorial_wiring_mfkg_bo_cost_vs_reference_min",
                            "cost_fraction_best_mf_vs_qlognei_park91a", "loop_overhead_vs_bare_botorch_qlognei",
                            "default_method_seconds_per_iteration_hartmann_q4"}
     assert checks["cost_fraction_best_mf_vs_qlognei_park91a"]["value"] == m["cost_fraction_vs_qlognei"]

@@ -25,7 +25,7 @@ TINY = ProbConservSettings(
 def test_probconserv_benchmark_layout(tmp_path):
     report = run_probconserv_benchmark(settings=TINY, run_root=tmp_path / "runs")
     data = json.loads(report.write_json(tmp_path / "probconserv.json").read_text())
-    assert set(data) == {"benchmark", "mode", "machine", "config", "results", "checks"}
+    assert set(data) == {"benchmark", "mode", "machine", "config", "results", "references", "checks"}
     assert data["benchmark"] == "probconserv"
     assert data["config"]["settings"]["problems"] == ["stefan"]
 

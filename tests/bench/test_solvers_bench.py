@@ -15,7 +15,7 @@ def test_solvers_benchmark_layout(tmp_path) -> None:
                                    t_final=0.1, seed=3)
     path = report.write_json(tmp_path / "solvers.json")
     data = json.loads(path.read_text())
-    assert set(data) == {"benchmark", "mode", "machine", "config", "results", "checks"}
+    assert set(data) == {"benchmark", "mode", "machine", "config", "results", "references", "checks"}
     assert data["benchmark"] == "solvers" and data["mode"] == "full"
     assert data["config"]["extrapolated_to_1000_samples"] is True
     assert data["config"]["nus"] == [0.01, 1.0]
@@ -25,7 +25,7 @@ def test_solvers_benchmark_layout(tmp_path) -> None:
     assert all(r["steps_per_sample"] >= 4 and r["wall_s"] > 0 for r in rows)
     names = [c["name"] for c in data["checks"]]
     assert names == ["burgers_1000_samples_seconds_nu0.01", "slowest_nu_vs_nu0.01_ratio",
-                     "speedup_vs_pdebench_nu0.01", "speedup_vs_numpy_nu0.01"]
+                     "burgers_1000_samples_seconds_nu0.01_vs_reference_pdebench", "speedup_vs_numpy_nu0.01"]
     for c in data["checks"]:
         assert c["holds"] == _OPS[c["op"]](c["value"], c["target"])
     by = {(r["nu"], r["implementation"]): r for r in rows}
@@ -34,4 +34,11 @@ def test_solvers_benchmark_layout(tmp_path) -> None:
     assert abs(checks["burgers_1000_samples_seconds_nu0.01"] - 1000 * per_sample[(0.01, "numba sim.run")]) < 1e-9
     assert abs(checks["speedup_vs_numpy_nu0.01"]
                - per_sample[(0.01, "numpy")] / per_sample[(0.01, "numba")]) < 1e-9
-    assert "check" in report.format_table()
+    # the external figure is a reference with its source; the check's value is our own seconds
+    (ref,) = data["references"]
+    assert ref["name"] == "pdebench_jax_burgers_seconds_per_1000_nu0.01" and ref["value"] == 3600.0
+    assert ref["source"] and ref["date"] and ref["units"] == "s"
+    vs_ref = next(c for c in data["checks"] if "reference" in c["name"])
+    assert vs_ref["reference"] == ref["name"] and vs_ref["target"] == ref["value"] / 60.0
+    assert vs_ref["value"] == checks["burgers_1000_samples_seconds_nu0.01"]
+    assert "check" in report.format_table() and "pdebench_jax_burgers" in report.format_table()
