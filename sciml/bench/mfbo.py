@@ -50,6 +50,7 @@ from sciml.bench.mfbo_summary import (
 )
 from sciml.bench.mfbo_workdir import (
     Job,
+    job_code,
     job_key,
     job_selected,
     jobs_of,
@@ -129,10 +130,10 @@ def _task(job: tuple[Job, int | None, str | None]) -> dict[str, Any]:
 
 
 def _run_jobs(jobs: Sequence[Job], order: Sequence[int], wd: Path | None, workers: int,
-              log: Callable[[str], None] | None, keys: Sequence[str]) -> list[Outcome]:
+              log: Callable[[str], None] | None, keys: Sequence[str], code: dict[str, Any]) -> list[Outcome]:
     """Run the jobs ``order`` (longest first) on a process pool (or in this process), saving each outcome."""
     def state_dir(i: int) -> str | None:
-        return None if wd is None or jobs[i][0] != "run" else str(loop_state_dir(wd, jobs[i][1]))
+        return None if wd is None or jobs[i][0] != "run" else str(loop_state_dir(wd, jobs[i][1], code))
 
     pooled = workers > 1 and len(order) > 1
     config = ({"kind": "process", "n_workers": workers, "threads_per_worker": 1, "show_progress": False} if pooled
@@ -178,7 +179,10 @@ def run_mfbo_benchmark(
         the rest. Jobs are keyed by all their inputs (:func:`~sciml.bench.mfbo_workdir.job_key`),
         so modes and settings can share a ``work_dir``; a run whose budget or iteration cap was
         raised continues from the state of the shorter run. A directory of another benchmark is
-        refused. ``config["jobs_loaded"]`` counts the loaded jobs.
+        refused. Keys include the code the jobs run (sciml's version, a hash of its sources,
+        the libraries' versions), so a work dir never hands back results of other code.
+        ``config["jobs_loaded"]`` counts the loaded jobs; the rows made only from loaded jobs
+        say ``"reused": true`` and no timing check is computed from them.
     only : sequence of str, optional
         Run a subset: each item is a problem (``"park91a"``: all its methods) or
         ``"problem/method"``. The timing jobs run only when ``augmented_hartmann`` is selected
@@ -207,21 +211,23 @@ def run_mfbo_benchmark(
     jobs = jobs_of(s)
     report = _new_report(s, mode, workers, _not_computed(s))
     t_start = time.perf_counter()
-    keys = [job_key(kind, args) for kind, args in jobs]
+    code = job_code()
+    keys = [job_key(kind, args, code=code) for kind, args in jobs]
     outcomes: list[Outcome] = []
     loaded = set()
     for i in range(len(jobs)) if wd is not None else ():
         out = load_job(wd, keys[i])
         if out is not None:
-            outcomes.append((jobs[i][0], jobs[i][1], out))
+            outcomes.append((jobs[i][0], jobs[i][1], {**out, "reused": True}))
             loaded.add(i)
     todo = [i for i in range(len(jobs)) if job_selected(jobs[i], selected) and i not in loaded]
     report.config["only"] = None if only is None else list(only)
     report.config["work_dir"] = None if wd is None else str(wd)
     report.config["jobs_loaded"] = len(loaded)
+    report.config["code"] = code
     # longest first: the tutorial-settings and Hartmann runs, then the timing jobs
     order = sorted(todo, key=lambda i: expected_seconds(*jobs[i]), reverse=True)
-    outcomes += _run_jobs(jobs, order, wd, workers, log, keys)
+    outcomes += _run_jobs(jobs, order, wd, workers, log, keys, code)
     report.config["wall_seconds"] = time.perf_counter() - t_start
     summarise(report, s, outcomes)
     add_checks(report)

@@ -14,24 +14,24 @@ from typing import Any
 from pydantic import BaseModel
 
 from sciml.bench.mfbo_settings import FAST_LABEL, HARTMANN, TUTORIAL_LABEL, MFBOBenchSettings
-from sciml.bo.names import DEFAULT_MODEL, MFGP, MFKG
+from sciml.bench.code_fingerprint import code_fingerprint
+from sciml.bo.names import MFKG
 from sciml.data.atomic import atomic_write_text
 from sciml.errors import ConfigError
 
-__all__ = ["MODEL_REVISIONS", "OVERHEAD_REVISION", "Job", "job_key", "job_selected", "jobs_of", "load_job",
+__all__ = ["JOB_MODULES", "Job", "job_code", "job_key", "job_selected", "jobs_of", "load_job",
            "loop_state_dir", "parse_only", "save_job"]
 
 #: ``(kind, args)`` with kind ``"run"``, ``"speed"`` or ``"overhead"`` and the job function's arguments.
 Job = tuple[str, tuple[Any, ...]]
 
-#: Revision of each model kind's results, part of the job keys (:func:`job_key`). ``mfgp`` 1:
-#: the linear-truncated fidelity kernel's power fixed to 1 and indefinite fits rejected
-#: (:mod:`sciml.bo.gp`); before it, fits with BoTorch's learned power.
-MODEL_REVISIONS: dict[str, int] = {MFGP: 1}
+#: The module whose jobs run: the sources it imports, transitively, are part of every job key.
+JOB_MODULES = ("sciml.bench.mfbo_jobs",)
 
-#: Revision of the overhead measurement, part of its job key. 1: the bare side's acquisition
-#: runs on the loop's fit (:func:`sciml.bench.mfbo_jobs.overhead_job`).
-OVERHEAD_REVISION = 1
+
+def job_code() -> dict[str, Any]:
+    """The :func:`~sciml.bench.code_fingerprint.code_fingerprint` of the code the jobs run."""
+    return code_fingerprint(JOB_MODULES)
 
 #: Fields of a ProblemSpec that only stop a BO run (its trajectory does not depend on them).
 _LIMITS = ("budget", "max_iterations")
@@ -99,17 +99,16 @@ def job_selected(job: Job, selected: dict[str, set[str]] | None) -> bool:
     return "*" in selected.get(HARTMANN, set())  # timing jobs
 
 
-def job_key(kind: str, args: tuple[Any, ...], *, with_limits: bool = True) -> str:
+def job_key(kind: str, args: tuple[Any, ...], *, code: Mapping[str, Any], with_limits: bool = True) -> str:
     """File-name-safe name of one job: a readable prefix and a hash of all its inputs.
 
     Two jobs with equal inputs (problem spec, method, seed, acquisition settings, label,
     model options; for timing jobs their arguments) share a key whatever mode or settings
     list them, and any change of an input gives a new key, so a work dir never hands back
-    a result of other inputs. ``with_limits=False`` leaves the run's budget and iteration
-    cap out (the key of its loop states, :func:`loop_state_dir`). A change of sciml's code
-    that changes the results of a model kind bumps its :data:`MODEL_REVISIONS` entry, which
-    then enters the keys of the runs with that model and of the timing jobs (which fit the
-    ``mfgp`` model), so that old results and loop states are not reused.
+    a result of other inputs. ``code`` (:func:`job_code`: sciml's version, a hash of the
+    sources the jobs run and the numerical libraries' versions) is an input too, so results and
+    loop states of other code are never reused. ``with_limits=False`` leaves the run's budget
+    and iteration cap out (the key of its loop states, :func:`loop_state_dir`).
     """
     if kind == "run":
         spec, method, seed, _, label = args[:5]
@@ -118,12 +117,7 @@ def job_key(kind: str, args: tuple[Any, ...], *, with_limits: bool = True) -> st
         prefix = f"speed-{args[0].name}-seed{args[1]}"
     else:
         prefix = f"overhead-{args[1]}-seed{args[2]}"
-    inputs = [kind] + [a.model_dump() if isinstance(a, BaseModel) else a for a in args]
-    revision = MODEL_REVISIONS.get(DEFAULT_MODEL[args[1]] if kind == "run" else MFGP, 0)
-    if revision:  # revision 0 adds nothing, so the keys of unchanged models stay as they were
-        inputs.append({"model_revision": revision})
-    if kind == "overhead":
-        inputs.append({"overhead_revision": OVERHEAD_REVISION})
+    inputs = [kind] + [a.model_dump() if isinstance(a, BaseModel) else a for a in args] + [{"code": dict(code)}]
     if not with_limits and kind == "run":
         for k in _LIMITS:
             inputs[1].pop(k)
@@ -131,7 +125,7 @@ def job_key(kind: str, args: tuple[Any, ...], *, with_limits: bool = True) -> st
     return f"{prefix}-{digest[:12]}"
 
 
-def loop_state_dir(wd: Path, args: tuple[Any, ...]) -> Path:
+def loop_state_dir(wd: Path, args: tuple[Any, ...], code: Mapping[str, Any]) -> Path:
     """The loop-state folder of a run job, seeded from the same job run under other limits when usable.
 
     A BO run's candidates do not depend on its budget or iteration cap, which only stop it,
@@ -146,7 +140,7 @@ def loop_state_dir(wd: Path, args: tuple[Any, ...]) -> Path:
     """
     spec = args[0]
     limits = {k: getattr(spec, k) for k in _LIMITS}
-    base = wd / "loops" / job_key("run", args, with_limits=False)
+    base = wd / "loops" / job_key("run", args, code=code, with_limits=False)
     target = base / f"budget{limits['budget']}-iter{limits['max_iterations']}"
     if (target / "state.json").exists():
         return target

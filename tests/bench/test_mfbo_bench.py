@@ -24,13 +24,15 @@ from sciml.bench.mfbo import (
 )
 from sciml.bench.mfbo_bare import bare_botorch_iteration
 from sciml.bench.mfbo_jobs import acq_settings, make_loop
-from sciml.bench.mfbo_workdir import job_key, job_selected, jobs_of, load_job, loop_state_dir, parse_only
+from sciml.bench.mfbo_workdir import job_code, job_key, job_selected, jobs_of, load_job, loop_state_dir, parse_only
 from sciml.bo import AcquisitionSettings, forrester
 from sciml.bo.names import MULTI_FIDELITY_METHODS
 from sciml.bo.state import read_state
 from sciml.errors import ConfigError
 
 _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
+#: The code fingerprint of this checkout's mfbo jobs (part of every job key).
+CODE = job_code()
 nan = math.nan
 
 
@@ -159,6 +161,28 @@ def test_checks_from_hand_made_rows():
     assert report.checks == []
 
 
+def test_timing_checks_use_only_rows_measured_in_this_call():
+    rows = [
+        {"kind": "regret", "problem": "augmented_hartmann", "method": "mfmes", "settings": "FAST",
+         "fidelity_pays": False, "s_per_iter": 15.0, "n_reused": 1},
+        {"kind": "overhead", "method": "mfkg", "overhead": 0.05, "reused": True},
+        {"kind": "overhead", "method": "qlognei", "overhead": 0.2, "reused": False},
+        {"kind": "speed", "default_method": "mfmes", "default_s": 20.0, "reused": False},
+    ]
+    report = _report(rows)
+    add_checks(report)
+    checks = {c.name: c.value for c in report.checks}
+    # the reused overhead row and the partly reused regret row give no timing; the fresh speed job does
+    assert checks == {"loop_overhead_vs_bare_botorch_qlognei": 0.2,
+                      "default_method_seconds_per_iteration_hartmann_q4": 20.0}
+    assert "reused" in report.config["checks_not_computed"]["loop_overhead_vs_bare_botorch_mfkg"]
+    rows[3]["reused"] = True
+    report = _report(rows)
+    add_checks(report)
+    assert {c.name for c in report.checks} == {"loop_overhead_vs_bare_botorch_qlognei"}
+    assert "default_method_seconds_per_iteration_hartmann_q4" in report.config["checks_not_computed"]
+
+
 def test_report_writes_json_and_one_plot_per_problem(tmp_path):
     rows = [_row("p", m, [1.0, 2.0], [1.0, 0.5], 2.0, [], n_seeds=2) for m in ("mfmes", "qlognei")]
     rows.append(_row("q", "mfkg", [1.0, 3.0], [None, 0.0], 3.0, [], n_seeds=1))
@@ -277,10 +301,10 @@ def test_work_dir_resumes_an_interrupted_run_and_loads_finished_jobs(tmp_path, o
     wd = tmp_path / "wd"
     # a run "killed" after its first BO iteration: its loop state is in the work dir, no finished job
     spec = s.problems[0]
-    state_dir = loop_state_dir(wd, (spec, "mfmes", 0, dict(s.acquisition), "FAST", {}))
+    state_dir = loop_state_dir(wd, (spec, "mfmes", 0, dict(s.acquisition), "FAST", {}), CODE)
     run_mfbo_benchmark(settings=s, work_dir=wd, only=["park91a/qlognei"])  # claims wd, runs qLogNEI only
     assert [p.name for p in (wd / "jobs").iterdir()] == \
-        [job_key("run", (spec, "qlognei", 0, dict(s.acquisition), "FAST", {})) + ".json"]
+        [job_key("run", (spec, "qlognei", 0, dict(s.acquisition), "FAST", {}), code=CODE) + ".json"]
     loop = make_loop(spec, "mfmes", 0, acq_settings(s.acquisition, spec.q, "FAST"), None,
                       state_dir=str(state_dir))
     partial = loop.run(spec.budget, max_iterations=1)
@@ -301,6 +325,9 @@ def test_work_dir_resumes_an_interrupted_run_and_loads_finished_jobs(tmp_path, o
     again = run_mfbo_benchmark(settings=s, work_dir=wd)
     assert again.config["jobs_loaded"] == 2 and _regret_rows(again).keys() == plain.keys()
     assert [c.value for c in again.checks] == [c.value for c in report.checks]
+    assert all(r["reused"] and r["n_reused"] == 1 for r in _regret_rows(again).values())
+    assert {k[1]: r["reused"] for k, r in _regret_rows(report).items()} == {"qlognei": True, "mfmes": False}
+    assert again.config["code"] == CODE
 
 
 def test_jobs_are_keyed_by_their_inputs(tmp_path):
@@ -308,15 +335,20 @@ def test_jobs_are_keyed_by_their_inputs(tmp_path):
 
     spec = _tiny_park().problems[0]
     acq = dict(TINY_ACQ)
-    key = job_key("run", (spec, "mfmes", 0, acq, "FAST", None))
+    key = job_key("run", (spec, "mfmes", 0, acq, "FAST", None), code=CODE)
     assert key.startswith("run-park91a-mfmes-FAST-seed0-")
-    assert key == job_key("run", (spec.replace(), "mfmes", 0, dict(acq), "FAST", None))  # equal inputs
-    others = [job_key("run", (spec.replace(budget=41.0), "mfmes", 0, acq, "FAST", None)),
-              job_key("run", (spec, "mfmes", 1, acq, "FAST", None)),
-              job_key("run", (spec, "mfmes", 0, {**acq, "num_restarts": 3}, "FAST", None)),
-              job_key("run", (spec, "mfmes", 0, acq, "FAST", {"n_restarts": 2}))]
+    assert key == job_key("run", (spec.replace(), "mfmes", 0, dict(acq), "FAST", None), code=CODE)  # equal inputs
+    others = [job_key("run", (spec.replace(budget=41.0), "mfmes", 0, acq, "FAST", None), code=CODE),
+              job_key("run", (spec, "mfmes", 1, acq, "FAST", None), code=CODE),
+              job_key("run", (spec, "mfmes", 0, {**acq, "num_restarts": 3}, "FAST", None), code=CODE),
+              job_key("run", (spec, "mfmes", 0, acq, "FAST", {"n_restarts": 2}), code=CODE)]
     assert len({key, *others}) == 5
-    assert job_key("speed", (spec, 0, acq, True)) != job_key("speed", (spec, 0, acq, False))
+    assert job_key("speed", (spec, 0, acq, True), code=CODE) != job_key("speed", (spec, 0, acq, False), code=CODE)
+    # other code (an edited source, another library version) gives other keys
+    edited = {**CODE, "sources": "0" * 64}
+    newer = {**CODE, "libraries": {**CODE["libraries"], "botorch": "99.0"}}
+    assert len({key, job_key("run", (spec, "mfmes", 0, acq, "FAST", None), code=edited),
+                job_key("run", (spec, "mfmes", 0, acq, "FAST", None), code=newer)}) == 3
     claim_work_dir(tmp_path / "a", "mfbo")
     claim_work_dir(tmp_path / "a", "mfbo")  # any mfbo settings may share it
     claim_work_dir(tmp_path / "b", "probconserv", "quick", {"steps": 1})
@@ -350,20 +382,20 @@ def test_raising_the_cap_continues_the_shorter_run(tmp_path, one_torch_thread):
     wd = tmp_path / "wd"
     r_short = _regret_rows(run_mfbo_benchmark(settings=short, work_dir=wd))
     args_short, args_long = _mfmes_args(short), _mfmes_args(long)
-    z_short = read_state(loop_state_dir(wd, args_short))[1]["Z"]
+    z_short = read_state(loop_state_dir(wd, args_short, CODE))[1]["Z"]
     r_long = _regret_rows(run_mfbo_benchmark(settings=long, work_dir=wd))
     plain = _regret_rows(run_mfbo_benchmark(settings=long))
     key = ("park91a", "mfmes")
     assert r_long[key]["curve"] == plain[key]["curve"] and r_long[key]["iterations_mean"] == 4
     # the long run started from the short run's evaluations; the short run's results stay
-    z_long = read_state(loop_state_dir(wd, args_long))[1]["Z"]
+    z_long = read_state(loop_state_dir(wd, args_long, CODE))[1]["Z"]
     assert z_long.shape[0] > z_short.shape[0] and z_long[: z_short.shape[0]].equal(z_short)
-    assert read_state(loop_state_dir(wd, args_short))[1]["Z"].equal(z_short)
-    assert (wd / "jobs" / f"{job_key('run', args_short)}.json").is_file()
+    assert read_state(loop_state_dir(wd, args_short, CODE))[1]["Z"].equal(z_short)
+    assert (wd / "jobs" / f"{job_key('run', args_short, code=CODE)}.json").is_file()
     again = _regret_rows(run_mfbo_benchmark(settings=short, work_dir=wd))
     assert again[key]["curve"] == r_short[key]["curve"]
     # a larger budget with a smaller cap is not an extension of the short run
-    d = loop_state_dir(wd, _mfmes_args(_park_mfmes(max_iterations=1, budget=80.0)))
+    d = loop_state_dir(wd, _mfmes_args(_park_mfmes(max_iterations=1, budget=80.0)), CODE)
     assert not (d / "state.json").exists()
 
 
@@ -373,7 +405,7 @@ def test_lowering_the_cap_continues_an_interrupted_run(tmp_path, one_torch_threa
     wd = tmp_path / "wd"
     spec = high.problems[0]
     # a run under cap 3 "killed" after its first BO iteration
-    d_high = loop_state_dir(wd, _mfmes_args(high))
+    d_high = loop_state_dir(wd, _mfmes_args(high), CODE)
     loop = make_loop(spec, "mfmes", 0, acq_settings(high.acquisition, spec.q, "FAST"), None,
                       state_dir=str(d_high))
     loop.run(spec.budget, max_iterations=1)
@@ -385,7 +417,7 @@ def test_lowering_the_cap_continues_an_interrupted_run(tmp_path, one_torch_threa
     (stale / "state.json").write_text('{"n_observations": 999, "iteration": 0, "total_cost": 0}')
     (stale / "tensors.pt").write_bytes(b"trunc")
     # the cap lowered to 2: the new run starts from the interrupted one (it would have passed there)
-    d_low = loop_state_dir(wd, _mfmes_args(low))
+    d_low = loop_state_dir(wd, _mfmes_args(low), CODE)
     assert d_low != d_high and read_state(d_low)[1]["Z"].equal(z_partial)
     assert d_low.name == "budget" + str(spec.budget) + "-iter2" and not stale.exists()
     assert json.loads((d_low / "limits.json").read_text()) == {"budget": spec.budget, "max_iterations": 2}
@@ -397,7 +429,7 @@ def test_lowering_the_cap_continues_an_interrupted_run(tmp_path, one_torch_threa
     assert z_low[: z_partial.shape[0]].equal(z_partial) and z_low.shape[0] > z_partial.shape[0]
     assert read_state(d_high)[1]["Z"].equal(z_partial)  # the other run's folder is untouched
     # a state at or past a cap is not continued under it: cap 1 starts afresh
-    assert not (loop_state_dir(wd, _mfmes_args(_park_mfmes(max_iterations=1))) / "state.json").exists()
+    assert not (loop_state_dir(wd, _mfmes_args(_park_mfmes(max_iterations=1)), CODE) / "state.json").exists()
 
 
 def test_method_max_iterations_caps_one_method_and_keeps_the_other_keys():
@@ -406,10 +438,10 @@ def test_method_max_iterations_caps_one_method_and_keeps_the_other_keys():
     runs = {a[1]: a for kind, a in jobs_of(capped) if kind == "run"}
     assert runs["mfmes"][0].max_iterations == 1 and runs["qlognei"][0].max_iterations == 3
     plain = {a[1]: a for kind, a in jobs_of(base) if kind == "run"}
-    assert job_key("run", runs["qlognei"]) == job_key("run", plain["qlognei"])
-    assert job_key("run", runs["mfmes"]) != job_key("run", plain["mfmes"])
+    assert job_key("run", runs["qlognei"], code=CODE) == job_key("run", plain["qlognei"], code=CODE)
+    assert job_key("run", runs["mfmes"], code=CODE) != job_key("run", plain["mfmes"], code=CODE)
     # the loop-state key leaves the limits out: a raised cap continues the capped run
-    assert job_key("run", runs["mfmes"], with_limits=False) == job_key("run", plain["mfmes"], with_limits=False)
+    assert job_key("run", runs["mfmes"], code=CODE, with_limits=False) == job_key("run", plain["mfmes"], code=CODE, with_limits=False)
     assert capped.spec_for(base.problems[0], "qlognei") is base.problems[0]
     with pytest.raises(ValueError, match="no problem 'rosen'"):
         base.replace(method_max_iterations={"rosen": {"mfmes": 1}})

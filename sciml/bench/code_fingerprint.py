@@ -1,0 +1,93 @@
+"""The fingerprint of the code a benchmark job runs, so that a work dir never reuses stale results.
+
+A job's result depends on sciml's sources that it imports (directly or through other sciml
+modules) and on the numerical libraries under them. :func:`code_fingerprint` hashes the first
+(the closure of sciml-internal imports, function-level ones included, read from the source with
+``ast``) and records the versions of the second; a benchmark puts it into its job keys.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import sciml
+
+__all__ = ["LIBRARIES", "code_fingerprint", "source_closure"]
+
+#: Distributions whose versions enter a fingerprint (missing ones are recorded as ``None``).
+LIBRARIES = ("numpy", "scipy", "torch", "gpytorch", "botorch", "numba", "xarray")
+
+_ROOT = Path(sciml.__file__).resolve().parent
+
+
+def _module_file(name: str, root: Path) -> Path | None:
+    """The source file of the sciml module ``name`` (a package's ``__init__.py``), or ``None``."""
+    parts = name.split(".")
+    if parts[0] != "sciml":
+        return None
+    base = root.joinpath(*parts[1:])
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imported(path: Path, name: str) -> set[str]:
+    """Names of the modules that the module ``name`` at ``path`` imports (absolute, resolved)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            out.add(base)
+            out.update(f"{base}.{a.name}" for a in node.names)  # ``from pkg import module``
+    return out
+
+
+def source_closure(modules: Iterable[str], root: Path = _ROOT) -> list[Path]:
+    """The sciml source files that ``modules`` import, transitively, themselves and parent packages included.
+
+    Raises ``ValueError`` for a module that is not a sciml module under ``root``.
+    """
+    todo, seen = list(modules), {}
+    for name in todo:
+        if _module_file(name, root) is None:
+            raise ValueError(f"{name!r} is not a sciml module under {root}")
+    while todo:
+        name = todo.pop()
+        path = _module_file(name, root)
+        if path is None or name in seen:
+            continue
+        seen[name] = path
+        parents = [".".join(name.split(".")[:k]) for k in range(1, name.count(".") + 1)]
+        todo.extend(parents + sorted(_imported(path, name)))
+    return sorted(set(seen.values()))
+
+
+def code_fingerprint(modules: Iterable[str], root: Path = _ROOT) -> dict[str, Any]:
+    """``{"sciml": version, "sources": sha256 of the closure's files, "libraries": {name: version}}``.
+
+    The hash covers each file's path relative to ``root`` and its bytes, in sorted order; any
+    edit of a source the modules run changes it.
+    """
+    digest = hashlib.sha256()
+    for path in source_closure(modules, root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    versions: dict[str, str | None] = {}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            versions[lib] = None
+    return {"sciml": sciml.__version__, "sources": digest.hexdigest(), "libraries": versions}
