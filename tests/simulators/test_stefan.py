@@ -7,12 +7,13 @@ import math
 import numpy as np
 import pytest
 from scipy.integrate import quad
+from scipy.optimize import brentq
 from scipy.special import erf
 
 from sciml.data.schema import validate
 from sciml.errors import ParameterError
 from sciml.simulators.base import Simulator
-from sciml.simulators.pde.stefan import StefanSimulator, stefan_alpha
+from sciml.simulators.pde.stefan import StefanSimulator, stefan_alpha, stefan_front, stefan_valid_until
 
 
 @pytest.mark.parametrize("u_star", [0.55, 0.6, 0.7])
@@ -101,8 +102,8 @@ def test_mass_balance_of_the_scheme():
 
 def test_bad_input():
     sim = StefanSimulator(n_cells=16)
-    for bad in ({"u_star": 0.5}, {"u_star": 0.75}, {"u_star": "0.6"}):
-        with pytest.raises(ParameterError, match=r"u_star in \[0.55, 0.7\]"):
+    for bad in ({"u_star": 0.4}, {"u_star": 0.995}, {"u_star": 0.0}, {"u_star": 1.0}, {"u_star": "0.6"}):
+        with pytest.raises(ParameterError, match=r"u_star in \[0.42, 0.99\]"):
             sim.run(bad, seed=0)
     with pytest.raises(ParameterError, match="k_max"):
         StefanSimulator(k_max=0.0)
@@ -110,3 +111,37 @@ def test_bad_input():
         stefan_alpha(1.2)
     with pytest.raises(ParameterError, match="n_cells"):
         sim.front_position_numeric(np.zeros(10), {"u_star": 0.6})
+
+
+def _front_by_hand(t: float, u_star: float) -> float:
+    """``2 alpha sqrt(t)`` with ``alpha`` from the Stefan condition, solved here without the module."""
+    def stefan_condition(a: float) -> float:
+        return u_star * a * math.sqrt(math.pi) * math.erf(a) * math.exp(a * a) - (1.0 - u_star)
+    alpha = brentq(stefan_condition, 1e-12, 5.0, xtol=1e-15)
+    return 2.0 * alpha * math.sqrt(t)
+
+
+def test_accepted_range_is_the_physical_one_where_the_exact_solution_holds():
+    space = StefanSimulator.PARAMETERS["u_star"]
+    assert 0.0 < space.low <= 0.5 and 0.7 <= space.high < 1.0  # ProbConserv's OOD value and train range
+    assert stefan_valid_until(space.low) >= StefanSimulator().t_final  # front inside [0, 1] on every frame
+    assert stefan_valid_until(space.low - 0.01) < StefanSimulator().t_final  # and no wider than that
+
+
+def test_out_of_distribution_u_star_runs_and_its_front_converges_at_first_order():
+    """ProbConserv's OOD test value u* = 0.5: the latent-heat front at t = 0.05 -> 0.2773, error ~ dx."""
+    p, t = {"u_star": 0.5}, 0.05
+    exact = _front_by_hand(t, 0.5)
+    assert exact == pytest.approx(0.2773, abs=5e-5)
+    assert float(stefan_front(t, 0.5)) == pytest.approx(exact, rel=1e-12)
+    StefanSimulator(n_cells=16, n_frames=3).run(p, seed=0)  # the default t_final is accepted too
+    ns = np.array([64, 128, 256])
+    errors = []
+    for n in ns:
+        sim = StefanSimulator(n_cells=int(n), t_final=t, n_frames=2)
+        u = sim.run(p, seed=0).u.values[0, -1]
+        errors.append(abs(float(sim.front_position_numeric(u, p)) - exact))
+    errors = np.array(errors)
+    orders = np.log2(errors[:-1] / errors[1:])
+    assert np.all((orders > 0.9) & (orders < 1.1)), (errors, orders)  # measured 0.99, 0.97
+    assert np.all(errors * ns < 0.25), errors  # measured 0.18 dx at each n

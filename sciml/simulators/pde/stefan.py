@@ -28,7 +28,18 @@ Total mass ``M(t) = 2 sqrt(k_max t) [u* alpha + (1 - u*)(1 - e^{-alpha^2}) / (sq
 equal (by the Stefan condition) to the time integral of the inflow
 ``F(0, t) = sqrt(k_max / (pi t)) (1 - u*) / erf(alpha)``. The solution is that of the half
 line, hence exact on ``[0, 1]`` while ``x*(t) < 1``, i.e. ``t < 1 / (4 alpha^2 k_max)``
-(``t_final`` defaults to 0.5, inside this for every ``u*`` in ``[0.55, 0.7]`` and ``k_max = 1``).
+(:func:`stefan_valid_until`).
+
+**Accepted range of** ``u*``. The physics needs ``0 < u* < 1`` (the boundary value 1 above the
+threshold, the initial state 0 below it), and the scheme runs for any such value.
+:class:`StefanSimulator` accepts the closed interval ``[0.42, 0.99]``: ``0.42`` is the smallest
+two-decimal ``u*`` for which the front is still inside ``[0, 1]`` at the default
+``t_final = 0.5`` with ``k_max = 1`` (``stefan_valid_until(u*) >= 0.5`` needs ``alpha <= 1/sqrt(2)``,
+i.e. ``u* >= 0.4149``), so that the exact solution, mass and fluxes hold on every frame; near
+``u* = 1`` the front barely moves (``alpha -> 0``), and ``0.99`` keeps it several cells wide
+on the default grid. This contains ProbConserv's training range ``[0.55, 0.7]`` and its
+out-of-distribution test value ``u* = 0.5``; the training range is a property of the design
+(:data:`sciml.surrogates.probconserv.CONSERVATION_PROBLEMS`), not of the simulator.
 """
 
 from __future__ import annotations
@@ -165,8 +176,12 @@ def stefan_mass(t: Any, u_star: float, k_max: float = 1.0) -> np.ndarray:
 class StefanSimulator(GPMESimulator1D):
     """Stefan problem ``u_t = (k(u) u_x)_x``, ``k(u) = k_max 1[u >= u*]``; see the module docstring.
 
-    Physical parameter: ``u_star`` in ``[0.55, 0.7]`` (ProbConserv's range). Initial state
-    ``u0 = 0`` (deterministic: all samples are identical); ``u(0, t) = 1``, ``u(1, t) = 0``.
+    Physical parameter: ``u_star`` in ``[0.42, 0.99]`` (see the module docstring: physically
+    any ``0 < u* < 1``; the lower bound keeps the front inside ``[0, 1]`` up to the default
+    ``t_final = 0.5`` for ``k_max = 1``; a larger ``t_final`` or ``k_max`` shortens that window,
+    see :meth:`valid_until`). It contains ProbConserv's training range ``[0.55, 0.7]`` and its
+    out-of-distribution value ``0.5``. Initial state ``u0 = 0`` (deterministic: all samples
+    are identical); ``u(0, t) = 1``, ``u(1, t) = 0``.
 
     Numerics: the finite-volume / backward-Euler / semismooth-Newton scheme of
     :mod:`sciml.simulators.pde.porous_medium` with the exact Kirchhoff flux; it is the classical
@@ -185,7 +200,9 @@ class StefanSimulator(GPMESimulator1D):
     name: ClassVar[str] = "stefan1d"
     version: ClassVar[str] = "1"
     PARAMETERS: ClassVar[ParameterSpace] = ParameterSpace((
-        Parameter("u_star", 0.55, 0.7, units="1", description="threshold u* of k(u)", default=None),
+        # physically 0 < u* < 1; bounds chosen so the front stays inside [0, 1] up to the default
+        # t_final = 0.5 (k_max = 1) and still moves at the top; see the module docstring
+        Parameter("u_star", 0.42, 0.99, units="1", description="threshold u* of k(u)", default=None),
     ))
 
     def __init__(

@@ -119,9 +119,13 @@ def test_exact_solutions_agree_with_the_repo_simulators():
     np.testing.assert_allclose(CONSERVATION_PROBLEMS["stefan"].front_position(ts[:, 0], 0.6),
                                sim.front_position(ts[:, 0], {"u_star": 0.6}), rtol=1e-14)
     assert CONSERVATION_PROBLEMS["stefan"].valid_until(0.6) == pytest.approx(sim.valid_until({"u_star": 0.6}), rel=1e-14)
-    # the out-of-domain test value u* = 0.5 is outside the simulator's space but admissible here
-    with pytest.raises(ParameterError):
-        sim.exact_solution(x, ts, {"u_star": 0.5})
+    # the out-of-distribution test value u* = 0.5 is in the simulator's space (the training range
+    # [0.55, 0.7] belongs to the problem's design); below the simulator's range it refuses
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["stefan"].exact(x, ts, 0.5),
+                               sim.exact_solution(x, ts, {"u_star": 0.5}), rtol=1e-13, atol=0)
+    assert CONSERVATION_PROBLEMS["stefan"].train_range == (0.55, 0.7)
+    with pytest.raises(ParameterError, match=r"u_star=0.3 is out of range; accepted: u_star in \[0.42, 0.99\]"):
+        sim.exact_solution(x, ts, {"u_star": 0.3})
     assert CONSERVATION_PROBLEMS["stefan"].exact(np.array(0.0), np.array(0.05), 0.5) == pytest.approx(1.0, abs=1e-15)
 
 
