@@ -95,25 +95,15 @@ def data_info(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
     stats: Annotated[bool, typer.Option(help="Compute field statistics (reads the data).")] = True,
 ) -> None:
-    """Describe a dataset file: dims, variables, parameters and provenance."""
-    from sciml.data.describe import format_summary, summarize
+    """Describe a dataset file: dims, variables, parameters and provenance.
 
-    ds = _open_any(path)
-    try:
-        summary = summarize(ds, statistics=stats)
-    finally:
-        ds.close()
+    The file is read lazily and the statistics in bounded blocks, so memory does not grow
+    with the file's size.
+    """
+    from sciml.data.describe import format_summary, summarize_file
+
+    summary = summarize_file(path, statistics=stats)
     typer.echo(json.dumps(summary, indent=2) if as_json else format_summary(summary, path=path))
-
-
-def _open_any(path: Path):
-    """Open a sciml NetCDF file, or a PDEBench HDF5 file when it has a ``tensor`` dataset."""
-    from sciml.data.netcdf import open_dataset
-    from sciml.data.pdebench import is_pdebench_file, read_pdebench
-
-    if is_pdebench_file(path):
-        return read_pdebench(path)
-    return open_dataset(path)
 
 
 @app.command()

@@ -95,6 +95,52 @@ def test_info_on_foreign_file_is_a_clear_error(tmp_path, capsys):
     assert code == 2 and str(junk) in err
 
 
+def _pdebench_file(path: Path, tensor=None) -> Path:
+    """A PDEBench-layout file (``tensor`` unless None, coordinates, ``Nu``)."""
+    import h5py
+    import numpy as np
+
+    with h5py.File(path, "w") as f:
+        if tensor is not None:
+            f["tensor"] = tensor
+        f["x-coordinate"] = np.linspace(0, 1, 8, dtype=np.float32)
+        f["t-coordinate"] = np.arange(6, dtype=np.float32) * 0.1
+        f.attrs["Nu"] = 0.01
+    return path
+
+
+def test_info_on_pdebench_file(tmp_path, capsys):
+    import numpy as np
+
+    tensor = np.random.default_rng(0).normal(size=(4, 5, 8)).astype(np.float32)
+    path = _pdebench_file(tmp_path / "1D_Burgers_Sols_Nu0.01.hdf5", tensor)
+    code, out, err = run_cli(["data", "info", "--json", str(path)], capsys)
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["dims"] == {"sample": 4, "t": 5, "x": 8}
+    assert info["coordinates"]["t"]["max"] == pytest.approx(0.4)
+    a = tensor.astype(np.float64)
+    assert info["fields"]["u"]["min"] == a.min() and info["fields"]["u"]["max"] == a.max()
+    assert info["fields"]["u"]["mean"] == pytest.approx(a.mean(), rel=1e-12)
+    assert info["fields"]["u"]["std"] == pytest.approx(a.std(), rel=1e-12)
+    code, out, err = run_cli(["data", "info", str(path)], capsys)
+    assert code == 0 and "parameter nu (1): 1 distinct: 0.01" in out and "generator: pdebench-file" in out
+
+
+def test_info_on_pdebench_file_without_tensor(tmp_path, capsys):
+    path = _pdebench_file(tmp_path / "1D_Burgers_Sols_Nu0.01.hdf5")
+    code, out, err = run_cli(["data", "info", str(path)], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: {path}: not a PDEBench file: the root dataset 'tensor' is missing")
+    assert "datasets present: ['t-coordinate', 'x-coordinate']" in err
+    assert "phony" not in err and "provenance" not in err and "Traceback" not in err
+    # the same in a fresh process, as a user runs it
+    res = subprocess.run([sys.executable, "-m", "sciml.cli", "data", "info", str(path)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and res.stdout == "" and "Traceback" not in res.stderr
+    assert "the root dataset 'tensor' is missing" in res.stderr
+
+
 def test_unknown_benchmark(capsys):
     code, out, err = run_cli(["bench", "nonesuch"], capsys)
     assert code == 2 and "unknown benchmark 'nonesuch'; accepted: ['cape', 'mfbo', 'probconserv', 'solvers']" in err

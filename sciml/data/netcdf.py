@@ -34,7 +34,7 @@ from sciml.data.atomic import atomic_path
 from sciml.data.schema import field_variables, validate as _validate
 from sciml.errors import FileFormatError, SchemaError
 
-__all__ = ["save", "open_dataset", "COMPRESSIONS"]
+__all__ = ["save", "open_dataset", "is_netcdf4_file", "COMPRESSIONS"]
 
 #: Accepted values of ``compression`` in :func:`save`.
 COMPRESSIONS: tuple[str | None, ...] = ("gzip", "lzf", None)
@@ -171,6 +171,32 @@ def open_dataset(
         ds.close()
         raise
     return ds
+
+
+def is_netcdf4_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is an HDF5 file written through netCDF4 (by :func:`save` or another tool).
+
+    A NetCDF4 file carries netCDF's root attribute ``_NCProperties`` or at least one root
+    dataset that is an HDF5 dimension scale (a netCDF dimension). Only metadata is read.
+    Returns ``False`` for missing, non-HDF5 or plain HDF5 files (never raises).
+    """
+    try:
+        with h5py.File(path, "r") as f:
+            if "_NCProperties" in f.attrs:
+                return True
+            return any(
+                isinstance(d, h5py.Dataset) and _attr_text(d.attrs.get("CLASS")) == "DIMENSION_SCALE"
+                for d in f.values()
+            )
+    except (OSError, ValueError):
+        return False
+
+
+def _attr_text(value: Any) -> str:
+    """An HDF5 string attribute (bytes or str) as ``str``; anything else as ``""``."""
+    if isinstance(value, (bytes, np.bytes_)):
+        return value.decode(errors="replace")
+    return value if isinstance(value, str) else ""
 
 
 # --------------------------------------------------------------------------- helpers

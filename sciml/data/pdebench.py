@@ -87,13 +87,15 @@ _FILENAME_PARAM = re.compile(r"(?<![A-Za-z])(Nu|nu|beta|Rho|rho)(\d+(?:\.\d+)?(?
 
 
 def is_pdebench_file(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is an HDF5 file in PDEBench layout (a ``tensor`` dataset at the root).
+    """Whether ``path`` is an HDF5 file in PDEBench layout.
 
-    Returns ``False`` for missing, non-HDF5 or other HDF5 files (never raises).
+    That is, a root dataset ``tensor`` or one of the multi-field datasets
+    (``density``, ``pressure``, ``Vx``, ``Vy``, ``Vz``). Only metadata is read. Returns
+    ``False`` for missing, non-HDF5 or other HDF5 files (never raises).
     """
     try:
         with h5py.File(path, "r") as f:
-            return isinstance(f.get("tensor"), h5py.Dataset)
+            return any(isinstance(f.get(k), h5py.Dataset) for k in ("tensor", *_CFD_FIELDS))
     except (OSError, ValueError):
         return False
 
@@ -281,16 +283,7 @@ def _field_datasets(f: h5py.File, p: Path, root: Mapping[str, h5py.Dataset], var
     else:
         fields = {k: root[k] for k in _CFD_FIELDS if k in root}
     if not fields:
-        groups = [k for k, v in f.items() if isinstance(v, h5py.Group)]
-        hint = (
-            " It looks like PDEBench's per-seed group layout ('0000/data', e.g. 2D "
-            "diffusion-reaction, shallow water), which is not supported."
-            if any(isinstance(f[g], h5py.Group) and "data" in f[g] for g in groups) else ""
-        )
-        raise FileFormatError(
-            f"{p}: not a PDEBench file: missing root dataset 'tensor' (or "
-            f"{'/'.join(_CFD_FIELDS)}); root datasets: {sorted(root)}, groups: {groups[:10]}.{hint}"
-        )
+        raise FileFormatError(_missing_tensor_message(f, p, root))
     first = next(iter(fields.values()))
     shape = first.shape
     if len(shape) not in (3, 4):
@@ -303,6 +296,24 @@ def _field_datasets(f: h5py.File, p: Path, root: Mapping[str, h5py.Dataset], var
         if d.dtype.kind != "f":
             raise FileFormatError(f"{p}: dataset {d.name!r} has dtype {d.dtype}; expected floating point")
     return fields
+
+
+def _missing_tensor_message(f: h5py.File, p: Path, root: Mapping[str, h5py.Dataset]) -> str:
+    """Error message for a file without ``tensor``: what is missing, what the file holds, what is accepted."""
+    groups = sorted(k for k, v in f.items() if isinstance(v, h5py.Group))
+    shown = groups[:10] + ([f"... {len(groups)} groups in all"] if len(groups) > 10 else [])
+    hint = (
+        " It looks like PDEBench's per-seed group layout ('0000/data', e.g. 2D "
+        "diffusion-reaction, shallow water), which is not supported."
+        if any("data" in f[g] for g in groups[:10]) else ""
+    )
+    return (
+        f"{p}: not a PDEBench file: the root dataset 'tensor' is missing (and so are the "
+        f"multi-field datasets {'/'.join(_CFD_FIELDS)}); datasets present: {sorted(root)}"
+        f"{f', groups present: {shown}' if groups else ''}.{hint} Accepted: an HDF5 file with "
+        "a root dataset 'tensor' of shape [N, T, X] or [N, T, X, Y] (or the multi-field "
+        "datasets), with 'x-coordinate' [, 'y-coordinate'] and 't-coordinate'."
+    )
 
 
 def _coordinates(p: Path, root: Mapping[str, h5py.Dataset], first: h5py.Dataset, space: tuple[str, ...]

@@ -172,7 +172,7 @@ def test_bad_files(tmp_path: Path, kind: str):
         "missing": "no such file",
         "text": "not an HDF5/NetCDF4 file",
         "truncated": "truncated HDF5/NetCDF4 file",
-        "foreign": r"not a PDEBench file: missing root dataset 'tensor'.*root datasets: \['weights'\]",
+        "foreign": r"not a PDEBench file: the root dataset 'tensor' is missing.*datasets present: \['weights'\]",
         "per-seed groups": "per-seed group layout",
     }[kind]
     with pytest.raises(FileFormatError, match=expected) as info:
