@@ -21,7 +21,7 @@ SIMULATORS: dict[str, str] = {
     "burgers1d": "sciml.simulators.pde.burgers:BurgersSimulator",
     "burgers1d_amplitude": "sciml.simulators.pde.burgers:BurgersAmplitudeSimulator",
     "diffusion_reaction1d": "sciml.simulators.pde.diffusion_reaction:DiffusionReactionSimulator",
-    "heat1d": "sciml.simulators.pde.porous_medium:HeatSimulator",
+    "heat1d": "sciml.simulators.pde.heat:HeatSimulator",
     "pme1d": "sciml.simulators.pde.porous_medium:PorousMediumSimulator",
     "stefan1d": "sciml.simulators.pde.stefan:StefanSimulator",
 }

@@ -10,7 +10,8 @@ from scipy.integrate import quad
 
 from sciml.errors import ParameterError
 from sciml.simulators.pde import HeatSimulator, PorousMediumSimulator, StefanSimulator
-from sciml.simulators.pde.porous_medium import heat_mass, heat_series_mass, heat_series_solution, pme_mass
+from sciml.simulators.pde.heat import heat_mass, heat_series_mass, heat_series_solution
+from sciml.simulators.pde.porous_medium import pme_mass
 from sciml.simulators.pde.stefan import stefan_alpha, stefan_mass
 
 

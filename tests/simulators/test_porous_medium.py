@@ -12,9 +12,8 @@ from sciml.data.schema import validate
 from sciml.errors import ParameterError
 from sciml.simulators.base import Simulator
 from sciml.simulators.pde._implicit_diffusion import Boundary, Diffusivity, integrate
+from sciml.simulators.pde.heat import DirichletSineSeriesIC, HeatSimulator
 from sciml.simulators.pde.porous_medium import (
-    DirichletSineSeriesIC,
-    HeatSimulator,
     PorousMediumSimulator,
     barenblatt_front,
     barenblatt_mass,
@@ -51,7 +50,7 @@ def test_heat_second_order_against_exact(k):
     assert errors[-1] < 2e-6 * k
 
 
-def test_heat_probconserv_exact_formula_and_identical_samples():
+def test_heat_unit_interval_exact_formula_and_identical_samples():
     sim = HeatSimulator(n_cells=128, t_final=0.05, n_frames=6)
     ds = sim.run({"k": 3.0}, seed=7, n_samples=3)
     u = ds.u.values
@@ -60,6 +59,62 @@ def test_heat_probconserv_exact_formula_and_identical_samples():
     np.testing.assert_allclose(sim.exact_solution(x, t, {"k": 3.0}),
                                np.exp(-np.pi**2 * 3.0 * t) * np.sin(np.pi * x), rtol=0, atol=1e-15)
     assert np.abs(u - sim.exact_solution(x, t, {"k": 3.0})[None]).max() < 5e-4
+
+
+# ProbConserv's heat problem (reference deep_pdes/datasets/pme.py HeatEquation): u0 = sin x on
+# [0, 2 pi], u = e^{-k t} sin x, zero mass; the truth below is written out, not taken from the code.
+@pytest.mark.parametrize("k", [1.0, 5.0])
+def test_heat_probconserv_problem_converges_to_exp_minus_kt_sin_x_with_zero_mass(k):
+    ns = [64, 128, 256, 512]
+    errors = []
+    for n in ns:
+        sim = HeatSimulator.probconserv(n_cells=n, n_frames=3)  # frames t = 0, 0.5, 1
+        assert sim.length == 2 * np.pi and sim.x_max == 2 * np.pi and sim.t_final == 1.0
+        np.testing.assert_array_equal(sim.t, [0.0, 0.5, 1.0])
+        u = sim.run({"k": k}, seed=0).u.values[0]  # (3, n)
+        truth = np.exp(-k * sim.t)[:, None] * np.sin(sim.x)[None, :]  # point values at cell centres
+        errors.append(np.abs(u[1:] - truth[1:]).max())  # t = 0.5 and 1: max-norm error
+        # zero mass to round-off at every frame (the discrete flux form, and G u = 0 for sin x)
+        assert np.abs(u.sum(-1) * sim.dx).max() < 1e-14
+        # the solution at t = 0.5 is not degenerate: peak e^{-k/2}
+        assert np.abs(u[1]).max() == pytest.approx(np.exp(-k / 2), rel=3e-3)
+    orders = observed_orders(errors)  # Crank-Nicolson, dt = dx / 4: second order (1.85 pre-asymptotic at k = 5)
+    assert np.all(orders >= 1.8) and np.all(orders[1:] >= 1.95), (errors, orders)
+    assert errors[-1] < 2.5e-6, errors
+
+
+def test_heat_probconserv_options_are_the_public_api():
+    sim = HeatSimulator(length=2 * np.pi, initial_condition=DirichletSineSeriesIC(mode=2), t_final=1.0,
+                        n_cells=64, n_frames=5)
+    same = HeatSimulator.probconserv(n_cells=64, n_frames=5)
+    assert sim.config() == same.config()
+    assert sim.config()["length"] == 2 * np.pi
+    assert sim.config()["initial_condition"] == {"kind": "dirichlet_sine_series", "n_modes": 2, "random": False,
+                                                 "decay": 1.0, "mode": 2}
+    x, t = np.linspace(0.0, 2 * np.pi, 17), np.array([[0.0], [0.5], [1.0]])
+    for k in (1.0, 5.0):
+        np.testing.assert_allclose(sim.exact_solution(x, t, {"k": k}), np.exp(-k * t) * np.sin(x), rtol=0, atol=1e-15)
+        np.testing.assert_array_equal(sim.conserved_quantity(t[:, 0], {"k": k}), 0.0)
+        # equal outflow at both ends: F(0) = F(2 pi) = -k e^{-k t}
+        f = sim.boundary_flux(t[:, 0], {"k": k})
+        np.testing.assert_allclose(f, np.repeat(-k * np.exp(-k * t), 2, axis=1), rtol=1e-14)
+        # exact cell averages of sin x: sin(x_i) sin(dx/2) / (dx/2)
+        h = sim.dx / 2
+        np.testing.assert_allclose(sim.exact_cell_averages(0.5, {"k": k}),
+                                   np.exp(-k / 2) * np.sin(sim.x) * np.sin(h) / h, rtol=0, atol=1e-14)
+    ds = sim.run({"k": 1.0}, seed=0)
+    np.testing.assert_allclose(ds.u.values[0, 0], np.sin(sim.x) * np.sin(sim.dx / 2) / (sim.dx / 2), atol=1e-14)
+    assert "x=6.28319" in ds.attrs["boundary_conditions"] and "[0, 6.28319]" in ds.attrs["pde"]
+    from sciml.simulators.registry import build_simulator
+    from sciml.testing import check_simulator
+    assert build_simulator(sim.config()).config() == sim.config()
+    check_simulator(HeatSimulator.probconserv(n_cells=32, n_frames=4), {"k": 5.0})
+    with pytest.raises(ParameterError, match="length"):
+        HeatSimulator(length=0.0)
+    with pytest.raises(ParameterError, match="mode"):
+        DirichletSineSeriesIC(mode=0)
+    with pytest.raises(ParameterError, match="mode"):
+        DirichletSineSeriesIC(n_modes=3, random=True, mode=2)
 
 
 def test_heat_random_sine_series_matches_exact():
@@ -97,7 +152,7 @@ def test_heat_conserved_quantity_against_quadrature():
             flux, _ = quad(lambda s_: float(np.subtract(*sim.boundary_flux(s_, p, coefficients=a[s]))),
                            0.0, t, epsabs=1e-13)
             assert abs(m[s] - (sim.conserved_quantity(0.0, p, coefficients=a[s]) + flux)) < 1e-11
-    # the ProbConserv closed form 2/pi exp(-pi^2 k t)
+    # the unit-interval closed form (sin(pi x) on [0, 1]) 2/pi exp(-pi^2 k t)
     det = HeatSimulator()
     np.testing.assert_allclose(det.conserved_quantity(np.array([0.0, 0.1]), p),
                                2 / np.pi * np.exp(-np.pi**2 * 1.5 * np.array([0.0, 0.1])), rtol=1e-14)

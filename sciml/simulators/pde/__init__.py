@@ -11,9 +11,8 @@ from sciml.simulators.pde.burgers import BurgersSimulator, cole_hopf_solution
 from sciml.simulators.pde.diffusion_reaction import DiffusionReactionSimulator, logistic_solution
 from sciml.simulators.pde.grid import PDESimulator1D
 from sciml.simulators.pde.initial_conditions import SineIC, SineSumIC
+from sciml.simulators.pde.heat import DirichletSineSeriesIC, HeatSimulator
 from sciml.simulators.pde.porous_medium import (
-    DirichletSineSeriesIC,
-    HeatSimulator,
     PorousMediumSimulator,
     barenblatt_front,
     barenblatt_mass,

@@ -140,7 +140,7 @@ class SineIC:
 INITIAL_CONDITIONS: dict[str, str] = {
     "sine_sum": "sciml.simulators.pde.initial_conditions:SineSumIC",
     "sine": "sciml.simulators.pde.initial_conditions:SineIC",
-    "dirichlet_sine_series": "sciml.simulators.pde.porous_medium:DirichletSineSeriesIC",
+    "dirichlet_sine_series": "sciml.simulators.pde.heat:DirichletSineSeriesIC",
 }
 
 

@@ -7,7 +7,9 @@ ProbConserv on the GPME
 
 with three choices of the diffusivity ``k(u)``:
 
-* heat equation, ``k(u) = k`` constant (:class:`HeatSimulator`, ``"heat1d"``);
+* heat equation, ``k(u) = k`` constant (:class:`~sciml.simulators.pde.heat.HeatSimulator`,
+  ``"heat1d"``, in :mod:`sciml.simulators.pde.heat`; its domain length is an option:
+  ProbConserv's heat problem is ``u0 = sin x`` on ``[0, 2 pi]``);
 * porous medium equation, ``k(u) = u^m`` (:class:`PorousMediumSimulator`, ``"pme1d"``);
 * Stefan problem, ``k(u) = k_max 1[u >= u*]`` (:class:`~sciml.simulators.pde.stefan.StefanSimulator`,
   ``"stefan1d"``).
@@ -20,7 +22,8 @@ with three choices of the diffusivity ``k(u)``:
 convention.
 
 The finite-volume numerics are described on :class:`GPMESimulator1D`; the closed forms
-(:func:`heat_series_solution`, :func:`pme_front_solution`, their masses) are module functions.
+(:func:`~sciml.simulators.pde.heat.heat_series_solution`, :func:`pme_front_solution`, their
+masses) are module functions.
 
 **Conservation (ProbConserv's constraint ``G u = b``).** Integrating the equation over the
 domain gives
@@ -39,7 +42,7 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -54,15 +57,10 @@ from sciml.simulators.pde.grid import PDESimulator1D
 
 __all__ = [
     "GPMESimulator1D",
-    "DirichletSineSeriesIC",
-    "HeatSimulator",
     "PorousMediumSimulator",
     "barenblatt_solution",
     "barenblatt_front",
     "barenblatt_mass",
-    "heat_mass",
-    "heat_series_mass",
-    "heat_series_solution",
     "pme_front_mass",
     "pme_front_solution",
     "pme_mass",
@@ -87,7 +85,7 @@ class GPMESimulator1D(PDESimulator1D):
     Parameters
     ----------
     n_cells : int
-        Number of cells on ``[0, 1]``.
+        Number of cells on ``[0, length]``.
     t_final : float
         Final time (same units as ``t``, diffusivity units ``length^2 / time``).
     n_frames : int
@@ -102,6 +100,8 @@ class GPMESimulator1D(PDESimulator1D):
         ``1`` backward Euler (monotone, positivity preserving), ``0.5`` Crank–Nicolson.
     dtype : {"float64", "float32"}
         Type of the stored field (the integration is always float64).
+    length : float
+        Domain ``[0, length]`` (default 1; only :class:`HeatSimulator` exposes another value).
     """
 
     name: ClassVar[str] = "gpme1d"
@@ -121,8 +121,12 @@ class GPMESimulator1D(PDESimulator1D):
         theta: float | None = None,
         dtype: str = "float64",
         initial_condition: Any = None,
+        length: float = 1.0,
     ) -> None:
-        super().__init__(n_cells=n_cells, t_final=t_final, n_frames=n_frames, x_min=0.0, x_max=1.0,
+        if isinstance(length, bool) or not (isinstance(length, (int, float)) and math.isfinite(length)
+                                            and length > 0):
+            raise ParameterError(f"length must be a positive finite number, got {length!r}")
+        super().__init__(n_cells=n_cells, t_final=t_final, n_frames=n_frames, x_min=0.0, x_max=float(length),
                          initial_condition=initial_condition, dtype=dtype)
         if dt is not None and not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise ParameterError(f"dt must be a positive number or None, got {dt!r}")
@@ -135,7 +139,7 @@ class GPMESimulator1D(PDESimulator1D):
     # ------------------------------------------------------------ configuration
     def config(self) -> dict[str, Any]:
         cfg = super().config()
-        del cfg["x_min"], cfg["x_max"]  # the domain is fixed to [0, 1]
+        del cfg["x_min"], cfg["x_max"]  # the domain is [0, 1] (HeatSimulator records its length)
         cfg.update({"dt": self.dt, "theta": self.theta})
         return cfg
 
@@ -177,7 +181,7 @@ class GPMESimulator1D(PDESimulator1D):
     def boundary_conditions(self, params: Mapping[str, float]) -> str:
         """Human-readable boundary conditions (stored as ``attrs["boundary_conditions"]``)."""
         left, right = self.boundaries(params)
-        return f"{left.describe('x=0')}; {right.describe('x=1')}"
+        return f"{left.describe('x=0')}; {right.describe(f'x={self.x_max:g}')}"
 
     def describe_pde(self, params: Mapping[str, float]) -> str:
         """The equation and ``k(u)`` in words (stored as ``attrs["pde"]``)."""
@@ -220,134 +224,7 @@ class GPMESimulator1D(PDESimulator1D):
         return ds
 
 
-# =========================================================================== heat
-@dataclass(frozen=True)
-class DirichletSineSeriesIC:
-    """Sine series ``u0(x) = sum_j a_j sin(j pi x / L)`` vanishing at both ends.
-
-    With ``random=False`` (default) the coefficients are ``a = (1, 0, ..., 0)``: ProbConserv's
-    ``u0 = sin(pi x)``, identical for every sample. With ``random=True``,
-    ``a_j ~ U(-1, 1) / j**decay`` independently per sample and mode.
-
-    :meth:`sample` returns exact *cell averages* (the grid must be uniform cell centres).
-
-    Parameters
-    ----------
-    n_modes : int
-        Number of modes ``j = 1 .. n_modes``.
-    random : bool
-        Draw random coefficients (otherwise ``sin(pi x)``).
-    decay : float
-        Amplitude decay exponent of the random coefficients.
-    """
-
-    n_modes: int = 1
-    random: bool = False
-    decay: float = 1.0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.n_modes, bool) or not isinstance(self.n_modes, int) or self.n_modes < 1:
-            raise ParameterError(f"n_modes must be a positive integer, got {self.n_modes!r}")
-        if not (math.isfinite(self.decay) and self.decay >= 0):
-            raise ParameterError(f"decay must be a finite number >= 0, got {self.decay!r}")
-
-    def coefficients(self, rng: np.random.Generator, n_samples: int) -> np.ndarray:
-        """Mode amplitudes, shape ``(n_samples, n_modes)``."""
-        if not self.random:
-            a = np.zeros((n_samples, self.n_modes))
-            a[:, 0] = 1.0
-            return a
-        j = np.arange(1, self.n_modes + 1)
-        return rng.uniform(-1.0, 1.0, size=(n_samples, self.n_modes)) / j**self.decay
-
-    def sample(self, rng: np.random.Generator, x: np.ndarray, n_samples: int, length: float) -> np.ndarray:
-        """Cell averages of ``n_samples`` draws on cell centres ``x``, shape ``(n_samples, n_x)``."""
-        x = np.asarray(x, dtype=np.float64)
-        dx = length / x.size
-        a = self.coefficients(rng, n_samples)
-        x0 = x[0] - 0.5 * dx
-        return a @ _sine_cell_averages(x - x0, dx, length, self.n_modes)
-
-    def config(self) -> dict[str, Any]:
-        return {"kind": "dirichlet_sine_series", **asdict(self)}
-
-
-def _sine_cell_averages(xc: np.ndarray, dx: float, length: float, n_modes: int) -> np.ndarray:
-    """Cell averages of ``sin(j pi x / L)``, shape ``(n_modes, n_x)``."""
-    w = np.arange(1, n_modes + 1)[:, None] * np.pi / length
-    return np.sin(w * xc[None, :]) * (2.0 * np.sin(0.5 * w * dx) / (w * dx))
-
-
-def _heat_decay(t: Any, k: float, n_modes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mode numbers ``j = 1..n_modes`` and ``exp(-(j pi)^2 k t)``, shape ``(*t.shape, n_modes)``."""
-    j = np.arange(1, n_modes + 1, dtype=np.float64)
-    return j, np.exp(-((j * np.pi) ** 2) * k * np.asarray(t, dtype=np.float64)[..., None])
-
-
-def heat_series_solution(x: Any, t: Any, k: float, coefficients: Any) -> np.ndarray:
-    """Heat equation on ``[0, 1]`` with zero Dirichlet data: ``u = sum_j a_j e^{-(j pi)^2 k t} sin(j pi x)``.
-
-    Parameters
-    ----------
-    x, t : array_like
-        Broadcastable positions in ``[0, 1]`` and times ``>= 0``.
-    k : float
-        Diffusivity ``> 0`` (units length^2 / time).
-    coefficients : array_like, shape ``(n_modes,)`` or ``(n_samples, n_modes)``
-        Mode amplitudes ``a_j`` of ``u0 = sum_j a_j sin(j pi x)`` (``[1.0]``: ProbConserv's
-        ``sin(pi x)``).
-
-    Returns
-    -------
-    ndarray, shape ``(*coefficients.shape[:-1], *broadcast(x, t).shape)``
-    """
-    a = np.asarray(coefficients, dtype=np.float64)
-    x, t = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(t, np.float64))
-    j, decay = _heat_decay(t, k, a.shape[-1])
-    basis = decay * np.sin(j * np.pi * x[..., None])  # (*shape, n_modes)
-    return np.einsum("...m,sm->s...", basis, np.atleast_2d(a)).reshape(a.shape[:-1] + x.shape)
-
-
-def heat_series_mass(t: Any, k: float, coefficients: Any) -> np.ndarray:
-    """``int_0^1 u dx = sum_j a_j e^{-(j pi)^2 k t} (1 - (-1)^j) / (j pi)`` of :func:`heat_series_solution`.
-
-    Returns
-    -------
-    ndarray, shape ``(*coefficients.shape[:-1], *t.shape)``
-    """
-    a = np.asarray(coefficients, dtype=np.float64)
-    j, decay = _heat_decay(t, k, a.shape[-1])
-    w = (1.0 - (-1.0) ** j) / (j * np.pi) * decay
-    out = np.einsum("...m,sm->s...", w, np.atleast_2d(a))
-    return out.reshape(a.shape[:-1] + out.shape[1:])
-
-
-def heat_mass(t: Any, k: float) -> np.ndarray:
-    """Mass of ProbConserv's heat problem, ``int_0^1 e^{-pi^2 k t} sin(pi x) dx = (2/pi) e^{-pi^2 k t}``.
-
-    ``u_t = k u_xx`` on ``[0, 1]``, ``u(0, t) = u(1, t) = 0``, ``u0 = sin(pi x)``.
-
-    Parameters
-    ----------
-    t : array_like
-        Times ``>= 0``.
-    k : float
-        Diffusivity ``> 0``.
-
-    Returns
-    -------
-    ndarray, shape of ``t``
-
-    Raises
-    ------
-    ParameterError
-        ``k <= 0`` or times negative or not finite.
-    """
-    if not (np.isfinite(k) and k > 0):
-        raise ParameterError(f"heat_mass: k must be > 0, got {k!r}")
-    return heat_series_mass(_check_times(t, None, "heat_mass"), k, _ONE_MODE)
-
-
+# =========================================================================== closed-form time checks
 def _check_times(t: Any, t_max: float | None, what: str) -> np.ndarray:
     """``t`` as float64, finite, ``>= 0`` and (with ``t_max``) ``<= t_max`` up to round-off.
 
@@ -364,145 +241,6 @@ def _check_times(t: Any, t_max: float | None, what: str) -> np.ndarray:
             f"{what}: the closed form holds for t <= {t_max:.6g} (the front is inside [0, 1]), got max t = "
             f"{float(ts.max()):.6g}")
     return ts
-
-
-#: the amplitudes of ProbConserv's single mode ``u0 = sin(pi x)``
-_ONE_MODE = np.array([1.0])
-
-
-class HeatSimulator(GPMESimulator1D):
-    """Heat equation ``u_t = k u_xx`` on ``[0, 1]`` with ``u(0, t) = u(1, t) = 0``.
-
-    ProbConserv's "easy" GPME member: ``k(u) = k`` constant, ``u0 = sin(pi x)``, exact solution
-    ``u = exp(-pi^2 k t) sin(pi x)``. With ``initial_condition=DirichletSineSeriesIC(n_modes,
-    random=True)`` the initial states are random sine series
-    ``sum_j a_j sin(j pi x)`` and the exact solution is
-    ``sum_j a_j exp(-k j^2 pi^2 t) sin(j pi x)``; the coefficients of a run are
-    :meth:`coefficients` ``(seed, n_samples)``.
-
-    Physical parameter: ``k`` in ``[1, 5]`` (diffusivity). Default integrator:
-    Crank–Nicolson (``theta = 0.5``) with ``dt = dx / 4``, second order in ``dx`` and ``dt``.
-
-    See :class:`GPMESimulator1D` for the numerical parameters; ``t_final`` defaults to 0.1.
-    """
-
-    name: ClassVar[str] = "heat1d"
-    version: ClassVar[str] = "1"
-    DEFAULT_THETA: ClassVar[float] = 0.5
-    DEFAULT_DT_OVER_DX: ClassVar[float] = 0.25
-    PARAMETERS: ClassVar[ParameterSpace] = ParameterSpace((
-        Parameter("k", 1.0, 5.0, units="1", description="diffusivity k", default=None),
-    ))
-
-    def __init__(
-        self,
-        *,
-        n_cells: int = 256,
-        t_final: float = 0.1,
-        n_frames: int = 101,
-        dt: float | None = None,
-        theta: float | None = None,
-        initial_condition: DirichletSineSeriesIC | None = None,
-        dtype: str = "float64",
-    ) -> None:
-        ic = initial_condition or DirichletSineSeriesIC()
-        if not isinstance(ic, DirichletSineSeriesIC):
-            raise ParameterError(
-                f"HeatSimulator needs a DirichletSineSeriesIC initial condition, got {type(ic).__name__}"
-            )
-        super().__init__(n_cells=n_cells, t_final=t_final, n_frames=n_frames, dt=dt, theta=theta,
-                         dtype=dtype, initial_condition=ic)
-
-    def coefficients(self, seed: int, n_samples: int = 1) -> np.ndarray:
-        """Sine-series coefficients of ``run(params, seed=seed, n_samples=n_samples)``.
-
-        Returns
-        -------
-        ndarray, shape ``(n_samples, n_modes)``
-        """
-        return self.initial_condition.coefficients(np.random.default_rng(seed), n_samples)
-
-    def _coef(self, coefficients: np.ndarray | None) -> np.ndarray:
-        if coefficients is None:
-            if self.initial_condition.random:
-                raise ParameterError("random initial condition: pass coefficients=self.coefficients(seed, n)")
-            return self.initial_condition.coefficients(np.random.default_rng(0), 1)[0]
-        return np.asarray(coefficients, dtype=np.float64)
-
-    def diffusivity(self, params: Mapping[str, float]) -> Diffusivity:
-        return Diffusivity.constant(params["k"])
-
-    def boundaries(self, params: Mapping[str, float]) -> tuple[Boundary, Boundary]:
-        return Boundary("dirichlet", 0.0), Boundary("dirichlet", 0.0)
-
-    def describe_pde(self, params: Mapping[str, float]) -> str:
-        return "u_t = (k(u) u_x)_x on x in [0, 1], k(u) = k (heat equation)"
-
-    def _modes(self, t: np.ndarray, params: Mapping[str, float], coefficients: np.ndarray | None):
-        a = self._coef(coefficients)
-        j, decay = _heat_decay(t, params["k"], a.shape[-1])
-        return a, j, decay
-
-    def exact_solution(self, x: np.ndarray, t: np.ndarray, params: Mapping[str, float], *,
-                       coefficients: np.ndarray | None = None) -> np.ndarray:
-        """``u(x, t) = sum_j a_j exp(-k j^2 pi^2 t) sin(j pi x)``.
-
-        Parameters
-        ----------
-        x, t : array_like
-            Broadcastable positions and times.
-        params : mapping
-            ``{"k": ...}``.
-        coefficients : ndarray, shape ``(n_modes,)`` or ``(n_samples, n_modes)``, optional
-            Mode amplitudes ``a_j``; default: those of the deterministic initial condition.
-
-        Returns
-        -------
-        ndarray, shape ``(*coefficients.shape[:-1], *broadcast(x, t).shape)``
-        """
-        p = self.parameter_space.validate(params, source=self.name)
-        return heat_series_solution(x, t, p["k"], self._coef(coefficients))
-
-    def _exact_antiderivative(self, x, t, params, coefficients=None):
-        x, t = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(t, np.float64))
-        a, j, decay = self._modes(t, params, coefficients)
-        basis = decay * (-np.cos(j * np.pi * x[..., None]) / (j * np.pi))
-        return np.einsum("...m,sm->s...", basis, np.atleast_2d(a)).reshape(a.shape[:-1] + x.shape)
-
-    def exact_cell_averages(self, t: np.ndarray | float, params: Mapping[str, float], *,
-                            coefficients: np.ndarray | None = None) -> np.ndarray:
-        """Exact cell averages, shape ``(*coefficients.shape[:-1], *t.shape, n_cells)``."""
-        p = self.parameter_space.validate(params, source=self.name)
-        t = np.asarray(t, dtype=np.float64)
-        big = self._exact_antiderivative(self.edges, t[..., None], p, coefficients)
-        return np.diff(big, axis=-1) / self.dx
-
-    def boundary_flux(self, t: np.ndarray, params: Mapping[str, float], *,
-                      coefficients: np.ndarray | None = None) -> np.ndarray:
-        """``(F(0, t), F(1, t))`` with ``F = -k u_x = -k sum_j a_j j pi e^{-k j^2 pi^2 t} cos(j pi x)``.
-
-        Returns
-        -------
-        ndarray, shape ``(*coefficients.shape[:-1], *t.shape, 2)``
-        """
-        p = self.parameter_space.validate(params, source=self.name)
-        a, j, decay = self._modes(np.asarray(t, np.float64), p, coefficients)
-        a2 = np.atleast_2d(a)
-        f0 = -p["k"] * np.einsum("...m,sm->s...", decay * j * np.pi, a2)
-        f1 = -p["k"] * np.einsum("...m,sm->s...", decay * j * np.pi * (-1.0) ** j, a2)
-        out = np.stack([f0, f1], axis=-1)
-        return out.reshape(a.shape[:-1] + out.shape[1:])
-
-    def conserved_quantity(self, t: np.ndarray, params: Mapping[str, float], *,
-                           coefficients: np.ndarray | None = None) -> np.ndarray:
-        """``M(t) = sum_j a_j e^{-k j^2 pi^2 t} (1 - (-1)^j) / (j pi)``; ``2/pi e^{-pi^2 k t}`` for ``sin(pi x)``.
-
-        Returns
-        -------
-        ndarray, shape ``(*coefficients.shape[:-1], *t.shape)``
-        """
-        p = self.parameter_space.validate(params, source=self.name)
-        return heat_series_mass(t, p["k"], self._coef(coefficients))
 
 
 # =========================================================================== Barenblatt

@@ -21,7 +21,7 @@ Right-hand sides
 ----------------
 * :func:`conserved_quantity_for`: a simulator's exact ``conserved_quantity``, shape-checked.
 * :func:`conserved_quantity_numeric`: initial mass plus the time integral of boundary fluxes.
-* Closed forms live with the simulators (e.g. :func:`~sciml.simulators.pde.porous_medium.heat_mass`,
+* Closed forms live with the simulators (e.g. :func:`~sciml.simulators.pde.heat.heat_mass`,
   :func:`~sciml.simulators.pde.porous_medium.pme_mass`, :func:`~sciml.simulators.pde.stefan.stefan_mass`).
 
 All builders return float64 numpy arrays; :func:`~sciml.surrogates.probconserv.update.conservation_update`
@@ -257,7 +257,7 @@ def conserved_quantity_for(simulator: Any, t: Any, params: Any, **kwargs: Any) -
     simulator : object
         Anything with ``conserved_quantity(t, params, **kwargs)`` returning the conserved
         quantity at times ``t`` (shape ``t.shape``, or ``(n_samples, *t.shape)`` for e.g.
-        :class:`~sciml.simulators.pde.porous_medium.HeatSimulator` with ``coefficients``).
+        :class:`~sciml.simulators.pde.heat.HeatSimulator` with ``coefficients``).
     t : array_like, shape ``(n_t,)``
         Times.
     params : mapping

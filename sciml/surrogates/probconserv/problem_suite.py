@@ -1,9 +1,9 @@
 """ProbConserv's five conservation laws (Hansen et al., ICML 2023) and their registry.
 
 =============  =====================================  ==========  ===============  ============
-name           PDE on ``x in [0, 1]``                 parameter   train / test     eval time
+name           PDE on ``x in [0, 1]`` (heat: 2 pi)    parameter   train / test     eval time
 =============  =====================================  ==========  ===============  ============
-``heat``       ``u_t = k u_xx``, ``u0 = sin(pi x)``   ``k``       [1, 5] / 1, 5    0.5
+``heat``       ``u_t = k u_xx``, ``u0 = sin x``       ``k``       [1, 5] / 1, 5    0.5
 ``pme``        ``u_t = (u^m u_x)_x``, front at x = t  ``m``       [1, 6] / 1, 3, 6 0.5
 ``stefan``     ``u_t = (k(u) u_x)_x``, k = 1[u>=u*]   ``u_star``  [0.55, 0.7] /    0.05
                                                                   0.6, 0.5
@@ -30,7 +30,8 @@ import torch
 from torch import Tensor
 
 from sciml.errors import ParameterError
-from sciml.simulators.pde.porous_medium import heat_mass, heat_series_solution, pme_front_solution, pme_mass
+from sciml.simulators.pde.heat import heat_series_mass, heat_series_solution
+from sciml.simulators.pde.porous_medium import pme_front_solution, pme_mass
 from sciml.simulators.pde.riemann import (
     advection_step_mass,
     burgers_shock_mass,
@@ -51,10 +52,6 @@ __all__ = [
     "conservation_problem",
 ]
 
-#: the amplitudes of the heat problem's single mode ``u0 = sin(pi x)``
-_SINE = np.array([1.0])
-
-
 def _gpme_residual(u: Tensor, u_t: Tensor, u_x: Tensor, u_xx: Tensor, k: Tensor | float, dk: Tensor | float) -> Tensor:
     """``u_t - (k(u) u_x)_x = u_t - k'(u) u_x^2 - k(u) u_xx``."""
     return u_t - dk * u_x**2 - k * u_xx
@@ -63,15 +60,29 @@ def _gpme_residual(u: Tensor, u_t: Tensor, u_x: Tensor, u_xx: Tensor, k: Tensor 
 # =========================================================================== heat
 @dataclass(frozen=True, kw_only=True)
 class HeatProblem(ConservationProblem):
-    """Heat equation ``u_t = k u_xx`` on ``[0, 1]``, ``u(0, t) = u(1, t) = 0``, ``u0 = sin(pi x)``.
+    """Heat equation ``u_t = k u_xx`` on ``[0, 2 pi]``, ``u0 = sin x``, ``u = 0`` at both ends.
 
-    ProbConserv's "easy" GPME member (``k(u) = k``). Exact solution
-    ``u = exp(-pi^2 k t) sin(pi x)`` (:class:`~sciml.simulators.pde.porous_medium.HeatSimulator`);
-    mass ``b(t) = (2 / pi) exp(-pi^2 k t)`` (:func:`~sciml.simulators.pde.porous_medium.heat_mass`),
-    which decays through the boundary fluxes. Parameter ``k`` (admissible ``k > 0``): train
-    range ``[1, 5]``, test ``k`` in ``{1, 5}``; ``t in [0, 1]``, evaluation at ``t = 0.5``.
-    Residual ``u_t - k u_xx``.
+    ProbConserv's "easy" GPME member (``k(u) = k``; reference ``deep_pdes.datasets.pme.HeatEquation``
+    with ``conf/experiments/3b_heat_var_c.yaml``: ``x_range = (0, 2 pi)``, ``u0 = sin(x + theta)``
+    with ``theta = 0``, solved spectrally as a periodic problem, which for ``sin x`` is the same
+    solution as zero Dirichlet ends). Exact solution ``u = exp(-k t) sin x``
+    (:meth:`~sciml.simulators.pde.heat.HeatSimulator.probconserv`); conserved mass
+    ``b(t) = int_0^{2 pi} u dx = 0`` (the boundary fluxes ``-k u_x`` are equal at both ends).
+    Parameter ``k`` (admissible ``k > 0``): train range ``[1, 5]``, test ``k`` in ``{1, 5}``;
+    ``t in [0, 1]``, evaluation at ``t = 0.5``. Residual ``u_t - k u_xx``.
+
+    More generally ``u0 = sin(mode pi (x - x_lo) / L)`` on ``x_range = (x_lo, x_lo + L)``
+    (``mode=1``, ``x_range=(0, 1)``: ``sin(pi x)`` on ``[0, 1]``, mass ``(2 / pi) e^{-pi^2 k t}``).
     """
+
+    x_range: tuple[float, float] = (0.0, 2.0 * math.pi)
+    mode: int = 2
+    UNIT_DOMAIN: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.mode, bool) or not isinstance(self.mode, int) or self.mode < 1:
+            raise ParameterError(f"{self.name}: mode must be a positive integer, got {self.mode!r}")
+        super().__post_init__()
 
     @property
     def admissible(self) -> str:
@@ -83,11 +94,21 @@ class HeatProblem(ConservationProblem):
     def valid_until(self, p: float) -> float:
         return math.inf
 
+    @property
+    def _coefficients(self) -> np.ndarray:
+        a = np.zeros(self.mode)
+        a[-1] = 1.0
+        return a
+
+    @property
+    def _length(self) -> float:
+        return self.x_range[1] - self.x_range[0]
+
     def _exact(self, x: np.ndarray, t: np.ndarray, p: float) -> np.ndarray:
-        return heat_series_solution(x, t, p, _SINE)
+        return heat_series_solution(x - self.x_range[0], t, p, self._coefficients, length=self._length)
 
     def _conserved(self, t: np.ndarray, p: float) -> np.ndarray:
-        return heat_mass(t, p)
+        return heat_series_mass(t, p, self._coefficients, length=self._length)
 
     def pde_residual(self, u: Tensor, u_t: Tensor, u_x: Tensor, u_xx: Tensor, p: float | Tensor) -> Tensor:
         return _gpme_residual(u, u_t, u_x, u_xx, p, 0.0)
@@ -320,8 +341,8 @@ class BurgersProblem(_RiemannProblem):
 CONSERVATION_PROBLEMS: dict[str, ConservationProblem] = {
     "heat": HeatProblem(
         name="heat", param_name="k", train_range=(1.0, 5.0), test_values=(1.0, 5.0),
-        t_range=(0.0, 1.0), eval_time=0.5,
-        description="u_t = k u_xx, u0 = sin(pi x), u = 0 at x = 0, 1"),
+        x_range=(0.0, 2.0 * math.pi), mode=2, t_range=(0.0, 1.0), eval_time=0.5,
+        description="u_t = k u_xx on [0, 2 pi], u0 = sin x, u = 0 at x = 0, 2 pi; u = exp(-k t) sin x, mass 0"),
     "pme": PMEProblem(
         name="pme", param_name="m", train_range=(1.0, 6.0), test_values=(1.0, 3.0, 6.0),
         t_range=(0.0, 1.0), eval_time=0.5,

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from sciml.simulators.pde import HeatSimulator, PorousMediumSimulator, StefanSimulator
-from sciml.simulators.pde.porous_medium import DirichletSineSeriesIC
-from sciml.simulators.pde.porous_medium import heat_mass, pme_mass
+from sciml.simulators.pde.heat import DirichletSineSeriesIC, heat_mass
+from sciml.simulators.pde.porous_medium import pme_mass
 from sciml.surrogates.probconserv import (
     ConservationInputError,
     cell_volume_weights,

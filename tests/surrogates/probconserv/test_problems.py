@@ -17,6 +17,7 @@ from sciml.surrogates.probconserv.problem_suite import (
     CONSERVATION_PROBLEMS,
     AdvectionProblem,
     BurgersProblem,
+    HeatProblem,
     StefanProblem,
     conservation_problem,
 )
@@ -29,6 +30,11 @@ from sciml.surrogates.probconserv.problems import (
 )
 
 NAMES = ("heat", "pme", "stefan", "advection", "burgers")
+TWO_PI = 2.0 * math.pi
+
+#: the unit-interval heat problem sin(pi x) on [0, 1] (the old "heat" entry; not ProbConserv's)
+UNIT_HEAT = HeatProblem(name="heat_unit", param_name="k", train_range=(1.0, 5.0), test_values=(1.0, 5.0),
+                        x_range=(0.0, 1.0), mode=1)
 
 
 # =========================================================================== registry
@@ -38,7 +44,8 @@ def test_registry_metadata_matches_the_paper_set_up():
         pr = conservation_problem(name)
         assert pr is CONSERVATION_PROBLEMS[name] and pr.name == name
         assert (pr.n_t, pr.n_x) == (201, 201)
-        assert pr.x_range == (0.0, 1.0)
+        # ProbConserv's heat problem lives on [0, 2 pi] (3b_heat_var_c.yaml: x_range [0, 6.283185307179586])
+        assert pr.x_range == ((0.0, TWO_PI) if name == "heat" else (0.0, 1.0))
         assert pr.t_range[0] <= pr.eval_time <= pr.t_range[1]
     expected = {
         "heat": ("k", (1.0, 5.0), (1.0, 5.0), (0.0, 1.0), 0.5),
@@ -59,13 +66,14 @@ def test_registry_metadata_matches_the_paper_set_up():
 
 # =========================================================================== b(t) = int u dx
 def _quad_mass(pr: ConservationProblem, t: float, p: float) -> float:
-    """int_0^1 u(x, t) dx by adaptive quadrature, split at the front / shock."""
+    """int u(x, t) dx over x_range by adaptive quadrature, split at the front / shock."""
     def f(x: float) -> float:
         return float(pr.exact(np.array(x), np.array(t), p))
 
     front = pr.front_position(np.array(t), p)
     if front is None:
-        return quad(f, 0.0, 1.0, epsabs=0.0, epsrel=1e-12, limit=200)[0]
+        lo, hi = pr.x_range
+        return quad(f, lo, hi, epsabs=0.0, epsrel=1e-12, limit=200)[0]
     xf = float(np.clip(front, 0.0, 1.0))
     left = quad(f, 0.0, xf, epsabs=0.0, epsrel=1e-12, limit=200)[0] if xf > 0 else 0.0
     right = quad(f, xf, 1.0, epsabs=0.0, epsrel=1e-12, limit=200)[0] if xf < 1 else 0.0
@@ -80,13 +88,34 @@ def test_conserved_equals_the_integral_of_the_exact_solution(name):
     for p in sorted({*pr.train_range, *pr.test_values, 0.5 * sum(pr.train_range)}):
         b = pr.conserved(ts, p)
         assert b.shape == ts.shape
+        if name == "heat":  # int_0^{2 pi} e^{-k t} sin x dx = 0: the halves +-2 e^{-k t} cancel; b is exactly 0
+            np.testing.assert_array_equal(b, 0.0)
+            for t in ts:
+                def f(x: float, t: float = t) -> float:
+                    return float(pr.exact(np.array(x), np.array(t), p))
+                left = quad(f, 0.0, math.pi, epsabs=0.0, epsrel=1e-12)[0]
+                right = quad(f, math.pi, TWO_PI, epsabs=0.0, epsrel=1e-12)[0]
+                assert left == pytest.approx(2.0 * math.exp(-p * t), rel=1e-10)
+                assert abs(left + right) < 1e-14
+            continue
         ref = np.array([_quad_mass(pr, t, p) for t in ts])
         np.testing.assert_allclose(b, ref, rtol=1e-8, atol=1e-300)
 
 
+@pytest.mark.parametrize("k", [1.0, 2.5, 5.0])
+def test_unit_heat_configuration_mass_equals_its_integral(k):
+    ts = np.array([0.0, 0.1, 0.37, 0.5, 1.0])
+    np.testing.assert_allclose(UNIT_HEAT.conserved(ts, k), [_quad_mass(UNIT_HEAT, t, k) for t in ts],
+                               rtol=1e-8, atol=1e-300)
+
+
 def test_conserved_closed_form_values():
-    # heat: (2/pi) e^{-pi^2 k t}; pme: m^(1+1/m) t^(1+1/m) / (m+1)
-    heat_b = CONSERVATION_PROBLEMS["heat"].conserved([0.5], 1.0)[0]
+    # heat (sin x on [0, 2 pi]): 0 at every time and k; the unit configuration sin(pi x) on [0, 1]:
+    # (2/pi) e^{-pi^2 k t}; pme: m^(1+1/m) t^(1+1/m) / (m+1)
+    for k in (1.0, 5.0):
+        np.testing.assert_array_equal(CONSERVATION_PROBLEMS["heat"].conserved([0.0, 0.5, 1.0], k), 0.0)
+        np.testing.assert_array_equal(CONSERVATION_PROBLEMS["heat"].conserved_for([0.0, 0.5], [k]), 0.0)
+    heat_b = UNIT_HEAT.conserved([0.5], 1.0)[0]
     assert heat_b == pytest.approx(2 / math.pi * math.exp(-math.pi**2 / 2), rel=1e-14)
     assert CONSERVATION_PROBLEMS["pme"].conserved([0.5], 3.0)[0] == pytest.approx(1.5 ** (4 / 3) / 4, rel=1e-14)
     assert CONSERVATION_PROBLEMS["pme"].conserved([0.5], 3.0)[0] == pytest.approx(0.42926784096, rel=1e-10)
@@ -104,11 +133,41 @@ def test_conserved_closed_form_values():
 
 
 # =========================================================================== agreement with the simulators
+def test_heat_is_probconservs_sin_x_on_zero_two_pi():
+    """Reference HeatEquation: u0 = sin x on [0, 2 pi]; u = e^{-k t} sin x, k in [1, 5], test 1, 5, t = 0.5."""
+    pr = CONSERVATION_PROBLEMS["heat"]
+    t = np.linspace(0.0, 1.0, 11)[:, None]
+    x = np.linspace(0.0, TWO_PI, 65)[None, :]
+    sim = HeatSimulator.probconserv()
+    for k in (1.0, 2.5, 5.0):
+        truth = np.exp(-k * t) * np.sin(x)
+        np.testing.assert_allclose(pr.exact(x, t, k), truth, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(sim.exact_solution(x, t, {"k": k}), truth, rtol=0, atol=1e-15)
+        np.testing.assert_allclose(pr.exact(x, t, k), sim.exact_solution(x, t, {"k": k}), rtol=0, atol=1e-15)
+        np.testing.assert_array_equal(sim.conserved_quantity(t[:, 0], {"k": k}), 0.0)
+    # at the evaluation time the test profiles are far from degenerate: max e^{-k/2} = 0.607 (k=1), 0.0821 (k=5)
+    for k, peak in ((1.0, 0.6065306597126334), (5.0, 0.0820849986238988)):
+        u = pr.exact(np.linspace(0.0, TWO_PI, 201), np.array(pr.eval_time), k)
+        assert u.max() == pytest.approx(peak, rel=1e-6) and u.min() == pytest.approx(-peak, rel=1e-6)
+    with pytest.raises(ParameterError, match=r"positions must lie in the domain x in \[0, 6.28319\]"):
+        pr.exact(np.array([7.0]), np.array([0.5]), 1.0)
+    with pytest.raises(ParameterError, match="mode must be a positive integer"):
+        dataclasses.replace(pr, mode=0)
+    # another domain: sin(2 (x - 1)) on [1, 1 + pi] decays as e^{-4 k t}
+    shifted = dataclasses.replace(pr, x_range=(1.0, 1.0 + math.pi))
+    xs = np.linspace(1.0, 1.0 + math.pi, 9)
+    np.testing.assert_allclose(shifted.exact(xs, np.array(0.3), 2.0), np.exp(-2.4) * np.sin(2 * (xs - 1.0)),
+                               rtol=0, atol=1e-15)
+
+
 def test_exact_solutions_agree_with_the_repo_simulators():
     t = np.linspace(0.0, 1.0, 7)[:, None]
     x = np.linspace(0.0, 1.0, 33)[None, :]
-    np.testing.assert_allclose(CONSERVATION_PROBLEMS["heat"].exact(x, t, 2.5),
+    np.testing.assert_allclose(UNIT_HEAT.exact(x, t, 2.5),
                                HeatSimulator().exact_solution(x, t, {"k": 2.5}), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(CONSERVATION_PROBLEMS["heat"].exact(TWO_PI * x, t, 2.5),
+                               HeatSimulator.probconserv().exact_solution(TWO_PI * x, t, {"k": 2.5}),
+                               rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(CONSERVATION_PROBLEMS["pme"].exact(x, t, 3.0),
                                PorousMediumSimulator(problem="front").exact_solution(x, t, {"m": 3.0}),
                                rtol=1e-13, atol=0)
@@ -210,7 +269,7 @@ def _derivs(fn, t: torch.Tensor, x: torch.Tensor):
 
 def _torch_exact(name: str, p: float):
     if name == "heat":
-        return lambda t, x: torch.exp(-math.pi**2 * p * t) * torch.sin(math.pi * x)
+        return lambda t, x: torch.exp(-p * t) * torch.sin(x)
     if name == "pme":
         return lambda t, x: torch.clamp(p * (t - x), min=0.0) ** (1.0 / p)
     if name == "stefan":
@@ -227,7 +286,7 @@ def test_gpme_residual_of_the_exact_solution_vanishes_at_smooth_points(name, p):
     t_hi = pr.t_range[1]
     t = rng.uniform(0.2 * t_hi, t_hi, size=64)
     if name == "heat":
-        x = rng.uniform(0.02, 0.98, size=64)
+        x = rng.uniform(0.02, 0.98, size=64) * TWO_PI
     else:  # strictly behind the front
         x = rng.uniform(0.02, 0.9, size=64) * pr.front_position(t, p)
     tt, xt = torch.tensor(t, dtype=torch.float64), torch.tensor(x, dtype=torch.float64)
@@ -298,7 +357,7 @@ def test_grid_points_are_time_major_and_round_trip_through_reshape():
     pr = CONSERVATION_PROBLEMS["heat"]
     t, x = pr.target_grid(4, 6)
     np.testing.assert_allclose(t, [0, 1 / 3, 2 / 3, 1], rtol=1e-15)
-    assert x.shape == (6,) and x[0] == 0.0 and x[-1] == 1.0
+    assert x.shape == (6,) and x[0] == 0.0 and x[-1] == TWO_PI
     pts = grid_points(t, x)
     assert pts.shape == (24, 2)
     for i in range(4):
@@ -313,8 +372,23 @@ def test_grid_points_are_time_major_and_round_trip_through_reshape():
     assert [a.size for a in small.target_grid()] == [11, 21] and small.name == "heat"
 
 
-def test_constraint_g_and_b_match_the_quadrature_of_the_exact_solution():
+def test_heat_constraint_of_the_exact_solution_is_zero_to_round_off():
     pr = CONSERVATION_PROBLEMS["heat"]
+    t, x = pr.target_grid()
+    g, b_fn = pr.constraint(t, x)
+    assert g.shape == (1, 201)
+    assert g.sum() == pytest.approx(TWO_PI, rel=1e-14)
+    b = b_fn(np.array([1.0, 5.0]))
+    assert b.shape == (2, 201, 1)
+    np.testing.assert_array_equal(b, 0.0)
+    for k in (1.0, 5.0):
+        u = pr.exact(x[None, :], t[:, None], k)  # (n_t, n_x)
+        # the trapezoid rule integrates a full period of sin x exactly: G u = 0 up to round-off
+        assert np.abs(u @ g.T).max() < 1e-14
+
+
+def test_constraint_g_and_b_match_the_quadrature_of_the_exact_solution():
+    pr = UNIT_HEAT  # sin(pi x) on [0, 1]: a nonzero mass and a nonzero trapezoid error
     t, x = pr.target_grid()
     g, b_fn = pr.constraint(t, x)
     assert g.shape == (1, 201)
@@ -471,7 +545,7 @@ def test_times_and_positions_outside_the_validity_of_the_closed_form_raise():
     with pytest.raises(ParameterError, match="times must be finite and >= 0"):
         CONSERVATION_PROBLEMS["heat"].exact(0.5, -0.1, 1.0)
     with pytest.raises(ParameterError, match=r"positions must lie in the domain x in \[0, 1\]"):
-        CONSERVATION_PROBLEMS["heat"].exact(1.5, 0.1, 1.0)
+        CONSERVATION_PROBLEMS["pme"].exact(1.5, 0.1, 1.0)
     with pytest.raises(ParameterError, match="u_left must be a real number"):
         CONSERVATION_PROBLEMS["burgers"].exact(0.5, 0.1, np.array([1.0, 2.0]))
 
@@ -513,8 +587,8 @@ def test_bad_problem_definitions_raise():
         dataclasses.replace(CONSERVATION_PROBLEMS["stefan"], test_values=(0.6, 1.2))
     with pytest.raises(ParameterError, match=r"train_range must satisfy lo <= hi"):
         dataclasses.replace(CONSERVATION_PROBLEMS["heat"], train_range=(5.0, 1.0))
-    with pytest.raises(ParameterError, match=r"HeatProblem is set on x_range \(0, 1\)"):
-        dataclasses.replace(CONSERVATION_PROBLEMS["heat"], x_range=(0.0, 2.0))
+    with pytest.raises(ParameterError, match=r"PMEProblem is set on x_range \(0, 1\)"):
+        dataclasses.replace(CONSERVATION_PROBLEMS["pme"], x_range=(0.0, 2.0))
     with pytest.raises(ParameterError, match=r"x0 must lie inside x_range"):
         AdvectionProblem(name="a", param_name="beta", train_range=(1.0, 2.0), test_values=(1.0,), x0=1.5,
                          t_range=(0.0, 0.1), eval_time=0.05)
