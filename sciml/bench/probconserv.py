@@ -134,7 +134,7 @@ def _new_report(s: ProbConservSettings, mode: str, bs: FieldBaseSettings | None,
         config={"settings": s.model_dump(), "models": list(MODELS) + base_names,
                 "bases": None if bs is None else {"problems": list(base_on), "settings": bs.model_dump()},
                 "constraint": "G = trapezoid weights of the target x grid, b(t) exact, sigma_G = 0",
-                "ce_rel": "max_t |G mu(t) - b(t)| / max(max_t |b(t)|, 1e-12), in float64",
+                "ce_rel": "max_t |G mu(t) - b(t)| / max_t |b(t)| (where b = 0: / max_t |G| |u_true(t)|), in float64",
                 "errors": "*_se = standard error over the test functions (std ddof=1 / sqrt(n))"},
         table_columns=list(_TABLE_COLUMNS))
     report.config["only"] = selected

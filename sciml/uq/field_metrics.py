@@ -76,7 +76,9 @@ class FieldMetrics:
     (the grid time nearest to ``eval_time``) the MSE, the Gaussian log-likelihood (mean over
     the ``n_x`` points, higher is better) and the closed-form CRPS; the conservation error
     ``CE(t) = G mu(t) - b(t)`` as ``ce_eval = max |CE(t_eval)|``, ``ce_max = max_t |CE(t)|``
-    and ``ce_rel = ce_max / max(max_t |b(t)|, 1e-12)``; with ``thresholds`` and a covariance,
+    and ``ce_rel = ce_max / scale``, ``scale = max_t |b(t)|``, or, where the conserved quantity
+    vanishes (``max_t |b| <= 1e-12``, e.g. the heat problem's zero mass), the size of the
+    integrand ``max_t |G| |u_true(t)|`` (floored at ``1e-12``); with ``thresholds`` and a covariance,
     the shock-position errors ``|mean_s shock_position(draw_s, x, level) - x_ref|`` at the two
     levels, from ``n_shock_samples`` draws of ``N(mean, cov_eval)``.
 
@@ -122,7 +124,7 @@ class FieldMetrics:
         self.thresholds = thresholds
         self.n_shock_samples = int(n_shock_samples)
         self.true_front = true_front
-        self.b_scale = max(float(self.b.abs().max()), CE_REL_FLOOR)
+        self.b_scale = float(self.b.abs().max())
         self._by_model: dict[str, MetricAccumulator] = {}
 
     def record(self, name: str, mean: Tensor, var: Tensor, cov_eval: Tensor | None, truth: Tensor,
@@ -158,12 +160,18 @@ class FieldMetrics:
         acc.add_values("crps", [float(crps_gaussian(m_e[j], v_e[j], y_e[j])) for j in functions])
         acc.add_values("ce_eval", [float(ce[j, self.i_eval].abs().max()) for j in functions])
         acc.add_values("ce_max", [float(ce[j].abs().max()) for j in functions])
-        acc.add_values("ce_rel", [float(ce[j].abs().max()) / self.b_scale for j in functions])
+        acc.add_values("ce_rel", [float(ce[j].abs().max()) / self._ce_scale(truth[j]) for j in functions])
         if cov_eval is not None and self.thresholds is not None:
             pos = sample_shock_positions(m_e, cov_eval, self.x, [lv for lv, _ in self.thresholds],
                                          self.n_shock_samples, generator)  # (2, n, B)
             for key, (_, x_ref), p_k in zip(("shock_error", "shock_error_mid"), self.thresholds, pos, strict=True):
                 acc.add_values(key, np.abs(p_k.mean(axis=0) - x_ref).tolist())  # mean over the draws
+
+    def _ce_scale(self, truth: Tensor) -> float:
+        """``max_t |b(t)|``, or where ``b`` vanishes ``max_t |G| |truth(t)|``; at least :data:`CE_REL_FLOOR`."""
+        if self.b_scale > CE_REL_FLOOR:
+            return self.b_scale
+        return max(float((truth.abs() @ self.g.abs().T).max()), CE_REL_FLOOR)
 
     @property
     def models(self) -> list[str]:

@@ -91,7 +91,9 @@ def test_shock_error_of_a_step_profile_with_zero_covariance():
     assert (s["shock_threshold"], s["shock_reference"], s["shock_threshold_mid"], s["shock_reference_mid"]) == (
         0.1, 0.4, 0.5, 0.3)
     assert s["true_front"] == 0.4 and s["n_shock_samples"] == 5
-    assert s["ce_rel"] == pytest.approx(0.4 / 1e-12)  # b = 0: relative to the floor 1e-12
+    # b = 0: relative to the size of the integrand, max_t |G| |truth(t)| = 0.1 x 4 ones = 0.4
+    assert float((mean[0].abs() @ g.abs().T).max()) == pytest.approx(0.4, rel=1e-14)
+    assert s["ce_rel"] == pytest.approx(0.4 / 0.4, rel=1e-14)
     # without a covariance the shock errors are skipped
     acc.record("nocov", mean, torch.zeros_like(mean), None, mean.clone())
     assert "shock_error" not in acc.summary("nocov")
@@ -105,3 +107,20 @@ def test_record_validates_shapes():
         acc.record("M", torch.ones(1, 3, 3, dtype=torch.float64), torch.ones(1, 3, 3), None, torch.ones(1, 3, 3))
     with pytest.raises(ValueError, match="b must have shape"):
         FieldMetrics([0.0, 1.0], [0.0, 1.0], torch.ones(1, 2), torch.ones(3, 1), 0.5)
+
+
+def test_relative_conservation_error_of_a_zero_mass_field_is_relative_to_the_size_of_the_field():
+    """Heat on [0, 2 pi] with u = sin x: b = 0, so ce_rel divides by max_t int |u| dx = 4 e^{-k t}."""
+    n_x, k = 400, 1.0
+    x = (np.arange(n_x) + 0.5) * 2 * np.pi / n_x  # midpoints: G sin = 0 to round-off
+    t = np.array([0.0, 0.5])
+    g = torch.full((1, n_x), 2 * np.pi / n_x, dtype=torch.float64)
+    truth = torch.as_tensor(np.exp(-k * t)[:, None] * np.sin(x)[None, :])[None]  # (1, n_t, n_x)
+    metrics = FieldMetrics(t, x, g, torch.zeros(2, 1, dtype=torch.float64), 0.5)
+    shifted = truth + 1e-3  # a prediction that adds mass 2 pi 1e-3 at every time
+    metrics.record("shifted", shifted, torch.full_like(truth, 1e-4), None, truth)
+    s = metrics.summary("shifted")
+    size = float((truth[0].abs() @ g.abs().T).max())  # the midpoint sum of |sin x|, ~4
+    assert size == pytest.approx(4.0, rel=1e-4)
+    assert s["ce_max_worst"] == pytest.approx(2 * np.pi * 1e-3, rel=1e-12)
+    assert s["ce_rel"] == pytest.approx(2 * np.pi * 1e-3 / size, rel=1e-12)
