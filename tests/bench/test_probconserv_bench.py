@@ -50,10 +50,8 @@ def test_probconserv_benchmark_layout(tmp_path):
 
     expected = {
         "ce_rel_probconserv_stefan": max(r["ce_rel"] for r in rows if r["model"] == "ProbConserv-ANP"),
-        "mse_ratio_anp_vs_probconserv_stefan_0.6":
-            row("ANP", 0.6)["mse"] / row("ProbConserv-ANP", 0.6)["mse"],
-        "shock_error_ratio_anp_vs_probconserv_stefan_0.6":
-            row("ANP", 0.6)["shock_error"] / row("ProbConserv-ANP", 0.6)["shock_error"],
+        "mse_probconserv_stefan_0.6_vs_reference_paper": row("ProbConserv-ANP", 0.6)["mse"],
+        "shock_error_probconserv_stefan_0.6": row("ProbConserv-ANP", 0.6)["shock_error"],
         "ll_gain_probconserv_vs_anp_stefan_0.6": row("ProbConserv-ANP", 0.6)["ll"] - row("ANP", 0.6)["ll"],
         "update_overhead_max": timing[0]["t_update_s"] / timing[0]["t_predict_s"],
     }
@@ -62,6 +60,13 @@ def test_probconserv_benchmark_layout(tmp_path):
     for name, value in expected.items():
         assert checks[name]["value"] == pytest.approx(value, rel=1e-12, abs=1e-300), name
     assert checks["ce_rel_probconserv_stefan"]["holds"]
+    # the Stefan bars are absolute: the published MSE (a reference with its source) and 0.005
+    refs = {r["name"]: r for r in data["references"]}
+    mse_check = checks["mse_probconserv_stefan_0.6_vs_reference_paper"]
+    assert mse_check["reference"] == "hansen2023_probconserv_anp_mse_stefan_0.6"
+    assert mse_check["target"] == refs[mse_check["reference"]]["value"] == 1.87e-3 and "ICML 2023" in refs[
+        mse_check["reference"]]["source"]
+    assert checks["shock_error_probconserv_stefan_0.6"]["target"] == 0.005
     for c in data["checks"]:
         assert c["holds"] == _OPS[c["op"]](c["value"], c["target"])
     # training runs kept their checkpoints
@@ -111,7 +116,8 @@ def test_work_dir_and_only(tmp_path):
     assert {r["problem"] for r in report.results if r["model"] in MODELS} == {"stefan"}
     assert report.config["only"] == ["stefan"] and not (tmp_path / "wd" / "heat").exists()
     assert (tmp_path / "wd" / "stefan" / "anp" / "last.pt").is_file()
-    assert {c.name for c in report.checks} >= {"ce_rel_probconserv_stefan", "mse_ratio_anp_vs_probconserv_stefan_0.6"}
+    assert {c.name for c in report.checks} >= {"ce_rel_probconserv_stefan",
+                                               "mse_probconserv_stefan_0.6_vs_reference_paper"}
     assert not any("heat" in c.name for c in report.checks)
     # the same work dir again: the trained models are reloaded, the numbers are the same
     again = run_probconserv_benchmark(settings=two, work_dir=tmp_path / "wd", only=["stefan"])
