@@ -154,6 +154,46 @@ for u_star, test in tests.items():
     print(f"u* = {u_star:g}: ANP mean front {front:.3f}, true front {x_ref:.3f}")
 
 # %% [markdown]
+# ## Where the update puts the mass (u* = 0.6)
+# ProbConserv adds the mass that the ANP misses at `t = 0.05`, `b - G mu_ANP`, in proportion to
+# the ANP's variance, i.e. at the front. The shock-position error at the 10% level can then grow
+# while the MSE falls: the ANP's independent noise behind the front makes its draws cross
+# `0.1 u*` early, which hides how far ahead its mean crosses; filling the deficit removes those
+# dips. Below: the ANP's mass deficit per test function, where the correction
+# `mu_ProbConserv - mu_ANP` lies, and where the means cross the 10% and 50% levels.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+
+test = tests[0.6]
+preds = anp_variants(model, test, n_latent_samples=settings.n_latent_samples, generator=torch.Generator().manual_seed(0),
+                     full_cov=False, target_chunk=settings.target_chunk)
+i = test.i_eval
+anp, pc = preds["ANP"].mean[:, i], preds["ProbConserv-ANP"].mean[:, i]  # (B, n_x)
+b_eval = float(test.b[i, 0])
+deficit = (b_eval - anp @ test.g[0]).numpy()  # > 0: the ANP is short of mass
+correction = (pc - anp).mean(0).numpy()
+(level, x_front), (mid_level, _) = test.thresholds
+near = np.abs(test.x - x_front) <= 0.05
+print(f"ANP mass deficit at t = {test.t_eval:.3g}: mean {deficit.mean():.3g} ({100 * deficit.mean() / b_eval:.2g} % of b),"
+      f" short of mass for {int((deficit > 0).sum())} of {deficit.size} functions")
+print(f"share of the correction within 0.05 of the true front: {correction[near].sum() / correction.sum():.2f}")
+for name, mean in (("ANP", anp), ("ProbConserv-ANP", pc)):
+    fronts = [float(np.mean(shock_position(mean, test.x, lv))) - x_front for lv in (level, mid_level)]
+    print(f"{name}: mean crossing minus true front, 10% level {fronts[0]:+.4f}, 50% level {fronts[1]:+.4f}")
+fig, ax = plt.subplots(figsize=(6, 3))
+ax.plot(test.x, correction, label="mean correction (ProbConserv - ANP)")
+ax.plot(test.x, preds["ANP"].variance[:, i].mean(0).sqrt().numpy(), "--", label="ANP standard deviation")
+ax.axvline(x_front, color="k", lw=0.8, label="true front")
+ax.set_xlabel("x")
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(OUT / "correction_0.6.png", dpi=100)
+plt.close(fig)
+display(Image(filename=str(OUT / "correction_0.6.png")))
+
+# %% [markdown]
 # ## What the benchmark measured
 # (From the ProbConserv section of `docs/benchmarks.md`; quick settings, full size, 20 test functions.)
 #
@@ -175,5 +215,14 @@ for u_star, test in tests.items():
 #   quick ANP's blind front happens to be close to the true one at `u* = 0.6`. Out of the
 #   training range (`u* = 0.5`), where the blind front is 0.04 off, the update halves the
 #   shock error (0.038 -> 0.020).
+#
+# * **The bar is absolute since issue 15**: the paper's ProbConserv-ANP MSE 1.87e-3 (met:
+#   1.2e-3) and a shock-position error <= 0.005 at the 10% level (not met: 0.0095). Run at full
+#   size (`SCIML_SMOKE=0 python docs/notebooks/probconserv_stefan.py`, 2026-12-06), the section
+#   above gave: the ANP is short of mass for all 20 functions (mean deficit 2.5% of `b`), 99% of
+#   the correction lies within 0.05 of the true front, and the means cross the 10% level at
+#   +0.0141 (ANP) and +0.0168 (ProbConserv) from the true front, the 50% level at -0.0076 and
+#   +0.0012: the update barely moves the mean's foot but fixes its middle, and the 10%-level
+#   error of the draws grows because their early crossings behind the front are gone.
 #
 # The table above (at full size) shows the same pattern; at smoke size the ANP is untrained.
