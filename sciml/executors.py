@@ -16,6 +16,7 @@ The contract suite is :func:`sciml.testing.check_executor`.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -78,10 +79,82 @@ class InProcessExecutor(_ExecutorBase):
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
-def _limit_threads(n_threads: int) -> None:
-    """Worker initializer: size the thread pools of libraries the tasks import later."""
+def _start_worker(n_threads: int, environment: Mapping[str, str]) -> None:
+    """Worker initializer: size the thread pools of libraries the tasks import later, set ``environment``."""
     for variable in _THREAD_VARIABLES:
         os.environ[variable] = str(n_threads)
+    os.environ.update(environment)
+
+
+def _cpu_has_avx2() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            return any(line.startswith("flags") and " avx2" in line for line in f)
+    except OSError:
+        return False
+
+
+def _numpy_dispatch_targets() -> list[str]:
+    """The CPU features numpy chooses its loops by at run time (``numpy._core`` from numpy 2)."""
+    try:
+        from numpy._core import _multiarray_umath
+    except ImportError:  # numpy 1.x
+        from numpy.core import _multiarray_umath
+    return list(getattr(_multiarray_umath, "__cpu_dispatch__", []))
+
+
+def portable_numerics_environment() -> dict[str, str]:
+    """Environment that makes torch, MKL and OpenBLAS take the same code paths on every x86-64 CPU.
+
+    The numerical libraries pick kernels by instruction set (AVX-512, AVX2, ...), and kernels
+    of different vector widths sum in different orders: a seeded run that fits models and
+    optimises acquisitions then diverges between machines after the first round-off
+    difference. This pins MKL's conditional numerical reproducibility branch
+    (``MKL_CBWR=COMPATIBLE``), torch's CPU kernels (``ATEN_CPU_CAPABILITY=avx2``, a ceiling),
+    numpy's AVX-512 loops off (``NPY_DISABLE_CPU_FEATURES``, the installed numpy's AVX-512
+    dispatch targets) and, where the CPU has AVX2, OpenBLAS's kernels
+    (``OPENBLAS_CORETYPE=Haswell``). With the same library versions and thread count, results
+    then agree across x86-64 machines with AVX2; other CPUs (ARM) or versions can still
+    differ. Only processes started with it take effect (the libraries read it when they
+    load): see :class:`ProcessPoolExecutor`'s ``environment``.
+
+    Returns
+    -------
+    dict of str to str
+    """
+    env = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2"}
+    wide = [f for f in _numpy_dispatch_targets() if f.startswith(("AVX512", "X86_V4", "AMX"))]
+    if wide:
+        env["NPY_DISABLE_CPU_FEATURES"] = " ".join(wide)
+    if _cpu_has_avx2():
+        env["OPENBLAS_CORETYPE"] = "Haswell"
+    return env
+
+
+@contextlib.contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """Set ``variables`` in ``os.environ`` for the duration of the block, then restore it."""
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _check_environment(environment: Mapping[str, str] | None, start_method: str) -> dict[str, str]:
+    env = dict(environment or {})
+    if env and start_method != "spawn":
+        raise ConfigError(f"process executor: environment needs start_method 'spawn' (a {start_method!r} "
+                          "worker starts from a process whose libraries have already read theirs)")
+    bad = [k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str) or not k]
+    if bad:
+        raise ConfigError(f"process executor: environment names and values must be strings; bad: {bad}")
+    return env
 
 
 class ProcessPoolExecutor(_ExecutorBase):
@@ -98,24 +171,41 @@ class ProcessPoolExecutor(_ExecutorBase):
         How workers start; ``spawn`` (the default) shares no state with the caller.
     show_progress : bool or None
         Progress bar; ``None`` means "when stderr is a TTY".
+    environment : mapping of str to str, optional
+        Variables the workers start with (e.g. :func:`portable_numerics_environment`), for
+        libraries that read them when they load; needs ``start_method="spawn"``. The caller's
+        own environment is unchanged afterwards.
+
+    Raises
+    ------
+    ConfigError
+        Bad sizes, an unknown start method, or ``environment`` with another start method or
+        with names or values that are not strings.
     """
 
     name = "process"
 
     def __init__(self, *, n_workers: int = 2, threads_per_worker: int = 1, start_method: str = "spawn",
-                 show_progress: bool | None = None) -> None:
+                 show_progress: bool | None = None, environment: Mapping[str, str] | None = None) -> None:
         for label, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"process executor: {label} must be an integer >= 1, got {value!r}")
         methods = multiprocessing.get_all_start_methods()
         if start_method not in methods:
             raise ConfigError(f"process executor: unknown start_method {start_method!r}; accepted: {methods}")
+        env = _check_environment(environment, start_method)
         self.show_progress = show_progress
         self.n_workers = n_workers
         self.threads_per_worker = threads_per_worker
+        self.environment = env
         self._pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=n_workers, mp_context=multiprocessing.get_context(start_method),
-            initializer=_limit_threads, initargs=(threads_per_worker,))
+            initializer=_start_worker, initargs=(threads_per_worker, env))
+        if env:  # start every worker now, from an environment that has it (a worker starts in ~0.1 s:
+            # none is idle before the last submit, so each submit starts one)
+            with _environment(env):
+                for future in [self._pool.submit(os.getpid) for _ in range(n_workers)]:
+                    future.result()
 
     def map(self, fn: Callable[[T], R], tasks: Sequence[T], *, desc: str = "") -> Iterator[tuple[int, R]]:
         """Submit every task, then yield ``(index, result)`` as each completes."""

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from sciml.errors import ConfigError
-from sciml.executors import EXECUTOR_KINDS, InProcessExecutor, ProcessPoolExecutor, make_executor
+from sciml.executors import (
+    EXECUTOR_KINDS,
+    InProcessExecutor,
+    ProcessPoolExecutor,
+    make_executor,
+    _numpy_dispatch_targets,
+    portable_numerics_environment,
+)
 from sciml.testing import check_executor
 from sciml.testing.executors import square
 
@@ -25,10 +35,38 @@ def test_dask_executor_keeps_the_contract(dask_executor):
 
 
 def test_process_pool_workers_get_their_thread_count():
-    import os
-
     with make_executor({"kind": "process", "n_workers": 1, "threads_per_worker": 3, "show_progress": False}) as ex:
         assert dict(ex.map(os.getenv, ["OMP_NUM_THREADS", "NUMBA_NUM_THREADS"])) == {0: "3", 1: "3"}
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads a process's start environment from /proc")
+def test_process_pool_workers_start_with_the_environment_and_the_caller_keeps_its_own(monkeypatch):
+    """The variables are in each worker's START environment (what a library reads when it loads),
+    not only set later by the initializer; the caller's environment is restored."""
+    monkeypatch.setenv("SCIML_TEST_VARIABLE", "caller")
+    monkeypatch.delenv("SCIML_TEST_OTHER", raising=False)
+    env = {"SCIML_TEST_VARIABLE": "worker", "SCIML_TEST_OTHER": "x=1"}
+    with ProcessPoolExecutor(n_workers=2, environment=env, show_progress=False) as ex:
+        starts = dict(ex.map(Path.read_bytes, [Path("/proc/self/environ")] * 4))
+        assert dict(ex.map(os.getenv, ["SCIML_TEST_VARIABLE", "SCIML_TEST_OTHER"])) == {0: "worker", 1: "x=1"}
+    for raw in starts.values():
+        assert {b"SCIML_TEST_VARIABLE=worker", b"SCIML_TEST_OTHER=x=1"} <= set(raw.split(b"\0"))
+    assert os.environ["SCIML_TEST_VARIABLE"] == "caller" and "SCIML_TEST_OTHER" not in os.environ
+
+
+def test_process_pool_environment_needs_spawn_and_strings():
+    with pytest.raises(ConfigError, match="environment needs start_method 'spawn'"):
+        ProcessPoolExecutor(n_workers=1, start_method="forkserver", environment={"A": "1"})
+    with pytest.raises(ConfigError, match=r"must be strings; bad: \['A'\]"):
+        ProcessPoolExecutor(n_workers=1, environment={"A": 1})
+
+
+def test_portable_numerics_environment_pins_mkl_and_torch_kernels():
+    env = portable_numerics_environment()
+    assert env["MKL_CBWR"] == "COMPATIBLE" and env["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert set(env) <= {"MKL_CBWR", "ATEN_CPU_CAPABILITY", "OPENBLAS_CORETYPE", "NPY_DISABLE_CPU_FEATURES"}
+    # numpy accepts the features it is told to disable (it warns on stderr for any it does not dispatch)
+    assert set(env.get("NPY_DISABLE_CPU_FEATURES", "").split()) <= set(_numpy_dispatch_targets())
 
 
 class _NotAnExecutor:

@@ -118,9 +118,17 @@ class MFBOBenchSettings(_Settings):
         Methods whose loop overhead is timed.
     overhead_rounds : int
         Interleaved timing rounds per method.
-    regret_floor : float
-        Regret, relative to the problem's range, below which regrets count as equal when a
-        target regret is reached.
+    problem_seeds : dict
+        ``{problem: seeds}``: the seeds of one problem where they differ from ``seeds`` (more
+        seeds where the cost to reach is compared).
+    regret_tolerance : float
+        The target regret of the cost to reach, relative to the problem's objective range
+        (the same target for every method of a problem; :func:`~sciml.bench.mfbo_summary.add_cost_fractions`).
+    portable_numerics : bool
+        Run the jobs in worker processes started with
+        :func:`~sciml.executors.portable_numerics_environment`, so that a seeded run takes the
+        same trajectory on every x86-64 machine with AVX2 (same library versions), whatever
+        ``workers``; ``False``: the host's fastest kernels (and with one worker, this process).
     workers : int
         Worker processes (one torch thread each).
     notes : tuple of str
@@ -136,13 +144,23 @@ class MFBOBenchSettings(_Settings):
     time_tutorial_settings: bool = True
     overhead_methods: tuple[str, ...] = (MFKG, QLOGNEI)
     overhead_rounds: int = 3
-    regret_floor: float = 1e-3
+    problem_seeds: dict[str, tuple[int, ...]] = {}
+    regret_tolerance: float = 0.01
+    portable_numerics: bool = True
     workers: int = 2
     notes: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> MFBOBenchSettings:
         specs = {p.name: p for p in self.problems}
+        for name, seeds in self.problem_seeds.items():
+            if name not in specs:
+                raise ValueError(f"problem_seeds: no problem {name!r}; accepted: {sorted(specs)}")
+            if not seeds:
+                raise ValueError(f"problem_seeds: {name!r} needs at least one seed")
+        if not (self.seeds and 0.0 < self.regret_tolerance < 1.0):
+            raise ValueError(f"need at least one seed and 0 < regret_tolerance < 1; got seeds {self.seeds}, "
+                             f"regret_tolerance {self.regret_tolerance}")
         for name, caps in self.method_max_iterations.items():
             if name not in specs:
                 raise ValueError(f"method_max_iterations: no problem {name!r}; accepted: {sorted(specs)}")
@@ -154,6 +172,10 @@ class MFBOBenchSettings(_Settings):
                     raise ValueError(f"method_max_iterations: the cap of {name}/{method} must be an integer "
                                      f">= 1, got {cap!r}")
         return self
+
+    def seeds_for(self, problem: str) -> tuple[int, ...]:
+        """The seeds of ``problem``'s runs."""
+        return self.problem_seeds.get(problem, self.seeds)
 
     def spec_for(self, spec: ProblemSpec, method: str) -> ProblemSpec:
         """``spec`` with ``method``'s own iteration cap (:attr:`method_max_iterations`), if any."""
@@ -172,8 +194,9 @@ def _quick() -> MFBOBenchSettings:
     )
     return MFBOBenchSettings(
         problems=problems, seeds=(0, 1, 2), tutorial_settings_runs=True, time_tutorial_settings=False,
-        overhead_rounds=5,
+        overhead_rounds=5, problem_seeds={"park91a": tuple(range(6)), "burgers_shock_time": tuple(range(6))},
         notes=("quick: MF-KG and AR1+MF-EI run on the fidelity-pays problems only in full mode",
+               "quick: 6 seeds on the fidelity-pays problems (the cost-to-reach check), 3 on Hartmann",
                "quick: Borehole only in full mode",
                "quick: on Hartmann, MF-KG runs with the tutorial's settings only (the wiring check and the "
                "default method's comparison with them); MF-KG with FAST settings only in full mode",

@@ -1,7 +1,7 @@
 """The rows and checks of ``sciml bench mfbo``, computed from the outcomes of its jobs.
 
 Rows: ``"regret"`` (one per problem, method and acquisition settings: mean regret curve over
-seeds, final regret, cost to reach qLogNEI's final regret), ``"failed_run"``,
+seeds, final regret, median cost over seeds to reach a regret tolerance), ``"failed_run"``,
 ``"tutorial_wiring"``, the timing rows ``"speed"`` and ``"overhead"``, ``"default_vs_tutorial"``.
 Checks (:func:`add_checks`): the figures that issue 5's acceptance names; the module docstring of
 :mod:`sciml.bench.mfbo` says what each one means.
@@ -9,6 +9,7 @@ Checks (:func:`add_checks`): the figures that issue 5's acceptance names; the mo
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -78,34 +79,55 @@ def summarise_runs(runs: Sequence[Mapping[str, Any]], *, problem: str, method: s
 
 
 
-def add_cost_fractions(rows: Sequence[dict[str, Any]], *, problem: str, regret_floor_abs: float) -> None:
-    """Add ``cost_to_reach`` and ``cost_fraction_vs_qlognei`` (and their spread) to a problem's rows.
+def add_cost_fractions(rows: Sequence[dict[str, Any]], *, problem: str, target: float) -> None:
+    """Add the cost to reach ``target`` and its fraction of qLogNEI's to a problem's rows.
 
-    The target is ``max(R*, regret_floor_abs)`` with ``R*`` the mean final regret of the
-    ``qlognei`` row (``settings == "FAST"``); the fraction divides by that row's mean final
-    cost. Rows of other problems are left alone; nothing is added without a qLogNEI row.
+    A seed reaches the target at the smallest cost from which its inference regret stays
+    ``<= target`` (:func:`~sciml.bo.analysis.cost_to_reach`). A row's ``cost_to_reach`` is the
+    median over its seeds, a seed that never reaches counting as infinite (``None`` when the
+    median is); the median, unlike a mean curve, does not move when one seed is lucky or stuck.
+    ``cost_fraction_vs_qlognei`` divides it by the ``qlognei`` row's (``settings == "FAST"``) or,
+    where qLogNEI's median does not reach the target, by its mean final cost (a lower bound of
+    its cost to reach: the fraction is then an upper bound, ``qlognei_reached: false``); a row
+    that does not reach scores ``max(final cost / that, 1)``. ``cost_fraction_leave_one_out``
+    is the range of the fraction over the seed sets with one seed left out (its stability).
+    Rows of other problems are left alone; nothing is added without a qLogNEI row.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        ``"regret"`` rows (:func:`summarise_runs`), changed in place.
+    problem : str
+    target : float
+        Absolute target regret (the benchmark: ``regret_tolerance x`` the objective's range).
     """
     mine = [r for r in rows if r.get("kind") == "regret" and r["problem"] == problem]
     base = next((r for r in mine if r["method"] == BASELINE_METHOD and r["settings"] == FAST_LABEL), None)
     if base is None:
         return
-    target = max(float(base["final_regret_mean"]), float(regret_floor_abs))
-    c_star = float(base["final_cost_mean"])
-    base_reach = cost_to_reach(*curve_of(base["curve"]), target)
+    per_row = {id(r): [cost_to_reach(*curve_of(run, "regret"), target) for run in r["runs"]] for r in mine}
+    base_reach = _median_reach(per_row[id(base)])
+    c_star = base_reach if base_reach is not None else float(base["final_cost_mean"])
+
+    def fraction(reach: float | None, r: Mapping[str, Any]) -> float:
+        return reach / c_star if reach is not None else max(float(r["final_cost_mean"]) / c_star, 1.0)
+
     for r in mine:
-        reach = cost_to_reach(*curve_of(r["curve"]), target)
-        r["target_regret"] = target
-        r["cost_to_reach"] = reach
-        r["reached"] = reach is not None
-        r["cost_fraction_vs_qlognei"] = (reach / c_star if reach is not None
-                                         else max(float(r["final_cost_mean"]) / c_star, 1.0))
-        r["cost_fraction_vs_qlognei_reach"] = (None if reach is None or not base_reach
-                                               else reach / base_reach)
-        per_seed = []
-        for run in r["runs"]:
-            c = cost_to_reach(*curve_of(run, "regret"), target)
-            per_seed.append(None if c is None else c / c_star)
-        r["cost_fraction_per_seed"] = per_seed
+        seeds = per_row[id(r)]
+        reach = _median_reach(seeds)
+        r.update(target_regret=float(target), cost_to_reach=reach, reached=reach is not None,
+                 n_reached=sum(c is not None for c in seeds), qlognei_reached=base_reach is not None,
+                 cost_to_reach_per_seed=seeds, cost_fraction_vs_qlognei=fraction(reach, r),
+                 cost_fraction_per_seed=[None if c is None else c / c_star for c in seeds])
+        if len(seeds) >= 3 and r is not base:
+            loo = [fraction(_median_reach(seeds[:k] + seeds[k + 1:]), r) for k in range(len(seeds))]
+            r["cost_fraction_leave_one_out"] = [min(loo), max(loo)]
+
+
+def _median_reach(costs: Sequence[float | None]) -> float | None:
+    """Median of per-seed costs to reach, ``None`` (never) counting as infinite; ``None`` if infinite."""
+    m = float(np.median([math.inf if c is None else c for c in costs]))
+    return m if math.isfinite(m) else None
 
 
 # =============================================================================== checks
@@ -193,10 +215,10 @@ def _problem_rows(s: MFBOBenchSettings, spec: ProblemSpec, runs: Sequence[Mappin
             row["q"] = spec.q
             rows.append(row)
     if rows:  # without runs (e.g. --only) there is nothing to measure a floor for
-        floor = s.regret_floor * objective_range(spec)
+        target = s.regret_tolerance * objective_range(spec)
         for r in rows:
-            r["regret_floor"] = floor
-        add_cost_fractions(rows, problem=spec.name, regret_floor_abs=floor)
+            r["regret_tolerance"] = s.regret_tolerance
+        add_cost_fractions(rows, problem=spec.name, target=target)
     return rows
 
 

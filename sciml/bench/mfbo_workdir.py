@@ -29,9 +29,10 @@ Job = tuple[str, tuple[Any, ...]]
 JOB_MODULES = ("sciml.bench.mfbo_jobs",)
 
 
-def job_code() -> dict[str, Any]:
-    """The :func:`~sciml.bench.code_fingerprint.code_fingerprint` of the code the jobs run."""
-    return code_fingerprint(JOB_MODULES)
+def job_code(numerics_environment: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The :func:`~sciml.bench.code_fingerprint.code_fingerprint` of the code the jobs run, and the
+    environment their workers start with (kernel pins change trajectories, so they key jobs too)."""
+    return {**code_fingerprint(JOB_MODULES), "numerics_environment": dict(numerics_environment or {})}
 
 #: Fields of a ProblemSpec that only stop a BO run (its trajectory does not depend on them).
 _LIMITS = ("budget", "max_iterations")
@@ -52,16 +53,16 @@ def jobs_of(s: MFBOBenchSettings) -> list[Job]:
     jobs: list[Job] = []
     for spec in s.problems:
         for method in spec.methods:
-            for seed in s.seeds:
+            for seed in s.seeds_for(spec.name):
                 jobs.append(("run", (s.spec_for(spec, method), method, seed, dict(s.acquisition), FAST_LABEL,
                                      dict(s.model_options.get(method, {})))))
     if hartmann is not None and s.tutorial_settings_runs:
-        for seed in s.seeds:
+        for seed in s.seeds_for(HARTMANN):
             jobs.append(("run", (hartmann, MFKG, seed, dict(s.acquisition), TUTORIAL_LABEL, None)))
     if hartmann is not None:
-        jobs.append(("speed", (hartmann, s.seeds[0], dict(s.acquisition), s.time_tutorial_settings)))
+        jobs.append(("speed", (hartmann, s.seeds_for(HARTMANN)[0], dict(s.acquisition), s.time_tutorial_settings)))
         for method in s.overhead_methods:
-            jobs.append(("overhead", (hartmann, method, s.seeds[0], dict(s.acquisition), s.overhead_rounds)))
+            jobs.append(("overhead", (hartmann, method, s.seeds_for(HARTMANN)[0], dict(s.acquisition), s.overhead_rounds)))
     return jobs
 
 

@@ -23,12 +23,13 @@ from sciml.bench.mfbo import (
     summarise_runs,
 )
 from sciml.bench.mfbo_bare import bare_botorch_iteration
-from sciml.bench.mfbo_jobs import acq_settings, make_loop
+from sciml.bench.mfbo_jobs import acq_settings, make_loop, objective_range
 from sciml.bench.mfbo_workdir import job_code, job_key, job_selected, jobs_of, load_job, loop_state_dir, parse_only
 from sciml.bo import AcquisitionSettings, forrester
 from sciml.bo.names import MULTI_FIDELITY_METHODS
 from sciml.bo.state import read_state
 from sciml.errors import ConfigError
+from sciml.executors import portable_numerics_environment
 
 _OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 #: The code fingerprint of this checkout's mfbo jobs (part of every job key).
@@ -43,31 +44,38 @@ def _row(problem, method, cost, mean, final_cost, runs, settings="FAST", **extra
 
 
 def test_cost_fractions_against_qlognei():
+    """Median over seeds of the cost from which a seed's regret stays <= target; never = infinite."""
+    q_runs = [{"cost": [50.0, 100.0], "regret": [1.0, 0.1]}, {"cost": [50.0, 80.0], "regret": [0.5, 0.05]},
+              {"cost": [50.0, 100.0], "regret": [1.0, 0.5]}]
+    mf_runs = [{"cost": [20.0, 40.0], "regret": [0.5, 0.05]}, {"cost": [20.0, 60.0], "regret": [0.5, 0.2]},
+               {"cost": [10.0, 30.0, 50.0], "regret": [0.1, 0.5, 0.1]}]  # back above: reached at 50
     rows = [
-        _row("p", "qlognei", [50.0, 100.0], [1.0, 0.1], 100.0, [{"cost": [50.0, 100.0], "regret": [1.0, 0.1]}]),
-        _row("p", "mfmes", [20.0, 40.0, 60.0], [0.5, 0.05, 0.08], 110.0,
-             [{"cost": [20.0, 40.0], "regret": [0.5, 0.05]}, {"cost": [20.0, 60.0], "regret": [0.5, 0.2]}]),
-        _row("p", "mfkg", [20.0, 40.0], [0.5, 0.3], 90.0, [{"cost": [20.0, 40.0], "regret": [0.5, 0.3]}]),
-        _row("p", "ar1-ei", [20.0, 40.0], [0.5, 0.3], 150.0, [{"cost": [20.0, 40.0], "regret": [0.5, 0.3]}]),
+        _row("p", "qlognei", [50.0, 100.0], [0.8, 0.2], 100.0, q_runs),
+        _row("p", "mfmes", [20.0, 40.0, 60.0], [0.5, 0.05, 0.08], 110.0, mf_runs),
+        _row("p", "mfkg", [20.0, 40.0], [0.5, 0.3], 90.0, [{"cost": [20.0, 40.0], "regret": [0.5, 0.3]}] * 3),
+        _row("p", "ar1-ei", [20.0, 40.0], [0.5, 0.3], 150.0, [{"cost": [20.0, 40.0], "regret": [0.5, 0.3]}] * 3),
         _row("other", "mfmes", [1.0], [0.0], 1.0, [{"cost": [1.0], "regret": [0.0]}]),
     ]
-    add_cost_fractions(rows, problem="p", regret_floor_abs=0.01)
+    add_cost_fractions(rows, problem="p", target=0.1)
     by = {r["method"]: r for r in rows if r["problem"] == "p"}
-    assert by["qlognei"]["target_regret"] == 0.1 and by["qlognei"]["cost_to_reach"] == 100.0
-    assert by["qlognei"]["cost_fraction_vs_qlognei"] == 1.0
-    assert by["mfmes"]["cost_to_reach"] == 40.0 and by["mfmes"]["reached"] is True
-    assert by["mfmes"]["cost_fraction_vs_qlognei"] == pytest.approx(0.4)
-    assert by["mfmes"]["cost_fraction_vs_qlognei_reach"] == pytest.approx(0.4)  # qLogNEI itself reached at 100
-    assert by["mfmes"]["cost_fraction_per_seed"] == [pytest.approx(0.4), None]
-    # not reached: the final cost over qLogNEI's, floored at 1
-    assert by["mfkg"]["reached"] is False and by["mfkg"]["cost_fraction_vs_qlognei"] == 1.0
-    assert by["ar1-ei"]["cost_fraction_vs_qlognei"] == pytest.approx(1.5)
+    q, m = by["qlognei"], by["mfmes"]
+    assert q["target_regret"] == 0.1 and q["cost_to_reach_per_seed"] == [100.0, 80.0, None]
+    assert q["cost_to_reach"] == 100.0 and q["n_reached"] == 2 and q["cost_fraction_vs_qlognei"] == 1.0
+    assert m["cost_to_reach_per_seed"] == [40.0, None, 50.0] and m["cost_to_reach"] == 50.0 and m["reached"]
+    assert m["cost_fraction_vs_qlognei"] == pytest.approx(0.5) and m["qlognei_reached"] is True
+    assert m["cost_fraction_per_seed"] == [pytest.approx(0.4), None, pytest.approx(0.5)]
+    # leave one seed out: {None, 50} -> never (final cost 110 / 100), {40, 50} -> 0.45, {40, None} -> never
+    assert m["cost_fraction_leave_one_out"] == [pytest.approx(0.45), pytest.approx(1.1)]
+    # not reached: the final cost over qLogNEI's cost to reach, floored at 1
+    assert by["mfkg"]["reached"] is False and by["mfkg"]["cost_to_reach"] is None
+    assert by["mfkg"]["cost_fraction_vs_qlognei"] == 1.0 and by["ar1-ei"]["cost_fraction_vs_qlognei"] == pytest.approx(1.5)
     assert "cost_to_reach" not in rows[-1]  # other problems untouched
-    # the floor: qLogNEI's final regret below it does not make the target unreachable
-    add_cost_fractions(rows, problem="p", regret_floor_abs=0.4)
+    # qLogNEI's median does not reach: its final cost is the denominator, the fractions upper bounds
+    add_cost_fractions(rows, problem="p", target=0.06)
     by = {r["method"]: r for r in rows if r["problem"] == "p"}
-    assert by["mfkg"]["target_regret"] == 0.4 and by["mfkg"]["cost_to_reach"] == 40.0
-    assert by["qlognei"]["cost_fraction_vs_qlognei_reach"] == 1.0
+    assert by["qlognei"]["cost_to_reach"] is None and by["mfmes"]["qlognei_reached"] is False
+    assert by["mfmes"]["cost_to_reach_per_seed"] == [40.0, None, None]
+    assert by["mfmes"]["cost_fraction_vs_qlognei"] == pytest.approx(1.1)  # never: 110 / 100
 
 
 def test_summarise_runs_means_and_standard_errors():
@@ -235,7 +243,7 @@ def test_tiny_benchmark_end_to_end(tmp_path):
                   ProblemSpec("park91a", methods=("mfmes", "qlognei"), budget=30.0, max_iterations=2, n_init=2,
                               fidelity_pays=True)),
         seeds=(0, 1), acquisition=TINY_ACQ, time_tutorial_settings=False, overhead_methods=("qlognei",),
-        overhead_rounds=1, workers=1)
+        overhead_rounds=1, workers=1, portable_numerics=False)
     report = run_mfbo_benchmark(settings=s)
     data = json.loads(report.write_json(tmp_path / "mfbo.json").read_text())
     assert data["benchmark"] == "mfbo" and data["mode"] == "custom"
@@ -254,7 +262,8 @@ def test_tiny_benchmark_end_to_end(tmp_path):
     q = rows[("regret", "park91a", "qlognei")]
     assert q["final_cost_mean"] >= 30.0 and q["target_cost_share_mean"] == 1.0  # qLogNEI: target only
     m = rows[("regret", "park91a", "mfmes")]
-    assert m["target_regret"] == max(q["final_regret_mean"], m["regret_floor"]) and m["regret_floor"] > 0
+    assert m["target_regret"] == pytest.approx(0.01 * objective_range(ProblemSpec("park91a", budget=1.0)))
+    assert m["regret_tolerance"] == 0.01 and len(m["cost_to_reach_per_seed"]) == 2
     ov = rows[("overhead", "augmented_hartmann", "qlognei")]
     assert ov["overhead"] == pytest.approx(sum(ov["loop_s"]) / sum(ov["bare_s"]) - 1.0)
     assert ov["same_candidates"] == [True]  # the bare acquisition ran on the loop's fit
@@ -276,7 +285,7 @@ def _tiny_park(**kw):
     return MFBOBenchSettings(
         problems=(ProblemSpec("park91a", methods=("mfmes", "qlognei"), budget=40.0, max_iterations=3, n_init=2,
                               fidelity_pays=True),),
-        seeds=(0,), acquisition=TINY_ACQ, overhead_methods=(), workers=1, **kw)
+        seeds=(0,), acquisition=TINY_ACQ, overhead_methods=(), **{"workers": 1, "portable_numerics": False, **kw})
 
 
 def _regret_rows(report):
@@ -531,3 +540,21 @@ def test_the_figures_do_not_depend_on_the_process_pool(one_torch_thread):
     for k, row in rows.items():
         for field_ in ("curve", "final_regret_mean", "final_cost_mean", "iterations_mean", "runs"):
             assert row[field_] == in_process[k][field_], (k, field_)
+
+
+@pytest.mark.slow
+def test_portable_numerics_runs_every_job_in_pinned_workers_whatever_the_worker_count():
+    """With portable numerics (the default) the jobs run in workers started with the pinned kernels,
+    one worker or two: the same rows; the pins are part of the jobs' keys (a work dir of runs with
+    the host's own kernels is not reused)."""
+    one = run_mfbo_benchmark(settings=_tiny_park(portable_numerics=True))
+    two = run_mfbo_benchmark(settings=_tiny_park(portable_numerics=True, workers=2))
+    assert one.config["code"]["numerics_environment"] == portable_numerics_environment()
+    rows_one, rows_two = _regret_rows(one), _regret_rows(two)
+    assert rows_one.keys() == rows_two.keys()
+    for k, row in rows_one.items():
+        for field_ in ("curve", "final_regret_mean", "final_cost_mean", "runs"):
+            assert row[field_] == rows_two[k][field_], (k, field_)
+    job = jobs_of(_tiny_park())[0]
+    assert one.config["code"] == job_code(portable_numerics_environment())
+    assert job_key(*job, code=job_code(portable_numerics_environment())) != job_key(*job, code=job_code())
