@@ -31,6 +31,9 @@ CE_REL_FLOOR = 1e-12
 #: Keys of the metrics with a mean and a standard error in every row.
 _MEAN_KEYS = ("mse", "ll", "crps", "ce_eval", "ce_max")
 
+#: Per-function front errors and signed offsets of the predictive mean (with ``thresholds``).
+_FRONT_KEYS = ("mean_front_error", "mean_front_offset", "mean_front_mid_error", "mean_front_mid_offset")
+
 #: ``((level, x_ref), (level_mid, x_ref_mid))``: two shock thresholds (units of ``u``) and the
 #: true positions (units of ``x``) at which the exact profile crosses them.
 Levels = tuple[tuple[float, float], tuple[float, float]]
@@ -78,9 +81,12 @@ class FieldMetrics:
     ``CE(t) = G mu(t) - b(t)`` as ``ce_eval = max |CE(t_eval)|``, ``ce_max = max_t |CE(t)|``
     and ``ce_rel = ce_max / scale``, ``scale = max_t |b(t)|``, or, where the conserved quantity
     vanishes (``max_t |b| <= 1e-12``, e.g. the heat problem's zero mass), the size of the
-    integrand ``max_t |G| |u_true(t)|`` (floored at ``1e-12``); with ``thresholds`` and a covariance,
-    the shock-position errors ``|mean_s shock_position(draw_s, x, level) - x_ref|`` at the two
-    levels, from ``n_shock_samples`` draws of ``N(mean, cov_eval)``.
+    integrand ``max_t |G| |u_true(t)|`` (floored at ``1e-12``); with ``thresholds``, the front of
+    the predictive mean at the two levels, ``shock_position(mean, x, level) - x_ref`` (signed:
+    ``mean_front_offset``, ``mean_front_mid_offset``; absolute: ``mean_front_error``,
+    ``mean_front_mid_error``), and with a covariance too, the shock-position errors of draws
+    ``|mean_s shock_position(draw_s, x, level) - x_ref|`` at the two levels, from
+    ``n_shock_samples`` draws of ``N(mean, cov_eval)`` (``shock_error``, ``shock_error_mid``).
 
     Parameters
     ----------
@@ -161,6 +167,11 @@ class FieldMetrics:
         acc.add_values("ce_eval", [float(ce[j, self.i_eval].abs().max()) for j in functions])
         acc.add_values("ce_max", [float(ce[j].abs().max()) for j in functions])
         acc.add_values("ce_rel", [float(ce[j].abs().max()) / self._ce_scale(truth[j]) for j in functions])
+        if self.thresholds is not None:  # the front of the predictive mean itself
+            for key, (level, x_ref) in zip(("mean_front", "mean_front_mid"), self.thresholds, strict=True):
+                offset = shock_position(m_e, self.x, level) - x_ref  # (B,), signed
+                acc.add_values(f"{key}_error", np.abs(offset).tolist())
+                acc.add_values(f"{key}_offset", offset.tolist())
         if cov_eval is not None and self.thresholds is not None:
             pos = sample_shock_positions(m_e, cov_eval, self.x, [lv for lv, _ in self.thresholds],
                                          self.n_shock_samples, generator)  # (2, n, B)
@@ -181,7 +192,7 @@ class FieldMetrics:
     def values(self, name: str) -> dict[str, list[float]]:
         """The per-function values of every metric of model ``name``, in the order recorded."""
         acc = self._accumulator(name)
-        keys = [*_MEAN_KEYS, "ce_rel", "shock_error", "shock_error_mid"]
+        keys = [*_MEAN_KEYS, "ce_rel", *_FRONT_KEYS, "shock_error", "shock_error_mid"]
         return {key: acc.values(key) for key in keys if acc.has(key)}
 
     def _accumulator(self, name: str) -> MetricAccumulator:
@@ -197,9 +208,11 @@ class FieldMetrics:
         dict
             ``mse``, ``mse_se``, ``ll``, ``ll_se``, ``crps``, ``crps_se``, ``ce_eval``,
             ``ce_eval_se``, ``ce_max``, ``ce_max_se``, ``ce_max_worst`` (max over the
-            functions), ``ce_rel`` (max over the functions) and, with shock errors,
-            ``shock_error(_se)``, ``shock_error_mid(_se)``, ``shock_threshold(_mid)``,
-            ``shock_reference(_mid)``, ``true_front``, ``n_shock_samples``.
+            functions), ``ce_rel`` (max over the functions); with thresholds
+            ``mean_front_error(_se)``, ``mean_front_offset(_se)``, ``mean_front_mid_error(_se)``,
+            ``mean_front_mid_offset(_se)``, ``shock_threshold(_mid)``, ``shock_reference(_mid)``,
+            ``true_front``; with shock draws ``shock_error(_se)``, ``shock_error_mid(_se)``,
+            ``n_shock_samples``.
         """
         acc = self._accumulator(name)
         out: dict[str, Any] = {}
@@ -207,13 +220,15 @@ class FieldMetrics:
             out[key], out[f"{key}_se"] = acc.summary(key)
         out["ce_max_worst"] = float(max(acc.values("ce_max")))
         out["ce_rel"] = float(max(acc.values("ce_rel")))
-        if acc.has("shock_error"):
-            thr = self.thresholds
-            assert thr is not None
-            out["shock_error"], out["shock_error_se"] = acc.summary("shock_error")
-            out["shock_error_mid"], out["shock_error_mid_se"] = acc.summary("shock_error_mid")
+        thr = self.thresholds
+        if thr is not None:
+            for key in _FRONT_KEYS:
+                out[key], out[f"{key}_se"] = acc.summary(key)
             out["shock_threshold"], out["shock_threshold_mid"] = thr[0][0], thr[1][0]
             out["shock_reference"], out["shock_reference_mid"] = thr[0][1], thr[1][1]
             out["true_front"] = None if self.true_front is None else float(self.true_front)
+        if acc.has("shock_error"):
+            out["shock_error"], out["shock_error_se"] = acc.summary("shock_error")
+            out["shock_error_mid"], out["shock_error_mid_se"] = acc.summary("shock_error_mid")
             out["n_shock_samples"] = self.n_shock_samples
         return out

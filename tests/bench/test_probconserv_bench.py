@@ -37,6 +37,7 @@ def test_probconserv_benchmark_layout(tmp_path):
         assert r["n_functions"] == TINY.n_functions
         assert r["mse"] >= 0 and r["crps"] >= 0 and r["mse_se"] >= 0
         assert r["shock_error"] >= 0 and 0 < r["shock_threshold"] < 1  # Stefan has a front
+        assert r["mean_front_mid_error"] >= abs(r["mean_front_mid_offset"]) - 1e-15  # mean |e| >= |mean e|
         assert r["eval_time"] == pytest.approx(CONSERVATION_PROBLEMS["stefan"].eval_time)
     for r in rows:  # ProbConserv and HardC conserve exactly (float64); the plain ANP does not
         if r["model"] in ("ProbConserv-ANP", "HardC-ANP"):
@@ -51,7 +52,11 @@ def test_probconserv_benchmark_layout(tmp_path):
     expected = {
         "ce_rel_probconserv_stefan": max(r["ce_rel"] for r in rows if r["model"] == "ProbConserv-ANP"),
         "mse_probconserv_stefan_0.6_vs_reference_paper": row("ProbConserv-ANP", 0.6)["mse"],
-        "shock_error_probconserv_stefan_0.6": row("ProbConserv-ANP", 0.6)["shock_error"],
+        "front_error_mid_probconserv_stefan_0.6": row("ProbConserv-ANP", 0.6)["mean_front_mid_error"],
+        "front_error_mid_probconserv_stefan_0.6_vs_reference_checkpoint": row("ProbConserv-ANP", 0.6)[
+            "mean_front_mid_error"],
+        "front_error_mid_gain_probconserv_vs_anp_stefan_0.6": (row("ANP", 0.6)["mean_front_mid_error"]
+                                                               - row("ProbConserv-ANP", 0.6)["mean_front_mid_error"]),
         "ll_gain_probconserv_vs_anp_stefan_0.6": row("ProbConserv-ANP", 0.6)["ll"] - row("ANP", 0.6)["ll"],
         "update_overhead_max": timing[0]["t_update_s"] / timing[0]["t_predict_s"],
     }
@@ -66,7 +71,7 @@ def test_probconserv_benchmark_layout(tmp_path):
     assert mse_check["reference"] == "hansen2023_probconserv_anp_mse_stefan_0.6"
     assert mse_check["target"] == refs[mse_check["reference"]]["value"] == 1.87e-3 and "ICML 2023" in refs[
         mse_check["reference"]]["source"]
-    assert checks["shock_error_probconserv_stefan_0.6"]["target"] == 0.005
+    assert checks["front_error_mid_probconserv_stefan_0.6"]["target"] == 0.005
     for c in data["checks"]:
         assert c["holds"] == _OPS[c["op"]](c["value"], c["target"])
     # training runs kept their checkpoints

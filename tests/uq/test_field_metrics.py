@@ -91,12 +91,17 @@ def test_shock_error_of_a_step_profile_with_zero_covariance():
     assert (s["shock_threshold"], s["shock_reference"], s["shock_threshold_mid"], s["shock_reference_mid"]) == (
         0.1, 0.4, 0.5, 0.3)
     assert s["true_front"] == 0.4 and s["n_shock_samples"] == 5
+    # the front of the mean itself: 0.39 against 0.4 at level 0.1 (behind: offset < 0), 0.35 against 0.3 at 0.5
+    assert s["mean_front_offset"] == pytest.approx(-0.01, rel=1e-10) and s["mean_front_error"] == pytest.approx(0.01)
+    assert s["mean_front_mid_offset"] == pytest.approx(0.05, rel=1e-10)
+    assert s["mean_front_mid_error"] == pytest.approx(0.05, rel=1e-10) and s["mean_front_mid_error_se"] == 0.0
     # b = 0: relative to the size of the integrand, max_t |G| |truth(t)| = 0.1 x 4 ones = 0.4
     assert float((mean[0].abs() @ g.abs().T).max()) == pytest.approx(0.4, rel=1e-14)
     assert s["ce_rel"] == pytest.approx(0.4 / 0.4, rel=1e-14)
     # without a covariance the shock errors are skipped
     acc.record("nocov", mean, torch.zeros_like(mean), None, mean.clone())
     assert "shock_error" not in acc.summary("nocov")
+    assert acc.summary("nocov")["mean_front_mid_error"] == pytest.approx(0.05)  # needs no covariance
     with pytest.raises(KeyError, match="recorded"):
         acc.summary("other")
 
