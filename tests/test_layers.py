@@ -3,7 +3,7 @@
 Every import is read from the source (AST), function-level and ``TYPE_CHECKING`` imports
 included. Layers, bottom to top (a module may import its own layer and the layers below):
 
-    base (sciml, errors, progress, config, executors) -> data -> simulators -> surrogates
+    base (sciml, errors, progress, config, executors, fingerprint, locks) -> data -> simulators -> surrogates
     -> uq -> bo -> viz -> studies -> workflows -> bench, cli, testing
 """
 
@@ -19,7 +19,8 @@ PACKAGE = ROOT / "sciml"
 
 #: layers bottom to top; a module belongs to the first layer with a matching prefix
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("sciml.errors", "sciml.progress", "sciml.config", "sciml.executors")),
+    ("base", ("sciml.errors", "sciml.progress", "sciml.config", "sciml.executors", "sciml.fingerprint",
+              "sciml.locks")),
     ("data", ("sciml.data",)),
     ("simulators", ("sciml.simulators",)),
     ("surrogates", ("sciml.surrogates",)),

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from sciml.bench.mfbo_settings import FAST_LABEL, HARTMANN, TUTORIAL_LABEL, MFBOBenchSettings
-from sciml.bench.code_fingerprint import code_fingerprint
+from sciml.fingerprint import code_fingerprint
 from sciml.bo.names import MFKG
 from sciml.data.atomic import atomic_write_text
 from sciml.errors import ConfigError
@@ -30,7 +30,7 @@ JOB_MODULES = ("sciml.bench.mfbo_jobs",)
 
 
 def job_code(numerics_environment: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The :func:`~sciml.bench.code_fingerprint.code_fingerprint` of the code the jobs run, and the
+    """The :func:`~sciml.fingerprint.code_fingerprint` of the code the jobs run, and the
     environment their workers start with (kernel pins change trajectories, so they key jobs too)."""
     return {**code_fingerprint(JOB_MODULES), "numerics_environment": dict(numerics_environment or {})}
 

@@ -1,23 +1,26 @@
-"""The fingerprint of the code a benchmark job runs, so that a work dir never reuses stale results.
+"""Fingerprints of what determines a stored result, so that a resume never mixes stale content.
 
-A job's result depends on sciml's sources that it imports (directly or through other sciml
-modules) and on the numerical libraries under them. :func:`code_fingerprint` hashes the first
-(the closure of sciml-internal imports, function-level ones included, read from the source with
-``ast``) and records the versions of the second; a benchmark puts it into its job keys.
+A result (a campaign's part files, a workflow step's output, a benchmark job) depends on its
+inputs and on the code that made it. :func:`stable_hash` hashes JSON-able inputs canonically;
+:func:`code_fingerprint` hashes sciml's sources that given modules import (the closure of
+sciml-internal imports, function-level ones included, read with ``ast``) and records the
+versions of the numerical libraries under them; :func:`describe_changes` names the top-level
+fields in which two fingerprints differ, for error messages.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import sciml
 
-__all__ = ["LIBRARIES", "code_fingerprint", "source_closure"]
+__all__ = ["LIBRARIES", "code_fingerprint", "describe_changes", "source_closure", "stable_hash"]
 
 #: Distributions whose versions enter a fingerprint (missing ones are recorded as ``None``).
 LIBRARIES = ("numpy", "scipy", "torch", "gpytorch", "botorch", "numba", "xarray")
@@ -91,3 +94,14 @@ def code_fingerprint(modules: Iterable[str], root: Path = _ROOT) -> dict[str, An
         except metadata.PackageNotFoundError:
             versions[lib] = None
     return {"sciml": sciml.__version__, "sources": digest.hexdigest(), "libraries": versions}
+
+
+def stable_hash(obj: object) -> str:
+    """SHA-256 (hex) of the canonical JSON of ``obj`` (sorted keys; tuples as lists; others by ``repr``)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def describe_changes(old: Mapping[str, object], new: Mapping[str, object]) -> list[str]:
+    """The sorted top-level keys whose values differ between two fingerprints (compared as canonical JSON)."""
+    keys = set(old) | set(new)
+    return sorted(k for k in keys if stable_hash(old.get(k)) != stable_hash(new.get(k)))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import sciml
-from sciml.bench.code_fingerprint import code_fingerprint, source_closure
+from sciml.fingerprint import code_fingerprint, source_closure
 
 ROOT = Path(sciml.__file__).resolve().parent
 
