@@ -2,6 +2,8 @@
 
 * :mod:`sciml.data.schema` — :func:`field_dataset`, :func:`provenance_attrs`, :func:`validate`;
 * :mod:`sciml.data.netcdf` — :func:`save` / :func:`open_dataset` (NetCDF4 via h5netcdf);
+* :mod:`sciml.data.concat` — :func:`concat` (several runs into one dataset, renumbered
+  samples, every run's provenance) and :func:`run_provenance`;
 * :mod:`sciml.data.pdebench` — :func:`read_pdebench` / :func:`write_pdebench`;
 * :mod:`sciml.data.torch_dataset` — :class:`TrajectoryWindowDataset`,
   :class:`TrajectoryDataset` (lazy, from files), :class:`InMemoryTrajectoryDataset` and
@@ -14,6 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from sciml.data.concat import concat, run_provenance
 from sciml.data.netcdf import open_dataset, save
 from sciml.data.pdebench import read_pdebench, split_by_parameters, write_pdebench
 from sciml.data.schema import (
@@ -40,6 +43,8 @@ __all__ = [
     "parameter_variables",
     "save",
     "open_dataset",
+    "concat",
+    "run_provenance",
     "read_pdebench",
     "write_pdebench",
     "split_by_parameters",

@@ -14,27 +14,41 @@ Files are written
   :func:`open_dataset`. No ``_FillValue`` is added and time-like units are not decoded
   into ``datetime64``/``timedelta64``: a ``t`` coordinate with ``units="s"`` stays a float.
 
+* **checksummed** — every chunk of every numeric variable (fields, parameters, per-sample
+  metadata, coordinates) carries an HDF5 Fletcher-32 checksum, so damaged data is detected
+  when it is read, whatever the compression (without it, ``lzf`` and uncompressed chunks
+  would silently return wrong numbers). Attributes carry no checksum.
+
+:func:`save` refuses a dataset whose ``sample`` index repeats values (what ``xr.concat`` of
+several runs gives); :func:`sciml.data.concat` combines runs properly.
+
 :func:`open_dataset` opens lazily (the data is read when it is indexed or loaded) and turns
 every way a file can be unreadable into a :class:`~sciml.errors.FileFormatError` that names
-the file and what is wrong with it.
+the file and what is wrong with it — at open time (missing, foreign, truncated, damaged
+metadata) and also when the data is read later (a corrupted chunk, a failed checksum):
+every variable of the returned dataset reads through :func:`guard_read`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import h5py
 import numpy as np
 import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
 
 from sciml.data.atomic import atomic_path
-from sciml.data.schema import field_variables, validate as _validate
+from sciml.data.schema import check_sample_index, field_variables, validate as _validate
 from sciml.errors import FileFormatError, SchemaError
 
-__all__ = ["save", "open_dataset", "is_netcdf4_file", "COMPRESSIONS"]
+__all__ = ["save", "open_dataset", "is_netcdf4_file", "guard_read", "COMPRESSIONS"]
 
 #: Accepted values of ``compression`` in :func:`save`.
 COMPRESSIONS: tuple[str | None, ...] = ("gzip", "lzf", None)
@@ -76,7 +90,8 @@ def save(
         stores raw bytes.
     validate : bool, default True
         Check ``ds`` with :func:`sciml.data.schema.validate` (including finiteness) before
-        anything is written.
+        anything is written. The ``sample`` index is checked for duplicates even when
+        False (it is cheap, and a file with repeated indexes cannot be told apart later).
 
     Returns
     -------
@@ -86,7 +101,9 @@ def save(
     Raises
     ------
     SchemaError
-        ``ds`` does not follow the sciml layout, or has attributes NetCDF cannot store.
+        ``ds`` does not follow the sciml layout, has attributes NetCDF cannot store, or has
+        a ``sample`` index with duplicates (e.g. from ``xr.concat`` of several runs: use
+        :func:`sciml.data.concat`). Nothing is written.
     ValueError
         ``chunk_samples`` or ``compression`` is not accepted.
     """
@@ -98,6 +115,8 @@ def save(
         raise ValueError(f"compression must be one of {list(COMPRESSIONS)}; got {compression!r}")
     if validate:
         _validate(ds)
+    else:
+        check_sample_index(ds)
     _check_attrs(ds)
     encoding = _encoding(ds, chunk_samples=int(chunk_samples), compression=compression)
     final = Path(path)
@@ -134,27 +153,17 @@ def open_dataset(
     ------
     FileFormatError
         The file is missing, not an HDF5/NetCDF4 file, truncated, otherwise unreadable,
-        or (with ``validate=True``) not a sciml dataset. The message names the file.
+        or (with ``validate=True``) not a sciml dataset (including a ``sample`` index with
+        duplicates). The message names the file. Also raised *later*, by any read of a
+        lazily opened variable (``.values``, ``.load()``, ``isel(...).values``, ...), when
+        the data on disk is corrupted (a damaged chunk or failed checksum): the message
+        names the file and the variable and says the file is damaged.
     """
     p = Path(path)
     _check_hdf5_file(p)
+    raw = _open_raw(p)
     try:
-        with warnings.catch_warnings():
-            # Foreign HDF5 files without dimension scales get "phony" dims; say so below
-            # through validation instead of a warning.
-            warnings.simplefilter("ignore", UserWarning)
-            ds = xr.open_dataset(
-                p,
-                engine="h5netcdf",
-                decode_times=False,
-                decode_timedelta=False,
-                phony_dims="access",
-                chunks=None,
-                cache=not lazy,
-            )
-    except Exception as exc:  # h5netcdf/xarray raise many types for malformed files
-        raise FileFormatError(f"{p}: cannot be read as NetCDF4 ({type(exc).__name__}: {exc})") from exc
-    try:
+        ds = _guarded(raw, p)
         if validate:
             try:
                 _validate(ds, check_finite=False)
@@ -166,10 +175,107 @@ def open_dataset(
                 ) from exc
         if not lazy:
             ds.load()
-            ds.close()
+            raw.close()
     except BaseException:
-        ds.close()
+        raw.close()
         raise
+    return ds
+
+
+def guard_read(path: str | os.PathLike[str], variable: str) -> contextlib.AbstractContextManager[None]:
+    """Context manager that turns a failed read of ``variable`` from ``path`` into a sciml error.
+
+    HDF5 reports a corrupted chunk (failed Fletcher-32 checksum, undecodable gzip/lzf
+    stream, damaged chunk index) as a bare ``OSError``/``RuntimeError`` from deep inside
+    h5py; inside this block it becomes a :class:`~sciml.errors.FileFormatError` that names
+    the file and the variable and says the file is corrupted. Readers that use h5py directly
+    (e.g. a torch dataset reading single samples) can wrap their reads in it::
+
+        with guard_read(path, "u"):
+            block = dset[sample, t0:t1]
+
+    Raises
+    ------
+    FileFormatError
+        In place of any ``OSError`` or ``RuntimeError`` raised in the block (a
+        ``FileFormatError`` passes through unchanged).
+    """
+    return _guard_read(Path(path), str(variable))
+
+
+@contextlib.contextmanager
+def _guard_read(p: Path, variable: str) -> Iterator[None]:
+    try:
+        yield
+    except FileFormatError:
+        raise
+    except (OSError, RuntimeError) as exc:
+        raise FileFormatError(
+            f"{p}: corrupted or unreadable data in variable {variable!r}: the file is damaged "
+            f"({type(exc).__name__}: {exc}). Regenerate the file or restore it from a copy."
+        ) from exc
+
+
+class _GuardedArray(BackendArray):
+    """A lazily opened variable whose reads go through :func:`guard_read` (outer indexing)."""
+
+    def __init__(self, var: xr.Variable, path: Path, name: str) -> None:
+        self._var = var
+        self._path = path
+        self._name = name
+        self.shape = var.shape
+        self.dtype = var.dtype
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.OUTER, self._read
+        )
+
+    def _read(self, key: tuple[Any, ...]) -> np.ndarray:
+        # xarray indexes a Variable with a tuple of ints, slices and 1-D arrays orthogonally,
+        # which is what IndexingSupport.OUTER hands over; .values does the actual read.
+        with _guard_read(self._path, self._name):
+            return np.asarray(self._var[key].values)
+
+
+def _open_raw(p: Path) -> xr.Dataset:
+    """``xr.open_dataset`` of ``p`` (lazy, undecoded times), or :class:`FileFormatError`."""
+    try:
+        with warnings.catch_warnings():
+            # Foreign HDF5 files without dimension scales get "phony" dims; say so
+            # through validation instead of a warning.
+            warnings.simplefilter("ignore", UserWarning)
+            return xr.open_dataset(
+                p,
+                engine="h5netcdf",
+                decode_times=False,
+                decode_timedelta=False,
+                phony_dims="access",
+                chunks=None,
+                cache=False,
+            )
+    except Exception as exc:  # h5netcdf/xarray raise many types for malformed files
+        raise FileFormatError(
+            f"{p}: corrupted or unreadable NetCDF4 file; cannot be read as NetCDF4 "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _guarded(raw: xr.Dataset, p: Path) -> xr.Dataset:
+    """``raw`` with every lazily read (non-index) variable reading through :func:`guard_read`.
+
+    Index coordinates were read when the file was opened. Closing the result closes ``raw``.
+    """
+    wrapped = {
+        str(name): xr.Variable(var.dims, indexing.LazilyIndexedArray(_GuardedArray(var, p, str(name))),
+                               var.attrs, encoding=var.encoding)
+        for name, var in raw.variables.items()
+        if not isinstance(var, xr.IndexVariable)
+    }
+    ds = raw.assign_coords({n: v for n, v in wrapped.items() if n in raw.coords})
+    ds = ds.assign({n: v for n, v in wrapped.items() if n not in raw.coords})
+    ds.encoding = dict(raw.encoding)
+    ds.set_close(raw.close)
     return ds
 
 
@@ -271,16 +377,19 @@ def _check_attrs(ds: xr.Dataset) -> None:
 def _encoding(
     ds: xr.Dataset, *, chunk_samples: int, compression: str | None
 ) -> dict[str, dict[str, Any]]:
-    """Per-variable encoding: no fill value, per-sample chunks and filters for data.
+    """Per-variable encoding: no fill value, per-sample chunks, filters and checksums.
 
-    Every variable gets an explicit encoding so that stale encodings (from a file ``ds``
-    was opened from: old chunk sizes, ``source``, ...) are not carried over.
+    Every non-empty numeric variable of at least one dimension (fields, per-sample
+    parameters and metadata, coordinates) gets a Fletcher-32 checksum per chunk whatever the
+    compression, so that corrupted data is detected on read. Every
+    variable gets an explicit encoding so that stale encodings (from a file ``ds`` was
+    opened from: old chunk sizes, ``source``, ...) are not carried over.
     """
-    filters: dict[str, Any] = {}
+    filters: dict[str, Any] = {"fletcher32": True}
     if compression == "gzip":
-        filters = {"compression": "gzip", "compression_opts": _GZIP_LEVEL, "shuffle": True}
+        filters.update(compression="gzip", compression_opts=_GZIP_LEVEL, shuffle=True)
     elif compression == "lzf":
-        filters = {"compression": "lzf", "shuffle": True}
+        filters.update(compression="lzf", shuffle=True)
     fields = set(field_variables(ds))
     encoding: dict[str, dict[str, Any]] = {}
     for name, var in ds.variables.items():
@@ -290,6 +399,8 @@ def _encoding(
             enc.update(filters)
         elif name not in ds.coords and var.ndim >= 1 and var.size > 0 and var.dtype.kind in "iuf":
             enc.update(filters)
+        elif var.ndim >= 1 and var.size > 0 and var.dtype.kind in "iuf":
+            enc["fletcher32"] = True  # coordinates: checksummed (one chunk), not compressed
         encoding[str(name)] = enc
     return encoding
 

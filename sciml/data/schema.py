@@ -4,6 +4,8 @@ A sciml *field dataset* is an :class:`xarray.Dataset` with
 
 * dimensions named from :data:`FIELD_DIMS` — ``sample`` first, then ``t``, then the
   spatial dimensions ``x`` [, ``y`` [, ``z``]];
+* a ``sample`` index without duplicates (datasets of several runs are combined with
+  :func:`sciml.data.concat`, which renumbers the samples; plain ``xr.concat`` repeats them);
 * one or more field variables (``u`` by default) over ``(sample, t, x[, y[, z]])``;
 * coordinates ``t``, ``x`` (…) that carry CF attributes ``units`` and ``long_name``;
 * per-sample parameters (``nu``, ``beta``, ...) as 1-D data variables along ``sample``, each
@@ -241,7 +243,7 @@ def validate(
         raise SchemaError(f"expected an xarray.Dataset, got {type(ds).__name__}")
     fields = field_variables(ds)
     params = parameter_variables(ds)
-    problems = _dimension_problems(ds, fields) + _coordinate_problems(ds)
+    problems = _dimension_problems(ds, fields) + _coordinate_problems(ds) + _sample_index_problems(ds)
     for name in params:
         problems += [f"parameter {name!r} has no {key!r} attribute"
                      for key in ("units", "long_name") if key not in ds[name].attrs]
@@ -304,6 +306,40 @@ def _coordinate_problems(ds: xr.Dataset) -> list[str]:
         if not np.all(np.isfinite(values)):
             problems.append(f"coordinate {d!r} has non-finite values")
     return problems
+
+
+def check_sample_index(ds: xr.Dataset) -> None:
+    """Raise :class:`SchemaError` if the ``sample`` coordinate of ``ds`` has duplicate values.
+
+    Only the ``sample`` index is read (no field data). A dataset without a ``sample``
+    coordinate passes (its samples are numbered by position).
+
+    Raises
+    ------
+    SchemaError
+        The message gives the number of repeated indexes, a few of them, and the remedy
+        (:func:`sciml.data.concat`).
+    """
+    problems = _sample_index_problems(ds)
+    if problems:
+        raise SchemaError("dataset does not follow the sciml layout:\n  - " + "\n  - ".join(problems))
+
+
+def _sample_index_problems(ds: xr.Dataset) -> list[str]:
+    """A duplicated ``sample`` index (as ``xr.concat`` of several runs gives), as a problem list."""
+    if "sample" not in ds.coords:
+        return []
+    values = np.asarray(ds.coords["sample"].values)
+    unique, counts = np.unique(values, return_counts=True)
+    if unique.size == values.size:
+        return []
+    repeated = unique[counts > 1]
+    return [
+        f"sample index has duplicate values: {values.size - unique.size} of {values.size} samples "
+        f"repeat an earlier index (e.g. {repeated[:5].tolist()}), as xr.concat of several runs "
+        "gives; combine runs with sciml.data.concat, which renumbers the samples and keeps "
+        "every run's provenance"
+    ]
 
 
 def _provenance_problems(ds: xr.Dataset) -> list[str]:
