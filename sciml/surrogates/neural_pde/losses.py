@@ -5,11 +5,17 @@ solver out on true trajectories (each step's prediction or the true frame fed ba
 curriculum says) and returns the error of every step; :func:`evaluate` rolls it out fully
 autoregressively over a dataset (the validation loss and nRMSE); the PDEBench metrics of such
 rollouts are :func:`sciml.uq.pde_metrics.accumulate_rollouts`.
+
+:func:`near_zero_references` tells when a relative loss is dominated by near-zero reference
+frames (trajectories decaying to ~0 without ``relative_floor``), so that the trainer can warn
+instead of reporting a loss of 1e7 in silence.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,7 +25,26 @@ from torch.utils.data import DataLoader, Dataset, SequentialSampler
 
 from sciml.surrogates.neural_pde.batches import batch_tensors, check_dataset, check_solver_attrs, model_dtype
 
-__all__ = ["evaluate", "relative_l2", "rollout_errors"]
+__all__ = [
+    "NEAR_ZERO_RATIO",
+    "NEAR_ZERO_SHARE",
+    "NearZeroReferences",
+    "evaluate",
+    "near_zero_references",
+    "reference_norms",
+    "relative_l2",
+    "rollout_errors",
+]
+
+#: a reference norm below this fraction of the data's scale counts as near zero
+NEAR_ZERO_RATIO = 1e-3
+#: near-zero references dominate a loss when their terms make up more than this share of it
+NEAR_ZERO_SHARE = 0.5
+
+
+def reference_norms(true: Tensor, floor: Tensor | float = 0.0) -> Tensor:
+    """Per-sample reference norm ``max(||true||_2, floor)`` of :func:`relative_l2`, shape ``(batch,)``."""
+    return torch.maximum(true.flatten(1).norm(dim=1), torch.as_tensor(floor, dtype=true.dtype, device=true.device))
 
 
 def relative_l2(pred: Tensor, true: Tensor, floor: Tensor | float = 0.0) -> Tensor:
@@ -40,9 +65,96 @@ def relative_l2(pred: Tensor, true: Tensor, floor: Tensor | float = 0.0) -> Tens
         positive float of the dtype (so its error is huge, not NaN).
     """
     diff = (pred - true).flatten(1).norm(dim=1)
-    ref = torch.maximum(true.flatten(1).norm(dim=1), torch.as_tensor(floor, dtype=true.dtype,
-                                                                      device=true.device))
-    return diff / ref.clamp_min(torch.finfo(true.dtype).tiny)
+    return diff / reference_norms(true, floor).clamp_min(torch.finfo(true.dtype).tiny)
+
+
+@dataclass(frozen=True)
+class NearZeroReferences:
+    """Loss terms with near-zero reference norms that dominate a relative loss.
+
+    Attributes
+    ----------
+    n_terms, n_near_zero : int
+        Terms of the loss (one per sample and step) and those with a near-zero reference.
+    n_samples, n_samples_near_zero : int
+        Samples of the batch and those with at least one near-zero reference.
+    share : float
+        Share of the loss (sum of the terms) that the near-zero terms make up (1.0 when they
+        make it infinite).
+    scale, smallest : float
+        The data's scale (median first-frame norm) and the smallest reference norm.
+    loss : float
+        Mean of the terms.
+    ratio : float
+        Near zero means a reference norm below ``ratio * scale``.
+    """
+
+    n_terms: int
+    n_near_zero: int
+    n_samples: int
+    n_samples_near_zero: int
+    share: float
+    scale: float
+    smallest: float
+    loss: float
+    ratio: float
+
+    def message(self, what: str = "the training loss") -> str:
+        """A sentence with the numbers and the remedy."""
+        return (
+            f"{what} is dominated by near-zero reference frames: {self.n_near_zero} of {self.n_terms} "
+            f"terms (sample x step), in {self.n_samples_near_zero} of {self.n_samples} samples, have a "
+            f"reference norm below {self.ratio:g} x the median first-frame norm ({self.scale:.3g}; "
+            f"smallest {self.smallest:.3g}) and make up {100 * self.share:.3g}% of it (mean "
+            f"{self.loss:.3g}); relative errors against ~0 are ill-posed. Set relative_floor (e.g. "
+            f"0.01: reference norms at least 1% of each sample's first-frame norm), or offset or drop "
+            f"such trajectories"
+        )
+
+
+def near_zero_references(
+    errors: Tensor,
+    refs: Tensor,
+    scale: Tensor | float,
+    *,
+    ratio: float = NEAR_ZERO_RATIO,
+    share: float = NEAR_ZERO_SHARE,
+) -> NearZeroReferences | None:
+    """Whether near-zero reference norms dominate a relative loss (the report), else None.
+
+    Definition: a term is *near zero* when its reference norm (``refs``, as
+    :func:`reference_norms`, i.e. after any floor) is below ``ratio`` (1e-3) times ``scale``,
+    the median over the batch of the samples' first-frame norms; near-zero terms *dominate*
+    the loss when they make up more than ``share`` (half) of the sum of the terms, or when
+    the sum is infinite and they are why. A zero ``scale`` (all-zero data) never dominates.
+
+    Parameters
+    ----------
+    errors, refs : Tensor, shape ``(batch,)`` or ``(batch, n_steps)``
+        Relative errors and their reference norms.
+    scale : float or 0-d Tensor
+    """
+    errors, refs = errors.detach().double(), refs.detach().double()
+    if errors.ndim == 1:
+        errors, refs = errors[:, None], refs[:, None]
+    scale = float(scale)
+    near = refs < ratio * scale
+    if not bool(near.any()):
+        return None
+    total, near_sum = float(errors.sum()), float(errors[near].sum())
+    if math.isnan(total):  # NaN predictions, not references: the divergence check reports them
+        return None
+    if math.isinf(total):
+        fraction = 1.0 if math.isinf(near_sum) else 0.0
+    else:
+        fraction = near_sum / total if total > 0 else 0.0
+    if not fraction > share:
+        return None
+    return NearZeroReferences(
+        n_terms=int(errors.numel()), n_near_zero=int(near.sum()), n_samples=int(errors.shape[0]),
+        n_samples_near_zero=int(near.any(dim=1).sum()), share=fraction, scale=scale,
+        smallest=float(refs.min()), loss=total / errors.numel(), ratio=ratio,
+    )
 
 
 def rollout_errors(

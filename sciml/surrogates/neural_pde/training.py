@@ -17,6 +17,13 @@ fully autoregressively; ``best.pt`` keeps the epoch of lowest ``val_nrmse``.
 Streams: the data order of epoch ``e`` comes from ``stream_seed(seed, e, 0)``, the input noise
 from stream 1, the DataLoader's base seed from stream 2 and the warm-up pair order of batch
 ``b`` from ``stream_seed(seed, e, 3) + b``.
+
+Numerics: the training loss floors each reference norm at ``relative_floor`` (default 0.01)
+times the sample's first-frame norm, and a :class:`RuntimeWarning` (once per ``fit``) says when
+near-zero references dominate the loss all the same
+(:func:`~sciml.surrogates.neural_pde.losses.near_zero_references`). The run uses
+``num_threads`` torch threads, by default ``OMP_NUM_THREADS`` when it is set
+(:func:`sciml.surrogates.training.loop.default_torch_threads`).
 """
 
 from __future__ import annotations
@@ -53,7 +60,13 @@ from sciml.surrogates.neural_pde.batches import (
     model_dtype,
 )
 from sciml.surrogates.neural_pde.curriculum import Curriculum
-from sciml.surrogates.neural_pde.losses import evaluate, relative_l2, rollout_errors
+from sciml.surrogates.neural_pde.losses import (
+    evaluate,
+    near_zero_references,
+    reference_norms,
+    relative_l2,
+    rollout_errors,
+)
 from sciml.surrogates.training.checkpoints import CheckpointError, TrainingDivergedError
 from sciml.surrogates.training.checkpoints import load_checkpoint as _load_checkpoint
 from sciml.surrogates.training.checkpoints import load_weights as _load_weights
@@ -105,7 +118,12 @@ class TrainConfig(StrictModel):
     relative_floor : float
         Training loss reference norms are at least this fraction of the norm of each
         sample's first frame (0: pure relative L2), so that trajectories decaying to ~0 do
-        not dominate the loss.
+        not dominate the loss. Default 0.01 (1%, as the CAPE benchmark and the workflows; until
+        issue 16 the default was 0, and a single decayed trajectory could make the loss 1e7).
+        Whatever the floor, a :class:`RuntimeWarning` (once per ``fit``) says when the loss
+        of a batch is dominated by near-zero references: terms (sample x step) whose reference
+        norm is below 1e-3 x the batch's median first-frame norm make up more than half of it
+        (:func:`~sciml.surrogates.neural_pde.losses.near_zero_references`).
     aux_loss_weight : float
         Weight of the CAPE-estimate loss (CAPE models only).
     warmup_epochs : int
@@ -131,8 +149,13 @@ class TrainConfig(StrictModel):
         Clip the global gradient norm to this value.
     num_workers : int
         DataLoader worker processes.
+    num_threads : int or None
+        torch intra-op threads during ``fit`` (restored afterwards). ``None``: the count in
+        ``OMP_NUM_THREADS`` when it is set (sciml's process-pool workers set it to their
+        ``threads_per_worker``), else torch's current setting.
     progress : bool or None
-        Show a progress bar (``None``: when stderr is a terminal).
+        Show a progress bar (``None``: a bar when stderr is a terminal, a plain line per
+        epoch at most every 30 s otherwise; ``False``: silent).
     """
 
     epochs: PositiveInt = 20
@@ -142,7 +165,7 @@ class TrainConfig(StrictModel):
     scheduler_step: PositiveInt = 100
     scheduler_gamma: float = Field(default=0.5, gt=0.0, le=1.0)
     input_noise_std: NonNegativeFloat = 0.0
-    relative_floor: NonNegativeFloat = 0.0
+    relative_floor: NonNegativeFloat = 0.01
     aux_loss_weight: NonNegativeFloat = 0.1
     warmup_epochs: NonNegativeInt = 0
     curriculum: Curriculum = Field(default_factory=Curriculum)
@@ -152,6 +175,7 @@ class TrainConfig(StrictModel):
     device: str = "cpu"
     grad_clip: PositiveFloat | None = None
     num_workers: NonNegativeInt = 0
+    num_threads: PositiveInt | None = None
     progress: bool | None = None
 
     @field_validator("device")
@@ -282,13 +306,15 @@ class _SolverTask(TrainingTask):
     family = FAMILY
     label = _LABEL
     unit = "epoch"
-    resumable_changes = frozenset({"epochs", "device", "num_workers", "progress"})
+    resumable_changes = frozenset({"epochs", "device", "num_workers", "num_threads", "progress"})
 
     def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device, train: Dataset,
                  val: Dataset | None) -> None:
         cfg = self.config = config
         self.model, self.device, self.train, self.val = model, device, train, val
         self.n_units, self.seed, self.progress = cfg.epochs, cfg.seed, cfg.progress
+        self.num_threads = cfg.num_threads
+        self.references_warned = False  # near-zero references reported (once per fit)
         self.k = int(model.initial_step)
         n_frames = check_dataset(model, train, "training", cfg.unroll_steps)
         self.train_steps = cfg.unroll_steps if cfg.unroll_steps is not None else n_frames - self.k
@@ -378,6 +404,8 @@ class _SolverTask(TrainingTask):
             noise_std=cfg.input_noise_std, noise_generator=self.noise_gen, with_estimate=self.with_estimate,
             relative_floor=cfg.relative_floor,
         )
+        if not self.references_warned:
+            self._check_references(errors, self._step_references(traj), traj, f"epoch {unit}, batch {index}")
         main = errors.mean()
         aux_loss = aux.mean() if aux is not None else None
         loss = main + cfg.aux_loss_weight * aux_loss if aux_loss is not None and cfg.aux_loss_weight > 0 else main
@@ -449,11 +477,35 @@ class _SolverTask(TrainingTask):
                                     dtype=history.dtype)
                 history = history + cfg.input_noise_std * noise
             est = model.estimate(history, pair_params[idx] if pair_params is not None else None)
-            loss = relative_l2(est, targets[idx], floors[idx] if floors is not None else 0.0).mean()
+            pair_floors = floors[idx] if floors is not None else 0.0
+            errors = relative_l2(est, targets[idx], pair_floors)
+            if not self.references_warned:
+                with torch.no_grad():
+                    refs = reference_norms(targets[idx], pair_floors)
+                self._check_references(errors, refs, traj, "warm-up", stacklevel=8)
+            loss = errors.mean()
             value, _ = apply_update(loss, self.opt, model, params=self.trained, grad_clip=cfg.grad_clip,
                                     what="warm-up loss")
             losses.append(value)
         return float(np.mean(losses))
+
+    @torch.no_grad()
+    def _step_references(self, traj: Tensor) -> Tensor:
+        """Reference norms of the rollout loss's terms, shape ``(batch, train_steps)``."""
+        b, k, s, floor = traj.shape[0], self.k, self.train_steps, self.config.relative_floor
+        true = traj[:, :, k:k + s].transpose(1, 2).reshape(b * s, -1)
+        floors = floor * traj[:, :, 0].flatten(1).norm(dim=1).repeat_interleave(s) if floor > 0 else 0.0
+        return reference_norms(true, floors).reshape(b, s)
+
+    def _check_references(self, errors: Tensor, refs: Tensor, traj: Tensor, where: str, stacklevel: int = 7) -> None:
+        """Warn (once per ``fit``) when near-zero reference norms dominate a batch's loss."""
+        scale = traj[:, :, 0].detach().flatten(1).norm(dim=1).median()
+        report = near_zero_references(errors, refs, scale)
+        if report is not None:
+            self.references_warned = True
+            message = report.message(f"the {_LABEL} training loss ({where})")
+            warnings.warn(f"{message} (relative_floor is {self.config.relative_floor:g})", RuntimeWarning,
+                          stacklevel=stacklevel)
 
 
 class Trainer:

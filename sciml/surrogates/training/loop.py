@@ -18,7 +18,15 @@ a metric record). :func:`run_training` does the rest, the same way for every fam
   where it happened and the last good checkpoint kept;
 * ``run_dir/metrics.jsonl`` — one JSON line per record, rewritten atomically with each
   checkpoint;
-* a progress bar over the units, quiet when stderr is not a terminal.
+* a progress bar over the units (plain lines, at most one per 30 s, when stderr is not a
+  terminal; see :func:`sciml.progress.progress`);
+* **torch threads** — the run uses ``task.num_threads`` intra-op threads, or, when that is
+  None, ``OMP_NUM_THREADS`` when it is set (:func:`default_torch_threads`), and restores the
+  previous count when it returns (:func:`torch_threads`). A sciml process-pool worker gets
+  ``OMP_NUM_THREADS = threads_per_worker`` from its initializer, but torch reads that
+  variable only when it is imported, which in a spawned worker can happen before the
+  initializer runs: without this, each of ``n`` workers would run one thread per core and
+  a loaded machine would be oversubscribed ``n`` times.
 
 ``run_dir=None`` trains in memory (no files, no resume).
 """
@@ -27,9 +35,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -68,9 +78,11 @@ __all__ = [
     "UnitEnd",
     "apply_update",
     "as_config",
+    "default_torch_threads",
     "run_training",
     "seed_everything",
     "stream_seed",
+    "torch_threads",
 ]
 
 C = TypeVar("C", bound=BaseModel)
@@ -86,6 +98,39 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
+
+
+def default_torch_threads() -> int | None:
+    """The torch thread count a training uses when its config gives none: ``OMP_NUM_THREADS``.
+
+    Returns the first (outermost) count of ``OMP_NUM_THREADS`` when it is a positive integer
+    (sciml's process-pool workers set it to ``threads_per_worker``; Dask workers and Slurm
+    scripts usually set it too), else None: leave torch's setting alone.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    try:
+        n = int(value)
+    except ValueError:
+        return None
+    return n if n >= 1 else None
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)`` and restore the previous count after.
+
+    ``n=None`` (or the current count) changes nothing. The count is process-wide: trainings
+    that run concurrently in threads of one process should all ask for the same ``n``.
+    """
+    previous = torch.get_num_threads()
+    if n is None or int(n) == previous:
+        yield
+        return
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def as_config(config: C | Mapping[str, Any] | None, model: type[C], what: str) -> C:
@@ -207,7 +252,11 @@ class TrainingTask:
     checkpoint_every : int
         Units between ``last.pt`` writes (and at the end of every call).
     progress : bool or None
-        Progress bar (None: when stderr is a terminal).
+        Progress bar (None: a bar when stderr is a terminal, plain lines otherwise; False:
+        silent).
+    num_threads : int or None
+        torch intra-op threads during the run (None: :func:`default_torch_threads`, i.e.
+        ``OMP_NUM_THREADS`` when set, else torch's current setting); restored afterwards.
     divergence_hint : str
         Advice appended to the divergence error.
     """
@@ -222,6 +271,7 @@ class TrainingTask:
     resumable_changes: frozenset[str] = frozenset()
     checkpoint_every: int = 1
     progress: bool | None = None
+    num_threads: int | None = None
     divergence_hint: str = "Try a smaller lr, grad_clip, or check the data for extreme values."
 
     # -- what every family writes ------------------------------------------------------
@@ -435,7 +485,13 @@ def run_training(task: TrainingTask, run_dir: str | Path | None, *, resume: bool
         raise ConfigError(f"stop_after must be an integer >= 0; got {stop_after!r}")
     if run_dir is None and resume:
         raise ConfigError("resume=True needs a run_dir")
-    run = _Run(task, None if run_dir is None else Path(run_dir))
+    threads = task.num_threads if task.num_threads is not None else default_torch_threads()
+    with torch_threads(threads):
+        return _train(task, None if run_dir is None else Path(run_dir), resume, stop_after)
+
+
+def _train(task: TrainingTask, run_dir: Path | None, resume: bool, stop_after: int | None) -> LoopResult:
+    run = _Run(task, run_dir)
     resumed_from = run.resume(resume)
     start = run.completed
     end = task.n_units if stop_after is None else min(task.n_units, start + stop_after)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 
 import pytest
@@ -327,3 +328,126 @@ def test_relative_l2_floor_bounds_the_reference_norm():
     torch.testing.assert_close(relative_l2(pred, true), torch.tensor([0.1, 1e8]), rtol=1e-5, atol=0)
     # floor of 1 per sample: the first is unchanged (||true|| = 5 > 1), the second is 0.1 / 1
     torch.testing.assert_close(relative_l2(pred, true, torch.tensor([1.0, 1.0])), torch.tensor([0.1, 0.1]))
+
+
+# ----------------------------------------------------------------------------- numerics (issue 16)
+class Persistence(TinySolver):
+    """Predicts the last frame exactly (frozen kernel ``[0, 1, 0]``); a dummy weight, multiplied
+    by 0, keeps the loss differentiable, so that training runs and the loss is known."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.tensor([[[0.0, 1.0, 0.0]]]))
+        self.conv.weight.requires_grad_(False)
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, history: Tensor, params: Tensor | None = None) -> Tensor:
+        return self.conv(history) + 0.0 * self.dummy
+
+
+def _decayed(n: int, factor: float, *, seed: int = 1) -> Advection:
+    """Advection data whose sample 0 decays to ``factor`` times its size after the first frame."""
+    data = Advection(n, seed=seed)
+    data.traj[0, :, 1:] *= factor
+    return data
+
+
+def _persistence_loss(traj: Tensor, floor: float) -> float:
+    """Teacher-forced training loss of :class:`Persistence`: the mean over samples and steps of
+    ``||u_j - u_{j+1}|| / max(||u_{j+1}||, floor * ||u_0||)``."""
+    u = traj[:, 0].double()
+    diff = (u[:, :-1] - u[:, 1:]).norm(dim=-1)
+    ref = torch.maximum(u[:, 1:].norm(dim=-1), floor * u[:, :1].norm(dim=-1))
+    return float((diff / ref).mean())
+
+
+def test_default_floor_keeps_a_decayed_trajectory_s_loss_bounded(tmp_path) -> None:
+    assert TrainConfig().relative_floor == 0.01
+    data = _decayed(4, 0.0)  # sample 0 is exactly 0 after its first frame
+    cfg = TrainConfig(epochs=1, curriculum={"kind": "teacher_forcing"}, **QUICK)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no near-zero warning: the floor handles it
+        result = Trainer(Persistence(), cfg, tmp_path).fit(data)
+    loss = result.history[0]["train_loss"]
+    # sample 0: step 0 errs by ||u_0|| / (0.01 ||u_0||) = 100, the 4 other steps by 0 / floor = 0,
+    # so its mean is 20; the advection samples err by ||u_j - u_{j+1}|| / ||u_0|| <= 2 (a shift
+    # keeps the norm): the loss is (20 + 3 * 2) / 4 = 6.5 at most, and exactly:
+    assert loss == pytest.approx(_persistence_loss(data.traj, 0.01), rel=1e-5)
+    assert 20 / 4 < loss <= (20 + 3 * 2) / 4
+    # without the floor this step's error is ||u_0|| / tiny: 1e38 or inf
+    with torch.no_grad():
+        errors, _, _ = rollout_errors(Persistence(), data.traj[:1], None, 1, [False])
+    assert float(errors[0, 0]) > 1e37
+
+
+def test_near_zero_references_warn_once_with_the_numbers(tmp_path) -> None:
+    data = _decayed(4, 1e-6)  # decays to 1e-6: a finite but absurd relative loss
+    cfg = TrainConfig(epochs=2, curriculum={"kind": "teacher_forcing"}, relative_floor=0.0, **QUICK)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = Trainer(Persistence(), cfg, tmp_path).fit(data)
+    near = [w for w in caught if issubclass(w.category, RuntimeWarning) and "near-zero" in str(w.message)]
+    assert len(near) == 1, [str(w.message) for w in caught]  # once per fit, not per batch or epoch
+    message = str(near[0].message)
+    # one batch of 4 samples x 5 steps; sample 0's 5 references are 1e-6 ||u_0||
+    assert "5 of 20 terms (sample x step), in 1 of 4 samples" in message
+    assert "make up 100% of it" in message and "relative_floor is 0" in message
+    assert near[0].filename == __file__  # points at the fit call
+    # the loss it warns about: sample 0's step 0 errs by ~1e6, so the loss is ~1e6 / 20
+    loss = result.history[0]["train_loss"]
+    assert loss == pytest.approx(_persistence_loss(data.traj, 0.0), rel=1e-4)
+    assert 4e4 < loss < 6e4
+
+
+def test_normal_data_gives_no_numerics_warning(tmp_path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for i, floor in enumerate((0.0, 0.01)):
+            cfg = TrainConfig(epochs=2, relative_floor=floor, **QUICK)
+            Trainer(_model(), cfg, tmp_path / f"plain{i}").fit(Advection(8, seed=1), Advection(4, seed=2))
+            cfg = TrainConfig(epochs=3, warmup_epochs=2, relative_floor=floor, **QUICK)
+            Trainer(_model(TinyCape), cfg, tmp_path / f"cape{i}").fit(Advection(8, seed=1))
+
+
+def test_warmup_warns_about_near_zero_references_too(tmp_path) -> None:
+    cfg = TrainConfig(epochs=2, warmup_epochs=1, relative_floor=0.0, **QUICK)
+    with pytest.warns(RuntimeWarning, match=r"training loss \(warm-up\) is dominated by near-zero"):
+        Trainer(_model(TinyCape), cfg, tmp_path).fit(_decayed(4, 1e-6))
+
+
+def test_near_zero_references_definition() -> None:
+    from sciml.surrogates.neural_pde.losses import near_zero_references
+
+    refs = torch.tensor([[1.0, 2.0], [1e-4, 1.0]])  # scale 1: 1e-4 < 1e-3 is the one near-zero term
+    report = near_zero_references(torch.tensor([[1.0, 1.0], [6.0, 1.0]]), refs, 1.0)
+    assert report is not None
+    assert (report.n_terms, report.n_near_zero, report.n_samples, report.n_samples_near_zero) == (4, 1, 2, 1)
+    assert report.share == pytest.approx(6 / 9) and report.loss == pytest.approx(9 / 4)
+    assert report.smallest == pytest.approx(1e-4)
+    # half of the loss or less: not dominated; no near-zero term: nothing to say
+    assert near_zero_references(torch.tensor([[1.0, 1.0], [2.0, 0.0]]), refs, 1.0) is None
+    assert near_zero_references(torch.tensor([[1.0, 1.0], [6.0, 1.0]]), refs, 0.05) is None
+    # an infinite loss from a near-zero term is dominated; a NaN one is another problem
+    inf = near_zero_references(torch.tensor([[1.0, 1.0], [math.inf, 1.0]]), refs, 1.0)
+    assert inf is not None and inf.share == 1.0
+    assert near_zero_references(torch.tensor([[math.nan, 1.0], [6.0, 1.0]]), refs, 1.0) is None
+    assert near_zero_references(torch.tensor([[1.0, 1.0], [6.0, 1.0]]), torch.zeros(2, 2), 0.0) is None
+
+
+def test_num_threads_and_progress_lines(tmp_path, monkeypatch, capsys) -> None:
+    calls: list[int] = []
+    state = {"n": 3}
+    monkeypatch.setattr(torch, "get_num_threads", lambda: state["n"])
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), state.update(n=n)))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    cfg = TrainConfig(epochs=2, num_threads=2, **{**QUICK, "progress": None})  # None: lines off a TTY
+    Trainer(_model(), cfg, tmp_path).fit(Advection(8, seed=1))
+    assert calls == [2, 3] and state["n"] == 3  # the config's count wins over OMP_NUM_THREADS; restored
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and re.fullmatch(r"neural-PDE training: 2/2 epochs \(100%\) elapsed \d+s, loss=\S+",
+                                            lines[0]), lines
+    # num_threads may change on resumption
+    resumed = Trainer(_model(), cfg.model_copy(update={"num_threads": None}), tmp_path).fit(
+        Advection(8, seed=1), resume=True)
+    assert resumed.resumed_from_epoch == 1 and calls == [2, 3, 1, 3]  # OMP_NUM_THREADS, then restored

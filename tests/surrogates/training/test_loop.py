@@ -169,3 +169,81 @@ def test_checkpoint_errors_name_the_format_and_the_family(tmp_path) -> None:
         load_checkpoint(foreign)
     with pytest.raises(ConfigError, match="stop_after must be an integer >= 0"):
         run_training(RegressionTask(_model(), RegressionConfig(), x, y), tmp_path / "c", stop_after=-1)
+
+
+# ----------------------------------------------------------------------------- torch threads
+class FakeThreads:
+    """Stand-ins for ``torch.get_num_threads`` / ``torch.set_num_threads`` that record the calls."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.calls = n, []
+
+    def get(self) -> int:
+        return self.n
+
+    def set(self, n: int) -> None:
+        self.calls.append(n)
+        self.n = n
+
+
+@pytest.fixture
+def threads(monkeypatch) -> FakeThreads:
+    fake = FakeThreads(3)
+    monkeypatch.setattr(torch, "get_num_threads", fake.get)
+    monkeypatch.setattr(torch, "set_num_threads", fake.set)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    return fake
+
+
+class CountingTask(RegressionTask):
+    """Records the torch thread count seen by every step."""
+
+    def step(self, unit: int, index: int, batch: Any) -> float:
+        self.seen_threads = [*getattr(self, "seen_threads", []), torch.get_num_threads()]
+        return super().step(unit, index, batch)
+
+
+def test_a_worker_s_omp_num_threads_sizes_torch_during_training_only(monkeypatch, threads) -> None:
+    x, y = _data()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # as sciml's process-pool initializer sets it
+    task = CountingTask(_model(), RegressionConfig(steps=3), x, y)
+    run_training(task, None)
+    assert task.seen_threads == [1, 1, 1]
+    assert threads.calls == [1, 3] and threads.n == 3  # set, then restored
+    # restored also when the training fails
+    failing = CountingTask(_model(), RegressionConfig(steps=3), x, y, fail_at=1)
+    with pytest.raises(TrainingDivergedError):
+        run_training(failing, None)
+    assert threads.calls == [1, 3, 1, 3] and threads.n == 3
+
+
+def test_num_threads_overrides_and_no_setting_changes_nothing(monkeypatch, threads) -> None:
+    x, y = _data()
+    task = CountingTask(_model(), RegressionConfig(steps=2), x, y)
+    task.num_threads = 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    run_training(task, None)
+    assert task.seen_threads == [2, 2] and threads.calls == [2, 3]
+    threads.calls.clear()
+    for value in (None, "", "abc", "0", "3"):  # unset, invalid, or already the count: left alone
+        if value is None:
+            monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OMP_NUM_THREADS", value)
+        run_training(CountingTask(_model(), RegressionConfig(steps=1), x, y), None)
+    assert threads.calls == []
+
+
+def test_default_torch_threads_reads_omp_num_threads(monkeypatch) -> None:
+    from sciml.surrogates.training.loop import default_torch_threads, torch_threads
+
+    for value, expected in (("4", 4), (" 2 ", 2), ("4,2", 4), ("0", None), ("-1", None), ("x", None), ("", None)):
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        assert default_torch_threads() == expected, value
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert default_torch_threads() is None
+    before = torch.get_num_threads()  # the real setting
+    target = 1 if before != 1 else 2
+    with torch_threads(target):
+        assert torch.get_num_threads() == target
+    assert torch.get_num_threads() == before
