@@ -19,6 +19,8 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -79,11 +81,24 @@ class InProcessExecutor(_ExecutorBase):
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
-def _start_worker(n_threads: int, environment: Mapping[str, str]) -> None:
-    """Worker initializer: size the thread pools of libraries the tasks import later, set ``environment``."""
+#: seconds between a worker's checks that its parent is alive
+_PARENT_POLL_S = 0.5
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    """Watchdog thread of a worker: exit at once when the parent process is gone (``kill -9`` included)."""
+    while os.getppid() == parent_pid:
+        time.sleep(_PARENT_POLL_S)
+    os._exit(1)  # no cleanup: the parent that would collect results is dead
+
+
+def _start_worker(n_threads: int, environment: Mapping[str, str], parent_pid: int) -> None:
+    """Worker initializer: size the thread pools of libraries the tasks import later, set ``environment``,
+    and watch the parent so that the worker dies with it."""
     for variable in _THREAD_VARIABLES:
         os.environ[variable] = str(n_threads)
     os.environ.update(environment)
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True, name="sciml-parent-watch").start()
 
 
 def _cpu_has_avx2() -> bool:
@@ -160,6 +175,9 @@ def _check_environment(environment: Mapping[str, str] | None, start_method: str)
 class ProcessPoolExecutor(_ExecutorBase):
     """Runs tasks in a pool of fresh worker processes on this machine.
 
+    Workers exit within about half a second once the process that made the pool is gone
+    (``kill -9`` included), so an interrupted run leaves no worker writing behind it.
+
     Parameters
     ----------
     n_workers : int
@@ -200,7 +218,7 @@ class ProcessPoolExecutor(_ExecutorBase):
         self.environment = env
         self._pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=n_workers, mp_context=multiprocessing.get_context(start_method),
-            initializer=_start_worker, initargs=(threads_per_worker, env))
+            initializer=_start_worker, initargs=(threads_per_worker, env, os.getpid()))
         if env:  # start every worker now, from an environment that has it (a worker starts in ~0.1 s:
             # none is idle before the last submit, so each submit starts one)
             with _environment(env):

@@ -107,3 +107,45 @@ def test_make_executor_rejects_unknown_kind_and_options():
 def test_make_executor_builds_inprocess():
     with make_executor({"kind": "inprocess", "show_progress": False}) as ex:
         assert dict(ex.map(square, [2, 3])) == {0: 4, 1: 9}
+
+
+POOL_SCRIPT = """
+import os, sys, time
+from sciml.executors import ProcessPoolExecutor
+ex = ProcessPoolExecutor(n_workers=2, show_progress=False)
+futures = [ex._pool.submit(os.getpid) for _ in range(2)]
+pids = sorted({f.result() for f in futures})
+for _ in range(2):
+    ex._pool.submit(time.sleep, 120)
+print(" ".join(map(str, pids)), flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"  # a zombie has exited; only its parent (now init) has not reaped it yet
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+def test_workers_die_with_their_parent_after_kill_9():
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", POOL_SCRIPT], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) >= 1 and all(_alive(p) for p in pids)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [p for p in pids if _alive(p)], "workers outlived their parent"
+    finally:
+        proc.kill()

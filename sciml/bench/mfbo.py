@@ -64,7 +64,7 @@ from sciml.bench.mfbo_workdir import (
     save_job,
 )
 from sciml.bench.report import BenchReport
-from sciml.bench.workdir import claim_work_dir
+from sciml.bench.workdir import claim_work_dir, held
 from sciml.executors import make_executor, portable_numerics_environment
 from sciml.progress import progress
 from sciml.viz.bo import plot_regret_curves
@@ -210,15 +210,24 @@ def run_mfbo_benchmark(
     ConfigError
         An unknown problem or method in ``only``, a ``work_dir`` of another benchmark, or an
         unreadable finished-job file in it.
+    LockError
+        Another live run holds ``work_dir``.
     """
     s = settings or settings_for(quick)
     mode = "custom" if settings is not None else ("quick" if quick else "full")
-    cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
-    workers = max(1, min(s.workers, cores))
     selected = parse_only(s, only)
     wd = None if work_dir is None else Path(work_dir)
-    if wd is not None:
-        claim_work_dir(wd, "mfbo")  # jobs are keyed by their inputs: any mfbo settings may share it
+    with held(wd):
+        if wd is not None:
+            claim_work_dir(wd, "mfbo")  # jobs are keyed by their inputs: any mfbo settings may share it
+        return _run(s, mode, selected, wd, log, only)
+
+
+def _run(s: MFBOBenchSettings, mode: str, selected: dict[str, set[str]] | None, wd: Path | None,
+         log: Callable[[str], None] | None, only: Sequence[str] | None) -> MFBOReport:
+    """The benchmark's body, with the work dir (if any) claimed and locked."""
+    cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    workers = max(1, min(s.workers, cores))
     jobs = jobs_of(s)
     report = _new_report(s, mode, workers, _not_computed(s))
     t_start = time.perf_counter()

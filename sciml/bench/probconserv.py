@@ -23,7 +23,7 @@ import torch
 
 from sciml.bench.probconserv_bases import base_timing_rows, evaluate_bases
 from sciml.bench.report import BenchReport, Reference
-from sciml.bench.workdir import claim_work_dir
+from sciml.bench.workdir import claim_work_dir, held
 from sciml.errors import ConfigError
 from sciml.progress import progress
 from sciml.studies.probconserv import (
@@ -238,7 +238,7 @@ def run_probconserv_benchmark(
                              base_problems=base_problems)
     report = _new_report(s, mode, bs, base_on, selected, work_dir)
     timing_rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="sciml-bench-probconserv-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sciml-bench-probconserv-") as tmp, held(run_root):
         root = Path(run_root if run_root is not None else tmp)
         for name in progress(selected or list(s.problems), desc="probconserv bench", unit="problem"):
             _run_problem(name, s, root, report, timing_rows, (bs, base_on), log)

@@ -3,20 +3,34 @@
 A benchmark that can be interrupted and resumed keeps what it has finished in a work
 directory. :func:`claim_work_dir` records the benchmark, mode and settings there on first use
 (``settings.json``) and refuses a directory that holds a run with other ones, so that results
-of different settings are never mixed.
+of different settings are never mixed; :func:`held` locks it for one run at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sciml.data.atomic import atomic_write_text
 from sciml.errors import ConfigError
+from sciml.locks import hold
 
-__all__ = ["claim_work_dir"]
+__all__ = ["claim_work_dir", "held"]
+
+
+def held(work_dir: str | os.PathLike[str] | None) -> contextlib.AbstractContextManager[Any]:
+    """Hold the lock of a benchmark's work dir for the duration of a run (nothing without one).
+
+    A second run on the same work dir gets a :class:`~sciml.locks.LockError` naming the holder.
+    """
+    if work_dir is None:
+        return contextlib.nullcontext()
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    return hold(work_dir, what="work dir")
 
 
 def claim_work_dir(work_dir: str | Path, benchmark: str, mode: str | None = None,

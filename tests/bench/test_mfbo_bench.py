@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import operator
+from pathlib import Path
 
 import pytest
 
@@ -558,3 +560,62 @@ def test_portable_numerics_runs_every_job_in_pinned_workers_whatever_the_worker_
     job = jobs_of(_tiny_park())[0]
     assert one.config["code"] == job_code(portable_numerics_environment())
     assert job_key(*job, code=job_code(portable_numerics_environment())) != job_key(*job, code=job_code())
+
+
+KILLED_BENCH = """
+import sys
+from sciml.bench.mfbo import run_mfbo_benchmark
+from sciml.bench.mfbo_settings import MFBOBenchSettings, ProblemSpec
+s = MFBOBenchSettings(problems=(ProblemSpec("park91a", methods=("mfmes", "qlognei"), budget=1e6, max_iterations=500,
+                                            n_init=2, fidelity_pays=True),),
+                      seeds=(0, 1), acquisition={"num_restarts": 2, "raw_samples": 16}, overhead_methods=(), workers=2)
+run_mfbo_benchmark(settings=s, work_dir=sys.argv[1])
+"""
+
+
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            out |= {int(c) for c in (task / "children").read_text().split()}
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads process trees from /proc")
+def test_kill_9_of_the_benchmark_leaves_no_worker_alive_and_frees_its_work_dir(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from sciml.bench.workdir import held
+
+    wd = tmp_path / "wd"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_BENCH, str(wd)], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        workers: set[int] = set()
+        while time.monotonic() < deadline and len(workers) < 2:  # the pool's two workers plus its helpers
+            workers = {c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()}
+            time.sleep(0.2)
+        assert len(workers) == 2, "the benchmark's workers did not start"
+        time.sleep(3)  # let them work on the loops
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+            time.sleep(0.1)
+        assert not [p for p in workers if _alive(p)], "workers outlived the benchmark"
+        with held(wd):  # the dead run's lock is taken over
+            pass
+    finally:
+        proc.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -44,3 +44,31 @@ def test_unset_mode_and_settings_are_not_compared(tmp_path):
     with pytest.raises(ConfigError, match="of benchmark 'mfbo'"):
         claim_work_dir(tmp_path, "cape")
 
+
+
+def test_a_held_work_dir_refuses_a_second_run_and_is_free_afterwards(tmp_path):
+    from sciml.bench.workdir import held
+    from sciml.locks import LockError
+
+    wd = tmp_path / "wd"
+    with held(wd):
+        with pytest.raises(LockError, match=r"work dir .*wd is in use by PID \d+"):
+            with held(wd):
+                pass
+    with held(wd):
+        pass
+    with held(None):  # no work dir: nothing to hold
+        pass
+
+
+def test_mfbo_bench_refuses_a_work_dir_in_use(tmp_path):
+    from sciml.bench.mfbo import run_mfbo_benchmark
+    from sciml.bench.mfbo_settings import MFBOBenchSettings, ProblemSpec
+    from sciml.locks import LockError, hold
+
+    tiny = MFBOBenchSettings(problems=(ProblemSpec("park91a", methods=("qlognei",), max_iterations=1, n_init=2),),
+                             seeds=(0,), overhead_methods=(), workers=1, portable_numerics=False)
+    with hold(tmp_path / "wd", what="work dir"):
+        with pytest.raises(LockError, match="in use by PID"):
+            run_mfbo_benchmark(settings=tiny, work_dir=tmp_path / "wd")
+    assert not (tmp_path / "wd" / "settings.json").exists()  # nothing claimed or written
