@@ -7,21 +7,49 @@
     sciml data info data/burgers_small.nc
     sciml bench solvers --json bench.json
 
-Errors caused by bad input (configuration, files, parameters) print one clear message and
-exit with status 2, without a traceback.
+Exit status and messages (see :func:`main`): bad input (configuration, files, parameters,
+a folder that cannot be written) prints one ``error: ...`` line and exits 2; a usage error
+(missing argument, unknown option or command) prints the usage and exits 2; no command at
+all prints the help and exits 2; Ctrl-C prints ``interrupted`` and exits 130. None of them
+prints a traceback: only a bug in sciml does.
 """
 
 from __future__ import annotations
 
+import _thread
+import contextlib
+import gc
 import importlib
 import json
+import os
+import signal
 import sys
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from types import ModuleType
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
+import typer.core
+import typer.main
 
 from sciml.errors import SciMLError
+
+#: Name shown in usage lines and help.
+PROG = "sciml"
+#: Exit status of bad input and of usage errors (click's convention).
+EXIT_USAGE = 2
+#: Exit status after Ctrl-C (128 + SIGINT, as a shell reports it).
+EXIT_INTERRUPTED = 130
+
+#: Seconds between two interrupts of the main thread after Ctrl-C was lost in a finalizer.
+_INTERRUPT_RETRY_S = 0.05
+
+#: Exception classes of the click that typer runs on: typer 0.29 bundles its own copy
+#: (``typer._click``) and no longer uses the ``click`` package; older typer re-exports
+#: click's. ``typer.BadParameter`` is defined in that module either way.
+click_exceptions: ModuleType = sys.modules[typer.BadParameter.__module__]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Scientific ML and surrogate modelling.")
 data_app = typer.Typer(no_args_is_help=True, help="Generate and inspect datasets.")
@@ -74,6 +102,8 @@ def data_generate(
     executor: ExecutorOpt = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Validate and show the plan; run nothing.")] = False,
+    size_check: Annotated[bool, typer.Option(
+        help="Refuse a campaign whose estimated disk or memory need exceeds what this machine has.")] = True,
 ) -> None:
     """Run a simulator over a parameter design and write one NetCDF file."""
     from sciml.workflows.campaign import describe_plan, generate, plan_campaign
@@ -85,7 +115,8 @@ def data_generate(
     typer.echo(describe_plan(plan))
     if dry_run:
         return
-    path = generate(spec, output=plan.output, executor=_executor(executor), overwrite=overwrite)
+    path = generate(spec, output=plan.output, executor=_executor(executor), overwrite=overwrite,
+                    check_size=size_check, log=lambda message: typer.echo(message, err=True))
     typer.echo(f"wrote {path}")
 
 
@@ -141,26 +172,138 @@ def bench(
     typer.echo(f"wrote {out}")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning sciml errors into a message and exit status 2."""
-    try:
-        app(args=argv, standalone_mode=False)
-    except SciMLError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except (typer.Exit, SystemExit) as exc:
-        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
-        sys.exit(code or 0)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point of the ``sciml`` console script: run a command, then exit.
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Raises
+    ------
+    SystemExit
+        Always. Status 0 on success and for ``--help``. Status 2 for bad input (a
+        :class:`~sciml.errors.SciMLError`, or an ``OSError`` such as a read-only output
+        folder: one ``error: ...`` line on stderr) and for usage errors (usage, a hint and an
+        ``Error: ...`` line; no command at all: the help). Status 130 on Ctrl-C (one
+        ``interrupted`` line). Any other exception is a bug and propagates with its traceback.
+    """
+    try:
+        status = run_command(sys.argv[1:] if argv is None else list(argv))
+    except KeyboardInterrupt:  # a second Ctrl-C, or one delivered again, after the first was handled
+        status = _report("interrupted", EXIT_INTERRUPTED)
+    sys.exit(status)
+
+
+def run_command(args: list[str]) -> int:
+    """Parse ``args``, run the command and return the exit status (see :func:`main`).
+
+    The click command is driven directly (``make_context`` and ``invoke``) rather than
+    through typer's ``main``, whose handling of Ctrl-C and of usage errors in
+    non-standalone mode changes between typer releases. While it runs,
+    :class:`_UnraisableGuard` makes sure that Ctrl-C is not lost in a finalizer.
+    """
+    with _UnraisableGuard() as guard:
+        try:
+            return _dispatch(typer.main.get_command(app), args)
+        except KeyboardInterrupt:
+            guard.interrupted = True
+            guard.stop()
+            return _report("interrupted", EXIT_INTERRUPTED)
+
+
+class _UnraisableGuard:
+    """``sys.unraisablehook`` while a command runs, for a reliable Ctrl-C.
+
+    * Ctrl-C raises ``KeyboardInterrupt`` wherever the main thread is; in a finalizer or a
+      weakref callback Python cannot propagate it: it reports it ("Exception ignored") and
+      goes on. The guard drops that report and interrupts the main thread again, every
+      :data:`_INTERRUPT_RETRY_S` seconds until :meth:`stop`.
+    * After Ctrl-C (``interrupted``), the finalizers of objects it left half-built (e.g. an
+      h5netcdf file interrupted in its constructor) may fail; those reports are dropped.
+    * Anything else goes to the hook it replaces.
+
+    Used as a context manager, which installs it and then restores the previous hook, once
+    the objects the interrupted frames held have been freed.
+    """
+
+    def __init__(self) -> None:
+        self.previous: Callable[[Any], object] = sys.unraisablehook
+        self.interrupted = False
+        self._stopped = threading.Event()
+        self._retry: threading.Thread | None = None
+
+    def __enter__(self) -> _UnraisableGuard:
+        self.previous = sys.unraisablehook
+        sys.unraisablehook = self
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.stop()
+            if self.interrupted:
+                gc.collect()  # reference cycles of the interrupted frames, while reports are dropped
+        finally:
+            sys.unraisablehook = self.previous
+
+    def __call__(self, unraisable: Any) -> None:
+        if issubclass(unraisable.exc_type, KeyboardInterrupt):
+            if self._retry is None and not self.interrupted:
+                self._retry = threading.Thread(target=self._interrupt_until_stopped, daemon=True,
+                                               name="sciml-interrupt-retry")
+                self._retry.start()
+        elif not self.interrupted:
+            self.previous(unraisable)
+
+    def _interrupt_until_stopped(self) -> None:
+        while not self._stopped.wait(_INTERRUPT_RETRY_S):
+            _thread.interrupt_main(signal.SIGINT)
+
+    def stop(self) -> None:
+        """Stop interrupting the main thread (an interrupt already sent may still arrive)."""
+        self._stopped.set()
+        if self._retry is not None:
+            self._retry.join()
+
+
+def _dispatch(command: typer.core.TyperGroup, args: list[str]) -> int:
+    """Run ``command`` on ``args``; return the exit status of any outcome but Ctrl-C and bugs."""
+    try:
+        with command.make_context(PROG, args) as ctx:
+            command.invoke(ctx)
+    except SciMLError as exc:
+        return _report(f"error: {exc}", EXIT_USAGE)
+    except click_exceptions.ClickException as exc:
+        exc.show()  # usage, "Try 'sciml CMD --help' for help." and "Error: ..."
+        return exc.exit_code
+    except typer.Exit as exc:  # --help, ctx.exit(code)
+        return exc.exit_code
+    except typer.Abort:
+        return _report("aborted", 1)
+    except OSError as exc:
+        return _report_os_error(exc)
+    return 0
+
+
+def _report(message: str, status: int) -> int:
+    """Print ``message`` as one line on stderr and return ``status``."""
+    typer.echo(message, err=True)
+    return status
+
+
+def _report_os_error(exc: OSError) -> int:
+    """Report an OS error as ``error: PATH: reason`` and return 2 (1, silently, for a closed pipe)."""
+    if isinstance(exc, BrokenPipeError):  # e.g. ``sciml data info f.nc | head -1``
+        with contextlib.suppress(OSError, ValueError):  # no flush error at exit either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    if exc.filename is None:
+        return _report(f"error: {exc}", EXIT_USAGE)
+    path = os.fsdecode(exc.filename)
+    if exc.filename2 is not None:
+        path = f"{path} -> {os.fsdecode(exc.filename2)}"
+    return _report(f"error: {path}: {exc.strerror or exc}", EXIT_USAGE)
 
 
 if __name__ == "__main__":  # pragma: no cover

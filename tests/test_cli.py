@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -160,3 +162,216 @@ def test_bench_options_a_benchmark_does_not_support(capsys, tmp_path):
     assert code == 2 and "benchmark 'solvers' does not support --work-dir" in err
     code, out, err = run_cli(["bench", "mfbo", "--quick", "--only", "rosen"], capsys)
     assert code == 2 and "only: no problem 'rosen' in this mode" in err
+
+
+# ------------------------------------------------ usage errors, Ctrl-C, OS errors (issue 16)
+SCIML = Path(sys.executable).parent / "sciml"
+
+
+def test_no_arguments_prints_the_help_and_exits_2(capsys):
+    """No command is a usage error (click >= 8.2 and typer convention): the help, status 2."""
+    for args, usage, a_command in (([], "Usage: sciml [OPTIONS] COMMAND", "bench"),
+                                   (["data"], "Usage: sciml data [OPTIONS] COMMAND", "generate")):
+        code, out, err = run_cli(args, capsys)
+        assert code == 2, args
+        assert usage in out + err and a_command in out + err  # the help, wherever typer prints it
+        assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run"], "Missing argument 'workflow'"),
+    (["data", "generate"], "Missing argument 'recipe'"),
+    (["bench"], "Missing argument 'name'"),
+    (["--bogus"], "No such option: --bogus"),
+    (["run", "--bogus", "x.yaml"], "No such option: --bogus"),
+    (["nope"], "No such command 'nope'"),
+    (["rn"], "Did you mean 'run'?"),
+    (["data", "nope"], "No such command 'nope'"),
+])
+def test_usage_errors_print_usage_and_exit_2(args, message, capsys):
+    code, out, err = run_cli(args, capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("Usage: sciml") and "--help' for help." in err
+    assert err.splitlines()[-1].startswith("Error: ") and message in err.splitlines()[-1]
+    assert "Traceback" not in err
+
+
+def test_option_without_its_value_exits_2(capsys):
+    """click's parser raises this one without a context: the error line only, no usage."""
+    code, out, err = run_cli(["data", "generate", "r.yaml", "--executor"], capsys)
+    assert code == 2 and out == ""
+    assert err == "Error: Option '--executor' requires an argument.\n"
+
+
+def test_help_exits_0(capsys):
+    for args in (["--help"], ["data", "generate", "--help"], ["bench", "--help"]):
+        code, out, err = run_cli(args, capsys)
+        assert code == 0 and "Usage: sciml" in out and err == "", args
+
+
+def test_usage_errors_of_the_installed_command(tmp_path):
+    """As a user runs it: usage on stderr, status 2, no traceback."""
+    for args in ([], ["nope"], ["run"], ["data", "generate", "--bogus"]):
+        res = subprocess.run([str(SCIML), *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert res.returncode == 2, (args, res.stderr)
+        assert "Usage: sciml" in res.stdout + res.stderr and "Traceback" not in res.stderr
+
+
+def test_ctrl_c_in_a_command_prints_one_line_and_exits_130(tmp_path, capsys, monkeypatch):
+    def interrupted():
+        raise KeyboardInterrupt
+
+    _interrupt_generate(monkeypatch, interrupted)
+    code, out, err = run_cli(["data", "generate", str(ROOT / "datasets" / "advection_small.yaml"),
+                              "--output", str(tmp_path / "x.nc")], capsys)
+    assert code == 130 and err == "interrupted\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def _interrupt_generate(monkeypatch, body) -> None:
+    """Make ``sciml data generate`` run ``body`` instead of generating."""
+    import sciml.workflows.campaign as campaign
+
+    monkeypatch.setattr(campaign, "generate", lambda *args, **kwargs: body())
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_ctrl_c_lost_in_a_finalizer_is_delivered_again(tmp_path, capsys, monkeypatch):
+    """Python only reports a KeyboardInterrupt raised in a finalizer and goes on; sciml
+    interrupts the main thread again."""
+    import time
+
+    class Finalized:
+        def __del__(self):
+            raise KeyboardInterrupt  # Ctrl-C landing in a finalizer
+
+    def body():
+        Finalized()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise AssertionError("the interrupt was lost")
+
+    _interrupt_generate(monkeypatch, body)
+    hook = sys.unraisablehook
+    code, out, err = run_cli(["data", "generate", str(ROOT / "datasets" / "advection_small.yaml"),
+                              "--output", str(tmp_path / "x.nc")], capsys)
+    assert code == 130 and err == "interrupted\n"
+    assert sys.unraisablehook is hook
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_finalizers_of_objects_ctrl_c_left_half_built_stay_quiet(tmp_path, capsys, monkeypatch):
+    class HalfBuilt:  # as an h5netcdf file interrupted in its constructor
+        def __init__(self):
+            raise KeyboardInterrupt
+
+        def __del__(self):
+            self._closed  # AttributeError: never set
+
+    _interrupt_generate(monkeypatch, HalfBuilt)
+    hook = sys.unraisablehook
+    code, out, err = run_cli(["data", "generate", str(ROOT / "datasets" / "advection_small.yaml"),
+                              "--output", str(tmp_path / "x.nc")], capsys)
+    assert code == 130 and err == "interrupted\n"
+    assert sys.unraisablehook is hook
+
+
+#: many one-sample tasks: long enough to be interrupted, each one short
+LONG_RECIPE = """\
+name: long_advection
+simulator: {kind: advection1d, n_cells: 64, n_frames: 11, t_final: 0.5}
+design: {kind: lhs, n: 2000, bounds: {beta: [0.1, 1.0]}}
+samples_per_task: 1
+seed: 1
+executor: {kind: inprocess}
+output: out/long.nc
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_to_a_running_generate_exits_130_and_leaves_no_partial_file(tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "long.yaml").write_text(LONG_RECIPE)
+    out, parts = tmp_path / "out" / "long.nc", tmp_path / "out" / "long.nc.parts"
+    with open(tmp_path / "stdout", "w") as stdout, open(tmp_path / "stderr", "w") as stderr:
+        proc = subprocess.Popen([str(SCIML), "data", "generate", "long.yaml"], cwd=tmp_path,
+                                stdout=stdout, stderr=stderr)
+        try:
+            deadline = time.monotonic() + 90
+            while not (parts.is_dir() and any(parts.glob("task-*.nc"))):  # inside the task loop
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "stderr").read_text()
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    err = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.rstrip().splitlines()[-1] == "interrupted"
+    assert not out.exists() and list(tmp_path.rglob("*.tmp")) == []
+    assert 0 < len(list(parts.glob("task-*.nc"))) < 2000  # finished parts are kept for a rerun
+
+
+@pytest.fixture
+def read_only_dir(tmp_path, monkeypatch):
+    """An existing folder nothing can be created in (mode 0o555).
+
+    Mode bits do not bind root: under root, ``os.mkdir`` and ``os.open(O_CREAT)`` refuse
+    entries in the folder with ``EACCES`` as the kernel does for other users.
+    """
+    import errno
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        real_mkdir, real_open = os.mkdir, os.open
+
+        def refuse(path) -> None:
+            if Path(os.fsdecode(path)).parent == folder:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fsdecode(path))
+
+        def mkdir(path, mode=0o777, *, dir_fd=None):
+            refuse(path)
+            return real_mkdir(path, mode, dir_fd=dir_fd)
+
+        def open_(path, flags, mode=0o777, *, dir_fd=None):
+            if flags & os.O_CREAT:
+                refuse(path)
+            return real_open(path, flags, mode, dir_fd=dir_fd)
+
+        monkeypatch.setattr(os, "mkdir", mkdir)
+        monkeypatch.setattr(os, "open", open_)
+    yield folder
+    folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("command", ["data", "run"])
+def test_output_in_a_read_only_folder_is_one_line_and_leaves_nothing(command, read_only_dir, capsys):
+    if command == "data":
+        args = ["data", "generate", str(ROOT / "datasets" / "advection_small.yaml"),
+                "--output", str(read_only_dir / "adv.nc")]
+    else:
+        args = ["run", str(ROOT / "workflows" / "quickstart.yaml"), "--output-dir", str(read_only_dir / "qs"),
+                "--executor", "inprocess"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 2, err
+    assert err.startswith(f"error: {read_only_dir}{os.sep}") and err.endswith(": Permission denied\n")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert list(read_only_dir.iterdir()) == []
+
+
+def test_output_below_a_file_is_one_line(tmp_path, capsys):
+    """A real OS refusal (no patching, whoever runs the tests): the parent is a file."""
+    (tmp_path / "f").write_text("")
+    code, out, err = run_cli(["data", "generate", str(ROOT / "datasets" / "advection_small.yaml"),
+                              "--output", str(tmp_path / "f" / "adv.nc")], capsys)
+    assert code == 2
+    # the first write to fail names the path (the folder itself, or an entry in it) and the reason
+    assert re.fullmatch(rf"error: {re.escape(str(tmp_path / 'f'))}\S*: (Not a directory|File exists)\n", err), err
+    assert [p.name for p in tmp_path.iterdir()] == ["f"]

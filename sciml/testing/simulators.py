@@ -32,7 +32,8 @@ def check_simulator(simulator: Simulator, params: Mapping[str, float] | None = N
     :func:`sciml.data.validate` with ``n_samples`` samples, the parameters as per-sample
     variables (``role = "parameter"``), provenance naming the simulator, its seed, parameters
     and configuration; the same seed gives the same bits; the parameters passed in are not
-    changed; ``cost`` is finite and positive; bad parameters and sample counts are
+    changed; ``cost`` is finite and positive; ``sample_nbytes(params)``, where a simulator
+    has it, is the bytes of one sample's fields; bad parameters and sample counts are
     :class:`~sciml.errors.ParameterError` naming the accepted values.
 
     Parameters
@@ -79,6 +80,13 @@ def _check_run(simulator: Simulator, params: dict[str, float], seed: int, n_samp
             "provenance must record the validated parameters")
     require(recorded.get("config") == json.loads(json.dumps(simulator.config())),
             "provenance must record the simulator's config()")
+    per_sample = getattr(simulator, "sample_nbytes", None)
+    if callable(per_sample):  # optional: campaigns size their output and memory with it
+        fields = sum(ds[v].nbytes for v in ds.data_vars if ds[v].attrs.get("role", "field") == "field"
+                     and "sample" in ds[v].dims)
+        require(int(per_sample(params)) * n_samples == fields,
+                f"sample_nbytes(params) x {n_samples} = {int(per_sample(params)) * n_samples} must equal the "
+                f"bytes of the fields of run(params, n_samples={n_samples}): {fields}")
     again = simulator.run(params, seed=seed, n_samples=n_samples)
     for name in ds.data_vars:
         np.testing.assert_array_equal(ds[name].values, again[name].values,

@@ -8,8 +8,13 @@
 2. The design is split into tasks (at most ``samples_per_task`` samples each, one design
    point per task) with independent child seeds from :class:`numpy.random.SeedSequence`.
 3. An executor (Dask ``LocalCluster`` by default) runs the tasks; each task writes its own
-   part file atomically under ``<output>.parts/``. A rerun skips finished parts, so an
-   interruption loses only the tasks in flight.
+   part file atomically under ``<output>.parts/``, named by a hash of everything that
+   determines its content (:func:`campaign_fingerprint` and the task). A rerun skips finished
+   parts, so an interruption loses only the tasks in flight; a rerun with another recipe,
+   simulator or code finds another fingerprint in ``<output>.parts/fingerprint.json``, says
+   what changed and starts clean, so parts of different recipes are never mixed. The output
+   is locked (:func:`sciml.locks.hold`) for the whole run: a second run on it gets a clear
+   error.
 4. The parts are merged (lazily, chunk by chunk) into the single output file, written under
    a temporary name and renamed; then the parts are removed. An interrupted campaign never
    leaves a half-written output.
@@ -17,9 +22,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +42,9 @@ from sciml.simulators.registry import build_simulator
 from sciml.workflows.design import default_bounds, grid_design, list_design, space_filling_design
 from sciml.executors import make_executor
 from sciml.config import load_config
+from sciml.data.atomic import atomic_write_text
+from sciml.fingerprint import code_fingerprint, describe_changes, stable_hash
+from sciml.locks import hold
 from sciml.workflows.recipe import DatasetRecipe, GridDesign, ListDesign
 
 
@@ -52,6 +63,47 @@ class CampaignTask:
 
 
 @dataclass(frozen=True)
+class CampaignTasks(Sequence[CampaignTask]):
+    """The tasks of a campaign, computed on demand (a plan of any size costs nothing to build).
+
+    Design point ``p`` is split into ``ceil(samples_per_point / samples_per_task)`` tasks; task
+    ``c`` of point ``p`` has the seed of ``SeedSequence(recipe.seed).spawn(P)[p].spawn(C)[c]``
+    (spawn key ``(p, c)``) and a part file named by the campaign's key and its own fields.
+    """
+
+    recipe: DatasetRecipe
+    points: tuple[dict[str, float], ...]
+    simulator_config: dict[str, Any]
+    parts_dir: Path
+    key: str
+
+    @property
+    def per_point(self) -> int:
+        """Tasks per design point."""
+        return -(-self.recipe.samples_per_point // self.recipe.samples_per_task)
+
+    def __len__(self) -> int:
+        return len(self.points) * self.per_point
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = int(index) + (len(self) if int(index) < 0 else 0)
+        if not 0 <= i < len(self):
+            raise IndexError(f"task {index} of {len(self)}")
+        p, c = divmod(i, self.per_point)
+        spp, spt = self.recipe.samples_per_point, self.recipe.samples_per_task
+        n = min(spt, spp - c * spt)
+        first = p * spp + c * spt
+        seq = np.random.SeedSequence(self.recipe.seed, spawn_key=(p, c))
+        seed = int(seq.generate_state(1)[0])
+        part_key = stable_hash([self.key, i, p, n, seed, first])[:16]
+        return CampaignTask(index=i, point_index=p, params=self.points[p], n_samples=n, seed=seed,
+                            simulator_config=self.simulator_config,
+                            part_path=str(self.parts_dir / f"task-{i:06d}-{part_key}.nc"), first_sample=first)
+
+
+@dataclass(frozen=True)
 class CampaignPlan:
     """A validated campaign: the recipe, its simulator, design points and tasks."""
 
@@ -59,8 +111,9 @@ class CampaignPlan:
     source: str
     simulator: Simulator
     points: list[dict[str, float]]
-    tasks: list[CampaignTask]
+    tasks: CampaignTasks
     output: Path
+    fingerprint: dict[str, Any]
 
     @property
     def parts_dir(self) -> Path:
@@ -70,7 +123,31 @@ class CampaignPlan:
     @property
     def n_samples(self) -> int:
         """Total number of samples in the output."""
-        return sum(t.n_samples for t in self.tasks)
+        return len(self.points) * self.recipe.samples_per_point
+
+
+def campaign_fingerprint(recipe: DatasetRecipe, simulator: Simulator,
+                         points: list[dict[str, float]]) -> dict[str, Any]:
+    """Everything that determines a campaign's samples: the recipe (but its output path and
+    executor), the simulator's resolved configuration and version, the design points, and the
+    code (:func:`~sciml.fingerprint.code_fingerprint` of the simulator's module and this one)."""
+    return {
+        "recipe": recipe.model_dump(mode="json", exclude={"output", "executor"}),
+        "simulator": simulator.config(),
+        "simulator_version": getattr(simulator, "version", None),
+        "design_points": points,
+        "code": _code_of(type(simulator).__module__),
+    }
+
+
+def _code_of(simulator_module: str) -> dict[str, Any]:
+    """:func:`~sciml.fingerprint.code_fingerprint` of sciml's part; a plug-in simulator's own file by hash."""
+    if simulator_module.startswith("sciml."):
+        return code_fingerprint([simulator_module, __name__])
+    module = sys.modules.get(simulator_module)
+    path = getattr(module, "__file__", None)
+    own = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path and Path(path).is_file() else None
+    return {**code_fingerprint([__name__]), "plugin": {"module": simulator_module, "sha256": own}}
 
 
 def parts_dir_for(output: Path) -> Path:
@@ -121,31 +198,11 @@ def plan_campaign(
     out = Path(output if output is not None else recipe.output)
     if out.suffix not in (".nc", ".h5", ".nc4"):
         raise ConfigError(f"{source}: field output: {str(out)!r} must end in .nc, .nc4 or .h5")
-    sim_config = dict(recipe.simulator)
-    seeds = np.random.SeedSequence(recipe.seed).spawn(len(validated))
-    tasks: list[CampaignTask] = []
-    first = 0
-    parts = parts_dir_for(out)
-    for p_index, (params, seq) in enumerate(zip(validated, seeds)):
-        remaining = recipe.samples_per_point
-        chunk_seeds = seq.spawn(-(-remaining // recipe.samples_per_task))
-        for chunk_seed in chunk_seeds:
-            n = min(remaining, recipe.samples_per_task)
-            index = len(tasks)
-            tasks.append(CampaignTask(
-                index=index,
-                point_index=p_index,
-                params=params,
-                n_samples=n,
-                seed=int(chunk_seed.generate_state(1)[0]),
-                simulator_config=sim_config,
-                part_path=str(parts / f"task-{index:06d}.nc"),
-                first_sample=first,
-            ))
-            first += n
-            remaining -= n
+    fingerprint = campaign_fingerprint(recipe, simulator, validated)
+    tasks = CampaignTasks(recipe=recipe, points=tuple(validated), simulator_config=dict(recipe.simulator),
+                          parts_dir=parts_dir_for(out), key=stable_hash(fingerprint))
     return CampaignPlan(recipe=recipe, source=source, simulator=simulator, points=validated,
-                        tasks=tasks, output=out)
+                        tasks=tasks, output=out, fingerprint=fingerprint)
 
 
 def _design_field(recipe: DatasetRecipe, i: int) -> str:
@@ -187,6 +244,8 @@ def generate(
     output: str | Path | None = None,
     executor: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    log: Callable[[str], None] | None = None,
+    check_size: bool = True,
 ) -> Path:
     """Run a campaign and write its single output file.
 
@@ -200,29 +259,106 @@ def generate(
         Override the recipe's executor (``{"kind": "inprocess"}``, ...).
     overwrite : bool
         Replace an existing output file. Without it an existing output is an error.
+    log : callable, optional
+        Receives the message when parts of another campaign are discarded (default: stderr).
+    check_size : bool
+        Refuse, before any work, a campaign whose estimated disk or memory need exceeds what
+        the machine has (:func:`estimate_resources`); ``False`` runs it anyway.
 
     Returns
     -------
     Path
         The output file.
-    """
-    from sciml.data.netcdf import save
 
+    Raises
+    ------
+    ConfigError
+        A bad recipe, an existing output of another campaign without ``overwrite``, or (with
+        ``check_size``) a campaign that does not fit the machine. An existing output of the
+        same campaign (its provenance's ``campaign_key``) is up to date: it is returned as is.
+    LockError
+        Another live run writes the same output.
+    """
     if isinstance(recipe, (str, Path)):
         source = str(recipe)
         recipe = load_config(recipe, DatasetRecipe)
     else:
         source = f"recipe {recipe.name!r}"
     plan = plan_campaign(recipe, source=source, output=output)
-    if plan.output.exists() and not overwrite:
-        raise ConfigError(f"{plan.output} exists; pass overwrite=True (--overwrite) to replace it")
+    if check_size:
+        check_resources(estimate_resources(plan, executor), source)
+    with hold(plan.output, what="output"):
+        _remove_temporary_files(plan)
+        if plan.output.exists() and not overwrite:
+            if _key_of(plan.output) != plan.tasks.key:
+                raise ConfigError(f"{plan.output} exists and holds another campaign's samples; pass "
+                                  "overwrite=True (--overwrite) to replace it")
+            (log or _to_stderr)(f"{plan.output} is up to date (the same campaign); nothing to do")
+            shutil.rmtree(plan.parts_dir, ignore_errors=True)  # left by a run killed after its output was written
+            return plan.output
+        _claim_parts(plan, log or _to_stderr)
+        _run_tasks(plan, executor)
+        _merge_and_save(plan)
+    return plan.output
+
+
+def _key_of(path: Path) -> str | None:
+    """The campaign key recorded in a dataset's provenance (``None`` if unreadable or absent)."""
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            key = ds.attrs.get("campaign_key")
+    except (OSError, ValueError):
+        return None
+    return key if isinstance(key, str) else None
+
+
+def _remove_temporary_files(plan: CampaignPlan) -> None:
+    """Remove the temporary files of atomic writes left by a killed run (we hold the output's lock)."""
+    stale = list(plan.output.parent.glob(f".{plan.output.name}.*.tmp"))
+    if plan.parts_dir.is_dir():
+        stale += list(plan.parts_dir.glob(".*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _claim_parts(plan: CampaignPlan, log: Callable[[str], None]) -> None:
+    """Make ``plan.parts_dir`` hold only parts of this campaign: discard another fingerprint's, with a message."""
+    record = plan.parts_dir / "fingerprint.json"
+    if plan.parts_dir.exists():
+        try:
+            old = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            old = None
+        new = json.loads(json.dumps(plan.fingerprint))
+        if old != new:
+            n_parts = len(list(plan.parts_dir.glob("task-*.nc")))
+            changed = ", ".join(describe_changes(old, new)) if isinstance(old, dict) else "no fingerprint recorded"
+            log(f"{plan.parts_dir}: discarding {n_parts} part file(s) of another campaign (changed: {changed}); "
+                "starting clean")
+            shutil.rmtree(plan.parts_dir)
+    if not plan.parts_dir.exists():
+        plan.parts_dir.mkdir(parents=True)
+        atomic_write_text(record, json.dumps(plan.fingerprint, indent=1))
+
+
+def _run_tasks(plan: CampaignPlan, executor: Mapping[str, Any] | None) -> None:
+    """Run the tasks whose part file is missing."""
     todo = [t for t in plan.tasks if not Path(t.part_path).exists()]
     if todo:
-        plan.parts_dir.mkdir(parents=True, exist_ok=True)
-        exec_cfg = dict(executor) if executor is not None else recipe.executor.model_dump()
+        exec_cfg = dict(executor) if executor is not None else plan.recipe.executor.model_dump()
         with make_executor(exec_cfg) as ex:
-            for _ in ex.map(run_task, todo, desc=f"generate {recipe.name}"):
+            for _ in ex.map(run_task, todo, desc=f"generate {plan.recipe.name}"):
                 pass
+
+
+def _merge_and_save(plan: CampaignPlan) -> None:
+    """Merge the parts into the output (atomically), then remove the parts."""
+    from sciml.data.netcdf import save
+
     merged = merge_parts(plan)
     try:
         # every part was checked for NaN/inf by its simulator and validated when written:
@@ -232,7 +368,6 @@ def generate(
     finally:
         merged.close()
     shutil.rmtree(plan.parts_dir, ignore_errors=True)
-    return plan.output
 
 
 def merge_parts(plan: CampaignPlan) -> xr.Dataset:
@@ -258,9 +393,98 @@ def merge_parts(plan: CampaignPlan) -> xr.Dataset:
             "summary": plan.recipe.description,
             "design_kind": plan.recipe.design.kind,
             "source": f"sciml data generate {plan.source}",
+            "campaign_key": plan.tasks.key,
         },
     )
     return ds
+
+
+#: Memory of one task in units of its output's fields: the solution, float64 working copies
+#: of the solver and the dataset written (an estimate, not a bound).
+TASK_MEMORY_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class ResourceEstimate:
+    """What a campaign needs and what the machine has (bytes; ``None``: unknown).
+
+    ``disk_needed`` is twice the output's uncompressed fields (the parts and the merged output
+    coexist until the parts are removed); ``memory_needed`` is ``workers`` tasks at once, each
+    :data:`TASK_MEMORY_FACTOR` times its fields.
+    """
+
+    output_bytes: int | None
+    disk_needed: int | None
+    memory_needed: int | None
+    workers: int
+    disk_free: int
+    memory_available: int | None
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _workers(executor: Mapping[str, Any]) -> int:
+    kind = executor.get("kind", "dask")
+    return 1 if kind == "inprocess" else int(executor.get("n_workers", 2) or 1)
+
+
+def estimate_resources(plan: CampaignPlan, executor: Mapping[str, Any] | None = None) -> ResourceEstimate:
+    """The disk and memory ``plan`` needs against what this machine has (instant: nothing runs).
+
+    The size of a sample comes from the simulator's ``sample_nbytes(params)`` (bytes of one
+    sample's fields); a simulator without it gives ``None`` estimates.
+    """
+    exec_cfg = dict(executor) if executor is not None else plan.recipe.executor.model_dump()
+    workers = _workers(exec_cfg)
+    per_sample = getattr(plan.simulator, "sample_nbytes", None)
+    out = disk = mem = None
+    if callable(per_sample):
+        sizes = [int(per_sample(p)) for p in plan.points]
+        out = sum(sizes) * plan.recipe.samples_per_point
+        disk = 2 * out
+        mem = workers * TASK_MEMORY_FACTOR * plan.recipe.samples_per_task * max(sizes)
+    folder = plan.output.resolve().parent
+    while not folder.exists():
+        folder = folder.parent
+    return ResourceEstimate(output_bytes=out, disk_needed=disk, memory_needed=mem, workers=workers,
+                            disk_free=shutil.disk_usage(folder).free, memory_available=_available_memory())
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "unknown"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def check_resources(est: ResourceEstimate, source: str) -> None:
+    """Raise :class:`ConfigError` with the numbers if ``est`` needs more disk or memory than there is."""
+    problems = []
+    if est.disk_needed is not None and est.disk_needed > est.disk_free:
+        problems.append(f"disk: needs {_size(est.disk_needed)} (parts and output, uncompressed), "
+                        f"{_size(est.disk_free)} free")
+    if est.memory_needed is not None and est.memory_available is not None and est.memory_needed > est.memory_available:
+        problems.append(f"memory: needs about {_size(est.memory_needed)} ({est.workers} worker(s) at once), "
+                        f"{_size(est.memory_available)} available")
+    if problems:
+        raise ConfigError(f"{source}: this campaign does not fit this machine: {'; '.join(problems)}; "
+                          "make it smaller (samples_per_point, samples_per_task, the grid), or pass "
+                          "check_size=False (--no-size-check) to run it anyway")
 
 
 def describe_plan(plan: CampaignPlan) -> str:
@@ -272,4 +496,9 @@ def describe_plan(plan: CampaignPlan) -> str:
         f"samples:    {plan.n_samples} in {len(plan.tasks)} task(s)",
         f"output:     {plan.output}",
     ]
+    est = estimate_resources(plan)
+    lines += [f"size:       {_size(est.output_bytes)} of fields (disk needed {_size(est.disk_needed)}, "
+              f"{_size(est.disk_free)} free)",
+              f"memory:     about {_size(est.memory_needed)} ({est.workers} worker(s)), "
+              f"{_size(est.memory_available)} available"]
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt
 
 from sciml.config import StrictModel
 
@@ -105,7 +105,7 @@ class DatasetRecipe(StrictModel):
     samples_per_point : int
         Random initial conditions per design point.
     seed : int
-        Root seed; each design point gets an independent child seed.
+        Root seed, ``>= 0``; each design point gets an independent child seed.
     samples_per_task : int
         Each design point is split into tasks of at most this many samples.
     output : str
@@ -118,6 +118,6 @@ class DatasetRecipe(StrictModel):
     design: Design
     samples_per_point: PositiveInt = 1
     samples_per_task: PositiveInt = 64
-    seed: int = 0
+    seed: NonNegativeInt = 0
     executor: ExecutorSpec = Field(default_factory=DaskExecutorSpec)
     output: str

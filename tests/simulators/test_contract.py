@@ -79,9 +79,17 @@ class _Noisy(type(build_simulator({"kind": "advection1d", **SMALL}))):
         return ds.assign(u=ds["u"] + 1e-12 * type(self).calls)
 
 
+class _Undersized(type(build_simulator({"kind": "advection1d", **SMALL}))):
+    """Declares half the bytes its samples take: a campaign would misjudge its size."""
+
+    def sample_nbytes(self, params=None):
+        return super().sample_nbytes(params) // 2
+
+
 @pytest.mark.parametrize(("broken", "message"), [
     (_VagueRange, r"must match .*is out of range"),
     (_Noisy, r"the same seed must give the same bits"),
+    (_Undersized, r"sample_nbytes\(params\) x 2 = \d+ must equal the bytes of the fields"),
 ])
 def test_the_suite_fails_a_broken_simulator(broken, message):
     with pytest.raises(AssertionError, match=message):

@@ -121,7 +121,7 @@ def test_interrupted_campaign_leaves_no_output_and_resumes(tmp_path, monkeypatch
         generate(p, output=out)
     assert not out.exists()
     parts = sorted(x.name for x in (tmp_path / "tiny.nc.parts").iterdir())
-    assert parts == ["task-000000.nc", "task-000001.nc"]
+    assert parts[0] == "fingerprint.json" and [x[:11] for x in parts[1:]] == ["task-000000", "task-000001"]
     ran.clear()
     ran.append(-1)  # do not interrupt again
     generate(p, output=out)
@@ -130,11 +130,15 @@ def test_interrupted_campaign_leaves_no_output_and_resumes(tmp_path, monkeypatch
         assert ds.sizes["sample"] == 6
 
 
-def test_existing_output_needs_overwrite(tmp_path):
+def test_existing_output_of_another_campaign_needs_overwrite_the_same_is_up_to_date(tmp_path):
     out = generate(recipe_file(tmp_path), output=tmp_path / "tiny.nc")
     before = out.read_bytes()
-    with pytest.raises(ConfigError, match="exists; pass overwrite=True"):
-        generate(recipe_file(tmp_path), output=out)
+    messages: list[str] = []
+    assert generate(recipe_file(tmp_path), output=out, log=messages.append) == out  # the same campaign
+    assert messages == [f"{out} is up to date (the same campaign); nothing to do"] and out.read_bytes() == before
+    other = recipe_file(tmp_path, RECIPE.replace("seed: 42", "seed: 43"))
+    with pytest.raises(ConfigError, match="exists and holds another campaign's samples; pass overwrite=True"):
+        generate(other, output=out)
     assert out.read_bytes() == before
 
 

@@ -116,6 +116,10 @@ class PDESimulator1D(ABC):
         """The physical parameters accepted by :meth:`run`."""
         return self.PARAMETERS
 
+    def sample_nbytes(self, params: Mapping[str, float] | None = None) -> int:
+        """Bytes of one sample's field in the output: ``n_frames * n_cells * itemsize``."""
+        return self.n_frames * self.n_cells * np.dtype(self.dtype).itemsize
+
     # ----------------------------------------------------------------- protocol
     def config(self) -> dict[str, Any]:
         """Numerical configuration, JSON-serialisable (recorded in provenance).
