@@ -38,6 +38,12 @@ class WorkflowContext:
         Records of the models trained so far (checkpoint, specification, data layout), by name.
     artefacts : dict
         Every output written, by label.
+    keys : dict
+        Keys of the steps run so far (:func:`sciml.workflows.runner.run_step`), by what they
+        produce: ``"datasets:<name>"``, ``"models:<name>"``.
+    digests : dict
+        SHA-256 of input files with the size and modification time they were computed at, by
+        path (kept in ``<output_dir>/.steps/digests.json`` between runs).
     """
 
     name: str
@@ -52,6 +58,8 @@ class WorkflowContext:
     datasets: dict[str, Path] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     artefacts: dict[str, Path] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    digests: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def where(self, index: int) -> str:
         """The prefix of the error messages about step ``index``."""

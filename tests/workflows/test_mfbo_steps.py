@@ -84,9 +84,12 @@ def test_tiny_run_writes_outputs_and_resumes(tmp_path):
     run(path, tmp_path / "out")
     data2 = json.loads((tmp_path / "out" / "res.json").read_text())
     assert data2["n_evaluations"] == again["n_evaluations"] and data2["recommendation"]["x"] == rec["x"]
-    # a different configuration is refused instead of mixing two runs in one state
-    with pytest.raises(ConfigError, match="different configuration"):
-        run(write(tmp_path, step.replace("seed: 1", "seed: 2")), tmp_path / "out")
+    # a different configuration starts clean instead of mixing two runs in one state (issue 16)
+    logs: list[str] = []
+    run_workflow(write(tmp_path, step.replace("seed: 1", "seed: 2")), output_dir=tmp_path / "out", log=logs.append)
+    assert any(m.startswith("[mfbo-bo] step.seed changed: starting clean") for m in logs)
+    data3 = json.loads((tmp_path / "out" / "res.json").read_text())
+    assert data3["result"]["seed"] == 2 and data3["n_evaluations"] == 3 + 2
 
 
 def _surrogate_workflow(tmp_path: Path, *, mfbo_extra: str = "", t_final: float = 0.5, n_frames: int = 11,

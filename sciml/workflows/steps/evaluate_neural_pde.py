@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -40,6 +41,13 @@ class EvaluateNeuralPDEStep(WorkflowStep):
             raise ConfigError(f"{ctx.where(index)}.model: {self.model!r} is not trained by an earlier step; "
                               f"available: {sorted(ctx.trained)}")
         require_dataset(ctx, index, self.dataset)
+
+    def inputs(self) -> dict[str, list[str]]:
+        return {"datasets": [self.dataset], "models": [self.model]}
+
+    def outputs(self, ctx: WorkflowContext) -> list[Path]:
+        """``<file>.json``, ``<file>_rollouts.png`` and ``<file>_error_vs_time.png``."""
+        return [ctx.output_dir / f"{self.file}{suffix}" for suffix in (".json", "_rollouts.png", "_error_vs_time.png")]
 
     def run(self, ctx: WorkflowContext, index: int) -> None:
         info = ctx.models[self.model]

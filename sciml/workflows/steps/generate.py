@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from sciml.config import load_config
 from sciml.errors import ConfigError
-from sciml.workflows.campaign import generate, plan_campaign
+from sciml.workflows.campaign import generate, parts_dir_for, plan_campaign
 from sciml.workflows.context import WorkflowContext
 from sciml.workflows.recipe import DatasetRecipe, ExecutorSpec
 from sciml.workflows.step import WorkflowStep
@@ -20,7 +20,11 @@ class GenerateStep(WorkflowStep):
     """Generate a dataset from a recipe file (relative to the workflow) or inline.
 
     A rerun skips the step when its output exists and was made by the same recipe, so an
-    interrupted workflow resumes where it stopped.
+    interrupted workflow resumes where it stopped. The output is keyed by the recipe (its
+    ``output`` and ``executor`` aside: the workflow names the file, and the executor does not
+    change the data) and the code (:func:`sciml.workflows.runner.run_step`); a changed key
+    removes ``<name>.nc`` and its ``<name>.nc.parts`` first. The file itself is what
+    ``sciml data generate`` writes for the recipe.
     """
 
     kind: Literal["generate"] = "generate"
@@ -62,6 +66,19 @@ class GenerateStep(WorkflowStep):
     def resolved(self, ctx: WorkflowContext, index: int) -> dict[str, Any]:
         """The step with its recipe inlined."""
         return {**self.model_dump(mode="json"), "inline": ctx.recipes[index].model_dump(mode="json")}
+
+    def keyed_config(self, ctx: WorkflowContext, index: int) -> dict[str, Any]:
+        """The name and the inlined recipe, without the executors, the recipe's file and its ``output``."""
+        recipe = ctx.recipes[index].model_dump(mode="json", exclude={"output", "executor"})
+        return {"kind": self.kind, "name": self.name, "recipe": recipe}
+
+    def products(self) -> dict[str, list[str]]:
+        return {"datasets": [self.name]}
+
+    def outputs(self, ctx: WorkflowContext) -> list[Path]:
+        """``<name>.nc`` and the campaign's part files ``<name>.nc.parts`` (not its lock file)."""
+        out = ctx.output_dir / f"{self.name}.nc"
+        return [out, parts_dir_for(out)]
 
 
 def _same_recipe(path: Path, recipe: DatasetRecipe) -> bool:

@@ -6,16 +6,19 @@ simulator configurations and trained ``train_neural_pde`` steps (through
 :class:`~sciml.surrogates.neural_pde.as_simulator.NeuralSolverSimulator`), each with a cost, the
 truth last — with a named ``objective:`` (:data:`sciml.studies.bo_problems.OBJECTIVES`). The loop
 runs to a cumulative-cost budget with its state under ``<output_dir>/<name>/state`` (a rerun
-resumes there and never re-evaluates an observed point) and writes ``<file>.json`` (the
-configuration, the final recommendation and the history) and ``<file>.png`` (the
-recommendation's quality against the cost).
+resumes there and never re-evaluates an observed point; the workflow keys the state by every
+field of the step, the trained models and the code, so a rerun with another option starts clean,
+while a larger ``budget`` or ``max_iterations`` alone continues the stored loop) and writes
+``<file>.json`` (the configuration, the final recommendation and the history) and ``<file>.png``
+(the recommendation's quality against the cost).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 
@@ -305,10 +308,22 @@ class MFBOStep(WorkflowStep):
     use_measured_cost: bool = False
     file: str = "mfbo"
 
+    #: a larger budget or iteration cap continues the stored loop (the same run, longer)
+    extendable: ClassVar[tuple[str, ...]] = ("budget", "max_iterations")
+
     def check(self, ctx: WorkflowContext, index: int) -> None:
         """Build the problem (trained sources with untrained models of their architecture) and a
         loop without state; nothing is evaluated or written."""
         check_step(self, ctx.where(index), ctx.trained)
+
+    def inputs(self) -> dict[str, list[str]]:
+        """The models of the trained sources."""
+        return {"models": [s.model for s in self.sources or [] if isinstance(s, TrainedSourceSpec)]}
+
+    def outputs(self, ctx: WorkflowContext) -> list[Path]:
+        """The loop's state ``<name>/state``, ``<file>.json`` and ``<file>.png``."""
+        out = ctx.output_dir
+        return [out / self.name / "state", out / f"{self.file}.json", out / f"{self.file}.png"]
 
     def run(self, ctx: WorkflowContext, index: int) -> None:
         """Run (or resume) the step's loop; write ``<file>.json`` and ``<file>.png``.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import PositiveInt
@@ -24,6 +25,12 @@ class PlotTrajectoriesStep(WorkflowStep):
 
     def check(self, ctx: WorkflowContext, index: int) -> None:
         require_dataset(ctx, index, self.dataset)
+
+    def inputs(self) -> dict[str, list[str]]:
+        return {"datasets": [self.dataset]}
+
+    def outputs(self, ctx: WorkflowContext) -> list[Path]:
+        return [ctx.output_dir / self.file]
 
     def run(self, ctx: WorkflowContext, index: int) -> None:
         out = ctx.output_dir / self.file

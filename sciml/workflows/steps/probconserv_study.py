@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -217,6 +218,11 @@ class ProbConservStudyStep(WorkflowStep):
 
     def check(self, ctx: WorkflowContext, index: int) -> None:
         check_step(self, ctx.where(index))
+
+    def outputs(self, ctx: WorkflowContext) -> list[Path]:
+        """The training run ``<name>/anp``, ``<file>.json`` and the plots."""
+        out = ctx.output_dir
+        return [out / self.name / "anp", *(out / f"{self.file}{s}" for s in (".json", "_profiles.png", "_shock_hist.png"))]
 
     def run(self, ctx: WorkflowContext, index: int) -> None:
         """Train (or resume, or reload) the ANP, evaluate the variants, write ``<file>.json`` and the plots."""

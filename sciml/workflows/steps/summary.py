@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Literal
 
 from sciml.data.atomic import atomic_write_text
@@ -23,6 +24,12 @@ class SummaryStep(WorkflowStep):
 
     def check(self, ctx: WorkflowContext, index: int) -> None:
         require_dataset(ctx, index, self.dataset)
+
+    def inputs(self) -> dict[str, list[str]]:
+        return {"datasets": [self.dataset]}
+
+    def outputs(self, ctx: WorkflowContext) -> list[Path]:
+        return [ctx.output_dir / f"{self.file}.json", ctx.output_dir / f"{self.file}.md"]
 
     def run(self, ctx: WorkflowContext, index: int) -> None:
         with open_dataset(ctx.datasets[self.dataset]) as ds:

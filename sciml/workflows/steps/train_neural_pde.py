@@ -7,6 +7,7 @@ the steps that use it (``evaluate_neural_pde``, a trained source of ``mfbo``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -20,6 +21,9 @@ from sciml.workflows.context import WorkflowContext
 from sciml.workflows.step import WorkflowStep, require_dataset
 
 __all__ = ["NeuralPDEModelSpec", "TrainNeuralPDEStep", "load_trained_model", "open_step_dataset"]
+
+#: ``train`` fields that cannot change the trained weights (left out of the step's key).
+_UNKEYED_TRAIN = frozenset({"progress", "num_workers"})
 
 
 class NeuralPDEModelSpec(StrictModel):
@@ -52,7 +56,9 @@ class TrainNeuralPDEStep(WorkflowStep):
 
     ``train`` holds :class:`sciml.surrogates.neural_pde.training.TrainConfig` fields; the
     last ``val_fraction`` of the samples (after a seeded shuffle) are held out for validation.
-    The checkpoints live in ``<output_dir>/<name>``; a rerun resumes an interrupted training.
+    The checkpoints live in ``<output_dir>/<name>``; a rerun resumes an interrupted training of the
+    same configuration on the same data (the workflow keys the folder by both; another key
+    starts a fresh training).
     """
 
     kind: Literal["train_neural_pde"] = "train_neural_pde"
@@ -70,6 +76,23 @@ class TrainNeuralPDEStep(WorkflowStep):
         validate_config(dict(self.train), TrainConfig, source=f"{ctx.where(index)}.train")
         ctx.trained[self.name] = self.model
         require_dataset(ctx, index, self.dataset)
+
+    def keyed_config(self, ctx: WorkflowContext, index: int) -> dict[str, Any]:
+        """The step's fields; of ``train``, those that can change the weights (not ``progress``
+        nor ``num_workers``)."""
+        out = self.resolved(ctx, index)
+        out["train"] = {k: v for k, v in out["train"].items() if k not in _UNKEYED_TRAIN}
+        return out
+
+    def inputs(self) -> dict[str, list[str]]:
+        return {"datasets": [self.dataset]}
+
+    def products(self) -> dict[str, list[str]]:
+        return {"models": [self.name]}
+
+    def outputs(self, ctx: WorkflowContext) -> list[Path]:
+        """The run folder ``<name>`` (checkpoints, metrics)."""
+        return [ctx.output_dir / self.name]
 
     def run(self, ctx: WorkflowContext, index: int) -> None:
         """Train (or resume training of) the model; keeps ``best.pt`` and ``last.pt``."""
