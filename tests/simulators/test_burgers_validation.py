@@ -39,3 +39,11 @@ def test_build_simulator_still_builds_it_from_a_mapping_and_reports_bad_ones():
     assert sim.initial_condition == SineIC(k=2)
     with pytest.raises(ConfigError, match=r"^r\.yaml: simulator: initial_condition must be None .* got str 'sine'"):
         build_simulator({"kind": "burgers1d", "initial_condition": "sine"}, source="r.yaml: simulator")
+
+
+@pytest.mark.parametrize("cls", ["AdvectionSimulator", "DiffusionReactionSimulator"])
+def test_every_1d_pde_simulator_refuses_a_mapping(cls):
+    import sciml.simulators.pde as pde
+
+    with pytest.raises(ParameterError, match=r"initial_condition must be None or an initial-condition object"):
+        getattr(pde, cls)(initial_condition={"kind": "sine"})

@@ -39,7 +39,7 @@ from sciml.errors import ParameterError, SimulationError
 from sciml.simulators.base import Parameter, ParameterSpace
 from sciml.simulators.pde import _fv_kernels as kernels
 from sciml.simulators.pde.grid import GridOptions, PDESimulator1D
-from sciml.simulators.pde.initial_conditions import INITIAL_CONDITIONS, SineIC, SineSumIC
+from sciml.simulators.pde.initial_conditions import SineIC, SineSumIC
 
 #: Refuse runs whose first frame interval alone would need more steps than this.
 MAX_SUBSTEPS_PER_FRAME = 10_000_000
@@ -93,7 +93,6 @@ class BurgersSimulator(PDESimulator1D):
         diffusion: str = "trbdf2",
         **grid: Unpack[GridOptions],
     ) -> None:
-        _check_initial_condition(grid.get("initial_condition"))
         super().__init__(**grid)
         if limiter not in kernels.LIMITERS:
             raise ParameterError(f"unknown limiter {limiter!r}; accepted: {sorted(kernels.LIMITERS)}")
@@ -175,23 +174,6 @@ class BurgersSimulator(PDESimulator1D):
 
     def _solve(self, u0: np.ndarray, params: dict[str, float]) -> np.ndarray:
         return self.integrate(u0, params)[0]
-
-
-def _check_initial_condition(ic: object) -> None:
-    """Accept ``None`` (the default) or an initial-condition object; else raise ParameterError.
-
-    An object qualifies when it has the :class:`InitialCondition` methods ``sample`` and
-    ``config``. A configuration mapping (``{"kind": "sine", ...}``) is refused with a pointer
-    to the functions that build the object from it.
-    """
-    if ic is None or all(callable(getattr(ic, method, None)) for method in ("sample", "config")):
-        return
-    hint = ("; build it from a mapping with initial_condition_from_config(mapping) (kind: one of "
-            f"{sorted(INITIAL_CONDITIONS)}) or pass the mapping to build_simulator"
-            if isinstance(ic, Mapping) else "")
-    raise ParameterError(
-        "initial_condition must be None or an initial-condition object with sample() and config() "
-        f"methods, e.g. SineSumIC() or SineIC(amplitude=1.0); got {type(ic).__name__} {ic!r}{hint}")
 
 
 class BurgersAmplitudeSimulator(BurgersSimulator):

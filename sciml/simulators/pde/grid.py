@@ -17,7 +17,7 @@ import xarray as xr
 from sciml.data.schema import field_dataset, provenance_attrs, validate
 from sciml.errors import ParameterError
 from sciml.simulators.base import ParameterSpace, check_finite, check_n_samples
-from sciml.simulators.pde.initial_conditions import InitialCondition, SineSumIC
+from sciml.simulators.pde.initial_conditions import INITIAL_CONDITIONS, InitialCondition, SineSumIC
 
 
 class GridOptions(TypedDict, total=False):
@@ -87,6 +87,7 @@ class PDESimulator1D(ABC):
         self.n_frames = int(n_frames)
         self.x_min = float(x_min)
         self.x_max = float(x_max)
+        _check_initial_condition(initial_condition)
         self.initial_condition: InitialCondition = initial_condition or SineSumIC()
         self.dtype = dtype
 
@@ -207,3 +208,20 @@ class PDESimulator1D(ABC):
     @abstractmethod
     def _solve(self, u0: np.ndarray, params: dict[str, float]) -> np.ndarray:
         """Integrate initial states ``u0`` (``(n, n_cells)``) and return ``(n, n_frames, n_cells)``."""
+
+
+def _check_initial_condition(ic: object) -> None:
+    """Accept ``None`` (the default) or an initial-condition object; else raise ParameterError.
+
+    An object qualifies when it has the :class:`InitialCondition` methods ``sample`` and
+    ``config``. A configuration mapping (``{"kind": "sine", ...}``) is refused with a pointer
+    to the functions that build the object from it.
+    """
+    if ic is None or all(callable(getattr(ic, method, None)) for method in ("sample", "config")):
+        return
+    hint = ("; build it from a mapping with initial_condition_from_config(mapping) (kind: one of "
+            f"{sorted(INITIAL_CONDITIONS)}) or pass the mapping to build_simulator"
+            if isinstance(ic, Mapping) else "")
+    raise ParameterError(
+        "initial_condition must be None or an initial-condition object with sample() and config() "
+        f"methods, e.g. SineSumIC() or SineIC(amplitude=1.0); got {type(ic).__name__} {ic!r}{hint}")
