@@ -1,4 +1,4 @@
-"""BurgersSimulator refuses an initial condition it cannot run, when it is built (issue 16)."""
+"""1D PDE simulators refuse an initial condition they cannot run, when they are built (issue 16)."""
 
 from __future__ import annotations
 
