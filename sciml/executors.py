@@ -19,6 +19,7 @@ import concurrent.futures
 import contextlib
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -243,6 +244,22 @@ class ProcessPoolExecutor(_ExecutorBase):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this block (main thread only; elsewhere a no-op), so that child
+    processes started in it inherit the ignored signal: a Ctrl-C at the terminal then
+    interrupts the parent alone, which shuts its workers down, instead of every worker
+    printing its own ``KeyboardInterrupt`` traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class DaskExecutor(_ExecutorBase):
     """Runs tasks on a Dask cluster: a ``LocalCluster`` by default, or an existing scheduler.
 
@@ -283,13 +300,14 @@ class DaskExecutor(_ExecutorBase):
         elif cluster is not None:
             self.client = Client(cluster)
         else:
-            self._own_cluster = LocalCluster(
-                n_workers=n_workers,
-                threads_per_worker=threads_per_worker,
-                processes=True,
-                memory_limit=memory_limit,
-                dashboard_address=None,
-            )
+            with sigint_ignored():  # the workers inherit it: Ctrl-C reaches this process only
+                self._own_cluster = LocalCluster(
+                    n_workers=n_workers,
+                    threads_per_worker=threads_per_worker,
+                    processes=True,
+                    memory_limit=memory_limit,
+                    dashboard_address=None,
+                )
             self.client = Client(self._own_cluster)
 
     def map(self, fn: Callable[[T], R], tasks: Sequence[T], *, desc: str = "") -> Iterator[tuple[int, R]]:

@@ -13,14 +13,18 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import sciml
 
-__all__ = ["LIBRARIES", "code_fingerprint", "describe_changes", "source_closure", "stable_hash"]
+__all__ = ["LIBRARIES", "array_digest", "code_fingerprint", "describe_changes", "file_digest", "source_closure",
+           "stable_hash"]
 
 #: Distributions whose versions enter a fingerprint (missing ones are recorded as ``None``).
 LIBRARIES = ("numpy", "scipy", "torch", "gpytorch", "botorch", "numba", "xarray")
@@ -105,3 +109,31 @@ def describe_changes(old: Mapping[str, object], new: Mapping[str, object]) -> li
     """The sorted top-level keys whose values differ between two fingerprints (compared as canonical JSON)."""
     keys = set(old) | set(new)
     return sorted(k for k in keys if stable_hash(old.get(k)) != stable_hash(new.get(k)))
+
+
+def file_digest(path: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 (hex) of a file's bytes, read in chunks of ``chunk_bytes``.
+
+    Raises ``OSError`` when the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def array_digest(a: Any) -> str:
+    """SHA-256 (hex) of an array's dtype, shape and values (a NumPy array, or a torch tensor on any device).
+
+    Arrays equal in dtype, shape and every bit of their values have equal digests.
+    """
+    dtype = str(getattr(a, "dtype", ""))
+    if hasattr(a, "detach"):  # a torch tensor: to host; bfloat16 widens losslessly for NumPy
+        a = a.detach().cpu()
+        a = a.float() if dtype == "torch.bfloat16" else a
+        a = a.numpy()
+    values = np.ascontiguousarray(np.asarray(a))
+    digest = hashlib.sha256(f"{dtype}|{values.dtype.str}|{values.shape}".encode())
+    digest.update(values.view(np.uint8).reshape(-1) if values.size else b"")
+    return digest.hexdigest()

@@ -289,30 +289,41 @@ output: out/long.nc
 """
 
 
+def _default_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # as at a terminal, even under a runner that ignores it
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_sigint_to_a_running_generate_exits_130_and_leaves_no_partial_file(tmp_path):
+@pytest.mark.parametrize("executor", ["inprocess", "dask"])
+def test_sigint_to_a_running_generate_exits_130_and_leaves_no_partial_file(tmp_path, executor):
+    """Ctrl-C at a terminal signals the whole process group: the workers of a Dask cluster too."""
     import signal
     import time
 
-    (tmp_path / "long.yaml").write_text(LONG_RECIPE)
+    recipe = LONG_RECIPE.replace("executor: {kind: inprocess}", f"executor: {{kind: {executor}}}")
+    (tmp_path / "long.yaml").write_text(recipe)
     out, parts = tmp_path / "out" / "long.nc", tmp_path / "out" / "long.nc.parts"
     with open(tmp_path / "stdout", "w") as stdout, open(tmp_path / "stderr", "w") as stderr:
         proc = subprocess.Popen([str(SCIML), "data", "generate", "long.yaml"], cwd=tmp_path,
-                                stdout=stdout, stderr=stderr)
+                                stdout=stdout, stderr=stderr, start_new_session=True, preexec_fn=_default_sigint)
         try:
             deadline = time.monotonic() + 90
             while not (parts.is_dir() and any(parts.glob("task-*.nc"))):  # inside the task loop
                 assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "stderr").read_text()
                 time.sleep(0.02)
-            proc.send_signal(signal.SIGINT)
+            os.killpg(proc.pid, signal.SIGINT)
             proc.wait(timeout=60)
         finally:
             if proc.poll() is None:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     err = (tmp_path / "stderr").read_text()
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and err.rstrip().splitlines()[-1] == "interrupted"
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.rstrip().splitlines()[-1] == "interrupted" or executor == "dask", err
+    assert "\ninterrupted\n" in "\n" + err
     assert not out.exists() and list(tmp_path.rglob("*.tmp")) == []
     assert 0 < len(list(parts.glob("task-*.nc"))) < 2000  # finished parts are kept for a rerun
 

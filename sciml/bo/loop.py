@@ -95,6 +95,14 @@ def _check_model_options(options: Mapping[str, Any], model: Any, label: str) -> 
     return warm
 
 
+def changed_entries(saved: Any, now: Any, key: str) -> str:
+    """``"key.sub: saved X, now Y"`` for every leaf of nested dicts that differs."""
+    if isinstance(saved, Mapping) and isinstance(now, Mapping):
+        return "; ".join(changed_entries(saved.get(k), now.get(k), f"{key}.{k}")
+                         for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k))
+    return f"{key}: saved {saved!r}, now {now!r}"
+
+
 class BOLoop:
     """Cost-aware (multi-fidelity) Bayesian optimisation with ask/tell, a budgeted run and resume.
 
@@ -227,7 +235,7 @@ class BOLoop:
                 "init_fidelities": self.init_fidelities, "seed": self.seed,
                 "use_measured_cost": self.use_measured_cost,
                 "evaluate_recommendations": self.evaluate_recommendations,
-                "model_options": jsonable(self.model_options)}
+                "model_options": jsonable(self.model_options), "problem_definition": self.problem.definition()}
 
     # ------------------------------------------------------------------ properties
     @property
@@ -675,10 +683,12 @@ class BOLoop:
         assert self.state_dir is not None
         state, t = read_state(self.state_dir)
         mine, theirs = self.config(), state.get("config", {})
+        if "problem_definition" not in theirs:  # written before problems had a definition
+            mine.pop("problem_definition")
         diff = sorted(k for k in mine if mine[k] != theirs.get(k))
         if diff:
             raise ConfigError(f"the state in {self.state_dir} was written with a different configuration: "
-                              + "; ".join(f"{k}: saved {theirs.get(k)!r}, now {mine[k]!r}" for k in diff))
+                              + "; ".join(changed_entries(theirs.get(k), mine[k], k) for k in diff))
         n = int(t["values"].shape[0])
         if t["Z"].shape != (n, self._width) or t["pending"].shape[1:] != (self._width,):
             raise BOLoopError(f"{self.state_dir / 'tensors.pt'} has inconsistent shapes")

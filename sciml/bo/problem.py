@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -31,6 +31,7 @@ from torch import Tensor
 
 from sciml.bo.costs import CostModel
 from sciml.bo.fidelity import DTYPE, REL_TOL, Fidelity, FidelityInput, as_float64
+from sciml.bo.result import jsonable
 from sciml.errors import ConfigError, ParameterError
 
 __all__ = ["BOProblem", "MultiFidelityProblem", "as_problem"]
@@ -106,6 +107,9 @@ class MultiFidelityProblem:
     vectorized : bool
         Whether ``function`` accepts batches; ``False`` makes :meth:`evaluate_safe` go point
         by point straight away (no batch attempt that may repeat expensive runs).
+    options : mapping, optional
+        JSON-able settings that determine the objective beyond the above (e.g.
+        ``{"t_target": 0.2}``): part of :meth:`definition`, which a resumed BO loop checks.
 
     Raises
     ------
@@ -127,8 +131,10 @@ class MultiFidelityProblem:
         optimum_value: float | None = None,
         optimizers: Any = None,
         vectorized: bool = True,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = str(name)
+        self.options: dict[str, Any] = dict(options or {})
         b = _as_bounds(bounds, self.name)
         self.bounds: Tensor = b
         d = b.shape[1]
@@ -382,6 +388,7 @@ class MultiFidelityProblem:
                                   f"got {self._cost!r}") from None
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"problem {self.name!r}: cost must be finite and > 0, got {value}")
+            self._declared_costs = [value]
             return
         if self.fidelity is None:
             probe = None
@@ -402,6 +409,15 @@ class MultiFidelityProblem:
             where = "" if probe is None else f" at {fname}={probe[bad].tolist()}"
             raise ConfigError(f"problem {self.name!r}: declared cost must be finite and > 0, got "
                               f"{c[bad].tolist()}{where}")
+        self._declared_costs = c.tolist()
+
+    def definition(self) -> dict[str, Any]:
+        """What determines the problem beyond its name, dimension and fidelity (JSON): bounds,
+        design names, direction, optimum, the declared cost at the probed fidelities and
+        :attr:`options`. A BO loop stores it and refuses to resume under another one."""
+        return {"bounds": self.bounds.tolist(), "design_names": list(self.design_names),
+                "maximize": self.maximize, "optimum_value": self.optimum_value,
+                "declared_cost": list(self._declared_costs), "options": jsonable(self.options)}
 
     def cost(self, s: FidelityInput | None = None) -> Tensor:
         """Declared cost of one evaluation at each fidelity.
@@ -514,7 +530,7 @@ class _ProtocolProblem(MultiFidelityProblem):
             name=inner.name, bounds=inner.bounds, fidelity=inner.fidelity, maximize=inner.maximize,
             cost=_ProtocolCost(inner), design_names=getattr(inner, "design_names", None),
             optimum_value=inner.optimum_value, optimizers=getattr(inner, "optimizers", None),
-            vectorized=bool(getattr(inner, "vectorized", True)))
+            vectorized=bool(getattr(inner, "vectorized", True)), options=getattr(inner, "options", None))
 
     def _evaluate(self, X: Tensor, s: Tensor | None) -> Tensor:
         return self.inner.evaluate(X, s)
@@ -525,7 +541,7 @@ def as_problem(problem: Any) -> MultiFidelityProblem:
 
     The wrapper checks designs and fidelities before they reach ``problem.evaluate`` and gives
     the loop its coordinates (:meth:`MultiFidelityProblem.to_model_input` ...). Optional
-    attributes ``design_names``, ``optimizers`` and ``vectorized`` are used when present.
+    attributes ``design_names``, ``optimizers``, ``vectorized`` and ``options`` are used when present.
 
     Raises
     ------

@@ -10,9 +10,10 @@ parameters with a fixed seed and reduces the dataset to a number with ``objectiv
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -139,10 +140,12 @@ class SimulatorSource(MultiFidelityProblem):
         # fail early on missing required parameters or bad fixed values
         space.validate(self.params_of(0.5 * (bounds[0] + bounds[1])), source=label)
         self._check_design(bounds)
+        options = {"simulators": self._simulator_configs(), "objective": describe_callable(objective),
+                   "fixed": self.fixed, "log_scale": list(log_scale), "seed": self.seed, "n_samples": self.n_samples}
         super().__init__(
             name=label, bounds=bounds, fidelity=fidelity, maximize=maximize,
             cost=_SimulatorCost(self) if cost is None else cost, design_names=names,
-            optimum_value=optimum_value, optimizers=optimizers, vectorized=False)
+            optimum_value=optimum_value, optimizers=optimizers, vectorized=False, options=options)
 
     def _design_box(self, parameters: ParameterRanges | None, log_scale: Sequence[str]
                     ) -> tuple[Tensor, list[str]]:
@@ -188,6 +191,12 @@ class SimulatorSource(MultiFidelityProblem):
 
     def _check_design(self, bounds: Tensor) -> None:
         """Further checks of the design box ``(2, d)`` before the declared cost is probed (none here)."""
+
+    def _simulator_configs(self) -> dict[str, Any]:
+        """``Simulator.config()`` at every discrete level (the target of a continuous fidelity)."""
+        f = self.fidelity
+        levels: list[float | None] = [None] if f is None else list(f.values) if f.kind == "discrete" else [f.target]
+        return {str(s): self.simulator(s).config() for s in levels}
 
     def simulator(self, s: float | None) -> Simulator:
         """The simulator at physical fidelity ``s`` (built once, then cached)."""
@@ -242,7 +251,7 @@ class SimulatorSource(MultiFidelityProblem):
 
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Source:
     """One information source of a :class:`MultiSourceProblem`.
 
@@ -275,6 +284,19 @@ class _SourcePicker:
         if self.name not in kwargs:  # a single source: no fidelity
             return next(iter(self.by_level.values()))
         return self.by_level[float(kwargs[self.name])]
+
+
+def describe_callable(fn: Any) -> str:
+    """A description of a callable that is stable across processes: a dataclass instance by its
+    ``repr`` (its fields), a ``functools.partial`` by its function and arguments, a function or
+    class by ``module.qualname``, another object by its type and ``repr``."""
+    if dataclasses.is_dataclass(fn) and not isinstance(fn, type):
+        return f"{type(fn).__module__}.{fn!r}"
+    if isinstance(fn, functools.partial):
+        return f"partial({describe_callable(fn.func)}, args={fn.args!r}, keywords={fn.keywords!r})"
+    if hasattr(fn, "__qualname__"):
+        return f"{getattr(fn, '__module__', '?')}.{fn.__qualname__}"
+    return f"{type(fn).__module__}.{type(fn).__qualname__}: {fn!r}"
 
 
 def _check_sources(sources: Sequence[Source]) -> list[float]:

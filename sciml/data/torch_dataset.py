@@ -41,10 +41,11 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset
 
-from sciml.data.netcdf import _check_hdf5_file, open_dataset
+from sciml.data.netcdf import _check_hdf5_file, guard_read, open_dataset
 from sciml.data.pdebench import pdebench_parameters
 from sciml.data.schema import field_variables, parameter_variables, validate
 from sciml.errors import FileFormatError, SchemaError
+from sciml.fingerprint import array_digest, file_digest, stable_hash
 
 __all__ = [
     "InMemoryTrajectoryDataset",
@@ -255,6 +256,15 @@ class _LazyH5Dataset(Dataset):
         """Times of the served frames, shape ``(n_frames,)``."""
         return self._layout.t[:: self.time_stride]
 
+    def fingerprint(self) -> str:
+        """SHA-256 of the file's bytes and of what this dataset serves from it (variables,
+        parameters, samples, strides, dtype): equal fingerprints serve equal items."""
+        served = {"file": file_digest(self.path), "class": type(self).__name__, "variables": self.variables,
+                  "parameters": self.parameter_names, "samples": self.samples.tolist(),
+                  "time_stride": self.time_stride, "x_factor": self.x_factor, "dtype": str(self.dtype),
+                  "windows": [getattr(self, k, None) for k in ("history", "horizon", "stride")]}
+        return stable_hash(served)
+
     # -- file handling ---------------------------------------------------------------
     def _datasets(self) -> list[h5py.Dataset]:
         if self._dsets is None or self._pid != os.getpid():
@@ -279,7 +289,11 @@ class _LazyH5Dataset(Dataset):
         """Frames ``t0, t0 + s, ..., t0 + (n-1) s`` of one sample: ``(n_vars, n, *space)``."""
         s = self.time_stride
         frames = slice(t0, t0 + (n - 1) * s + 1, s)
-        block = np.stack([np.asarray(d[sample, frames]) for d in self._datasets()])
+        blocks = []
+        for name, dset in zip(self._layout.variables, self._datasets(), strict=True):
+            with guard_read(self.path, name):
+                blocks.append(np.asarray(dset[sample, frames]))
+        block = np.stack(blocks)
         if self.x_factor == 1:
             return block
         return coarsen(np.asarray(block, dtype=np.float64), self.x_factor, block.ndim - 2)
@@ -581,6 +595,12 @@ class InMemoryTrajectoryDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor | int]:
         return {"trajectory": self.trajectories[i], "params": self.params[i], "sample": int(i)}
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the tensors' values, dtypes and shapes and of the names: equal
+        fingerprints serve equal items."""
+        return stable_hash({"trajectories": array_digest(self.trajectories), "params": array_digest(self.params),
+                            "variables": self.variables, "parameters": self.parameter_names})
 
     def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """``(trajectories (b, n_vars, n_t, *space), params (b, n_params))`` slices, in item order."""

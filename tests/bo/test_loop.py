@@ -485,3 +485,31 @@ def test_cost_aware_methods_run_on_the_ar1_model(method):
     assert acq.get("fallback") is None and len(acq["acq_value"]) == 1 and math.isfinite(acq["acq_value"][0])
     X2 = loop.propose(2)  # a batch, with the first point pending
     assert X2.shape == (2, 2) and set(X2[:, 1].tolist()) <= {64.0, 128.0, 256.0}
+
+
+def test_resume_under_another_problem_definition_is_refused(tmp_path):
+    def problem(*, t_target: float = 0.2, upper: float = 1.0) -> MultiFidelityProblem:
+        return MultiFidelityProblem(name="shifted", bounds=[[0.0], [upper]], maximize=True,
+                                    function=lambda X, s: -((X[:, 0] - t_target) ** 2),
+                                    options={"t_target": t_target})
+
+    BOLoop(problem(), method="qlognei", settings=TINY, n_init=2, seed=0, state_dir=tmp_path).run(1e9, max_iterations=0)
+    with pytest.raises(ConfigError, match=r"problem_definition\.options\.t_target: saved 0\.2, now 0\.3"):
+        BOLoop.resume(tmp_path, problem(t_target=0.3))
+    with pytest.raises(ConfigError, match=r"problem_definition\.bounds: saved \[\[0\.0\], \[1\.0\]\], now"):
+        BOLoop.resume(tmp_path, problem(upper=2.0))
+    with pytest.raises(ConfigError, match=r"problem_definition\.options\.t_target"):
+        BOLoop(problem(t_target=0.3), method="qlognei", settings=TINY, n_init=2, seed=0,
+               state_dir=tmp_path).run(1e9, resume=True)
+    assert BOLoop.resume(tmp_path, problem()).n_observations == 2
+
+
+def test_a_simulator_source_defines_itself_by_its_simulators_objective_and_seed():
+    from sciml.studies.burgers import burgers_shock_time_problem
+
+    base = burgers_shock_time_problem(t_target=0.2).definition()
+    assert base == burgers_shock_time_problem(t_target=0.2).definition()
+    assert "t_target=0.2" in base["options"]["objective"]
+    assert base["options"] != burgers_shock_time_problem(t_target=0.25).definition()["options"]
+    assert base["options"] != burgers_shock_time_problem(t_target=0.2, seed=1).definition()["options"]
+    assert base["options"]["simulators"] != burgers_shock_time_problem(amplitude=2.0).definition()["options"]["simulators"]

@@ -124,3 +124,17 @@ def test_guard_read_for_direct_h5py_readers(tmp_path: Path):
     with pytest.raises(KeyError):  # other errors pass through
         with guard_read(path, "u"):
             raise KeyError("u")
+
+
+def test_torch_dataset_read_of_a_corrupted_chunk_is_a_file_format_error(tmp_path: Path):
+    from sciml.data.torch_dataset import TrajectoryDataset
+
+    ds = make_ds()
+    path = save(ds, tmp_path / "run.nc")
+    offset, size = chunk_span(path, "u", 2)
+    flip(path, offset + size // 2)
+    data = TrajectoryDataset(path, variable="u")
+    np.testing.assert_allclose(data[0]["trajectory"][0].numpy(), ds["u"].values[0], rtol=1e-6)
+    with pytest.raises(FileFormatError, match=r"corrupted or unreadable data in variable 'u'") as info:
+        data[2]
+    assert str(path) in str(info.value)

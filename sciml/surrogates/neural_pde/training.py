@@ -51,6 +51,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
 from sciml.config import StrictModel
+from sciml.fingerprint import stable_hash
 from sciml.surrogates.neural_pde.batches import (
     PROTOCOL_ATTRS,
     DatasetMismatchError,
@@ -70,6 +71,7 @@ from sciml.surrogates.neural_pde.losses import (
 from sciml.surrogates.training.checkpoints import CheckpointError, TrainingDivergedError
 from sciml.surrogates.training.checkpoints import load_checkpoint as _load_checkpoint
 from sciml.surrogates.training.checkpoints import load_weights as _load_weights
+from sciml.surrogates.training.fingerprints import dataset_fingerprint
 from sciml.surrogates.training.loop import (
     NonFiniteLoss,
     TrainingTask,
@@ -356,8 +358,12 @@ class _SolverTask(TrainingTask):
     def extras(self, kind: str, completed: int) -> dict[str, Any]:
         return {"epoch": completed - 1, "model_attrs": {a: int(getattr(self.model, a)) for a in PROTOCOL_ATTRS}}
 
-    def check_resumable(self, ckpt: Mapping[str, Any], path: Path) -> None:
-        super().check_resumable(ckpt, path)
+    def data_fingerprint(self) -> str | None:
+        try:
+            return stable_hash({"train": dataset_fingerprint(self.train), "val": dataset_fingerprint(self.val)})
+        except TypeError as exc:
+            warnings.warn(f"a resume of this run cannot check its data: {exc}", stacklevel=4)
+            return None
         saved, now = (ckpt.get("train_config") or {}).get("epochs"), self.config.epochs
         if saved != now:
             warnings.warn(
@@ -591,8 +597,9 @@ class Trainer:
         DatasetMismatchError
             A dataset's first item does not fit the model (checked before training).
         CheckpointError
-            ``last.pt`` belongs to another model class or to a different configuration,
-            or exists while ``resume`` is False.
+            ``last.pt`` belongs to another model class, to a different configuration or to
+            other training/validation data (their fingerprints), or exists while ``resume``
+            is False.
         TrainingDivergedError
             A training loss, a validation loss or a weight became NaN/inf; ``last.pt``
             keeps the last good epoch.

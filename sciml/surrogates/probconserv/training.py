@@ -58,6 +58,7 @@ from sciml.surrogates.training.checkpoints import (
 )
 from sciml.surrogates.training.checkpoints import load_checkpoint as _load_checkpoint
 from sciml.surrogates.training.checkpoints import load_weights as _load_weights
+from sciml.surrogates.training.fingerprints import batch_fingerprint
 from sciml.surrogates.training.loop import (
     TrainingTask,
     UnitEnd,
@@ -466,8 +467,10 @@ class _ANPTask(TrainingTask):
     resumable_changes = frozenset({"steps", "progress", "checkpoint_every"})
     divergence_hint = "Try a smaller lr, grad_clip, a smaller softc_weight, or check the data for extreme values."
 
-    def __init__(self, trainer: ANPTrainer, sample_batch_fn: Callable[[int, torch.Generator], Any]) -> None:
+    def __init__(self, trainer: ANPTrainer, sample_batch_fn: Callable[[int, torch.Generator], Any],
+                 data_fingerprint: str | None = None) -> None:
         cfg = self.config = trainer.config
+        self.given_fingerprint = data_fingerprint
         self.model, self.pde_residual, self.sample_batch_fn = trainer.model, trainer.pde_residual, sample_batch_fn
         self.n_units, self.seed, self.progress = cfg.steps, cfg.seed, cfg.progress
         self.checkpoint_every = cfg.checkpoint_every
@@ -486,6 +489,12 @@ class _ANPTask(TrainingTask):
 
     def restore(self, ckpt: Mapping[str, Any]) -> None:
         self.window = {k: (float(v) if v is not None else None) for k, v in ckpt["window"].items()}
+
+    def data_fingerprint(self) -> str | None:
+        if self.given_fingerprint is not None:
+            return str(self.given_fingerprint)
+        first = self.sample_batch_fn(0, torch.Generator().manual_seed(stream_seed(self.config.seed, 0, 0)))
+        return batch_fingerprint(first)
 
     def check_resumable(self, ckpt: Mapping[str, Any], path: Path) -> None:
         # runs written before the learning-rate schedule existed had a constant rate
@@ -624,6 +633,7 @@ class ANPTrainer:
         *,
         resume: bool = False,
         stop_after_steps: int | None = None,
+        data_fingerprint: str | None = None,
     ) -> ANPTrainResult:
         """Train for ``config.steps`` steps (or the remaining ones when resuming).
 
@@ -639,6 +649,10 @@ class ANPTrainer:
         stop_after_steps : int, optional
             Do at most this many steps in this call, then checkpoint and return (a later
             ``fit(..., resume=True)`` continues exactly where this one stopped).
+        data_fingerprint : str, optional
+            A fingerprint of the data ``sample_batch_fn`` draws from, saved in ``last.pt``; a
+            resume with another one is refused. Default: the fingerprint of the batch of step
+            0, which misses a change of the data that leaves that batch as it was.
 
         Returns
         -------
@@ -652,13 +666,13 @@ class ANPTrainer:
             A batch's tensors have wrong shapes or NaN/inf values (the message names the step).
         CheckpointError
             ``last.pt`` exists while ``resume`` is False, or belongs to another model class,
-            model configuration or training configuration.
+            model configuration, training configuration or data fingerprint.
         TrainingDivergedError
             The loss or a weight became NaN/inf; ``last.pt`` keeps the last good checkpoint.
         """
         if not callable(sample_batch_fn):
             raise ConfigError(f"sample_batch_fn must be callable; got {type(sample_batch_fn).__name__}")
-        run = run_training(_ANPTask(self, sample_batch_fn), self.run_dir, resume=resume,
+        run = run_training(_ANPTask(self, sample_batch_fn, data_fingerprint), self.run_dir, resume=resume,
                            stop_after=stop_after_steps)
         return ANPTrainResult(history=run.history, steps_completed=run.completed, run_dir=self.run_dir,
                               last_checkpoint=self.last_path, resumed_from_step=run.resumed_from)

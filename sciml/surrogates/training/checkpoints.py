@@ -10,6 +10,7 @@ A checkpoint is a dict of tensors and primitives (:func:`to_primitive`), read ba
     model_class, model_config  ``module.QualName`` and the model's constructor config (or None)
     model_state                the weights
     train_config               the trainer's configuration (JSON)
+    data_fingerprint           last only: a hash of the training data (or None), checked on resume
     best_metric, best_unit     the best evaluation so far (``best_unit``: 0-based, or None)
     torch_version
     last only: rng (global RNG states, :func:`rng_state`), history (the metric records),
@@ -41,6 +42,7 @@ __all__ = [
     "TrainingDivergedError",
     "check_model_class",
     "check_resumable_config",
+    "check_same_data",
     "class_name",
     "json_number",
     "load_checkpoint",
@@ -260,6 +262,16 @@ def check_resumable_config(path: Path, saved: Mapping[str, Any], now: Mapping[st
             f"cannot resume {path} with a different training configuration ("
             + "; ".join(diffs)
             + "); use the original configuration or another run_dir"
+        )
+
+
+def check_same_data(path: Path, saved: str | None, now: str | None) -> None:
+    """Raise :class:`CheckpointError` if the run at ``path`` trained on other data than the
+    data given now (fingerprints ``saved`` and ``now``; None on either side: not checked)."""
+    if saved is not None and now is not None and saved != now:
+        raise CheckpointError(
+            f"cannot resume {path}: the training data changed since it was written (data fingerprint "
+            f"{saved[:12]} -> {now[:12]}); train on the original data, or start a new run in another run_dir"
         )
 
 

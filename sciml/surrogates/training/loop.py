@@ -60,6 +60,7 @@ from sciml.surrogates.training.checkpoints import (
     TrainingDivergedError,
     check_model_class,
     check_resumable_config,
+    check_same_data,
     class_name,
     json_number,
     load_checkpoint,
@@ -303,6 +304,11 @@ class TrainingTask:
     def restore(self, ckpt: Mapping[str, Any]) -> None:
         """Take back the family's own keys from ``last.pt`` on resumption."""
 
+    def data_fingerprint(self) -> str | None:
+        """A fingerprint of the data the run trains and evaluates on (saved in ``last.pt``;
+        a resume on other data is refused). None: the family cannot tell (not checked)."""
+        return None
+
     def check_resumable(self, ckpt: Mapping[str, Any], path: Path) -> None:
         """Raise :class:`CheckpointError` if ``ckpt``'s run cannot continue with this configuration."""
         check_resumable_config(path, ckpt.get("train_config") or {}, self.config.model_dump(mode="json"),
@@ -334,6 +340,7 @@ class _Run:
     def __init__(self, task: TrainingTask, run_dir: Path | None) -> None:
         self.task = task
         self.run_dir = run_dir
+        self.data_fingerprint = None if run_dir is None else task.data_fingerprint()
         self.history: list[dict[str, Any]] = []
         self.best_metric = math.inf
         self.best_unit: int | None = None
@@ -386,6 +393,7 @@ class _Run:
             **task.extras(kind, self.completed),
         }
         if kind == "last":
+            ckpt["data_fingerprint"] = self.data_fingerprint
             for name, obj in task.stateful().items():
                 state = None if obj is None else obj.state_dict()
                 is_scheduler = isinstance(obj, torch.optim.lr_scheduler.LRScheduler)
@@ -417,6 +425,7 @@ class _Run:
         ckpt = load_checkpoint(last, family=task.family, label=task.label, map_location=device)
         check_model_class(task.model, ckpt, last)
         task.check_resumable(ckpt, last)
+        check_same_data(last, ckpt.get("data_fingerprint"), self.data_fingerprint)
         load_model_state(task.model, ckpt, last)
         for name, obj in task.stateful().items():
             if obj is not None and ckpt.get(f"{name}_state") is not None:

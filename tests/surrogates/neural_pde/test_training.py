@@ -229,6 +229,20 @@ def test_resume_is_bit_for_bit(tmp_path) -> None:
         Trainer(_model(TinyCape), cfg.model_copy(update={"lr": 0.1}), tmp_path / "b").fit(train, val, resume=True)
 
 
+def test_resume_on_other_data_is_refused(tmp_path) -> None:
+    train, val = Advection(6, seed=1), Advection(3, seed=2)
+    cfg = TrainConfig(epochs=3, seed=0, batch_size=3, lr=0.02, progress=False)
+    Trainer(_model(), cfg, tmp_path).fit(train, val, stop_after_epochs=1)
+    changed = Advection(6, seed=1)
+    changed.traj[5, 0, -1, 0] += 1e-3  # one value of one frame
+    with pytest.raises(CheckpointError, match="the training data changed since it was written"):
+        Trainer(_model(), cfg, tmp_path).fit(changed, val, resume=True)
+    with pytest.raises(CheckpointError, match="training data changed"):
+        Trainer(_model(), cfg, tmp_path).fit(train, Advection(3, seed=3), resume=True)  # other validation data
+    r = Trainer(_model(), cfg, tmp_path).fit(Advection(6, seed=1), Advection(3, seed=2), resume=True)  # equal data
+    assert r.resumed_from_epoch == 0 and len(r.history) == 3
+
+
 def test_warmup_trains_only_the_cape_block(tmp_path) -> None:
     train, val = Advection(6, seed=1), Advection(3, seed=2)
     model = _model(TinyCape)

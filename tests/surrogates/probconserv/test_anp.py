@@ -384,6 +384,21 @@ def test_resume_is_bit_for_bit(tmp_path) -> None:
         ANPTrainer(tiny_anp(dropout=0.1), _fit_config(lr=1e-3, steps=30), tmp_path / "b").fit(sine_batch, resume=True)
 
 
+def test_resume_on_other_data_is_refused(tmp_path) -> None:
+    def shifted(step: int, gen: torch.Generator) -> TaskBatch:
+        b = sine_batch(step, gen)
+        return TaskBatch(b.context_x, b.context_y + 0.01, b.target_x, b.target_y + 0.01, params=b.params)
+
+    ANPTrainer(tiny_anp(), _fit_config(), tmp_path / "a").fit(sine_batch, stop_after_steps=5)
+    with pytest.raises(CheckpointError, match="the training data changed since it was written"):
+        ANPTrainer(tiny_anp(), _fit_config(), tmp_path / "a").fit(shifted, resume=True)
+    assert ANPTrainer(tiny_anp(), _fit_config(), tmp_path / "a").fit(sine_batch, resume=True).resumed_from_step == 5
+    # an explicit fingerprint of the data replaces that of the first batch
+    ANPTrainer(tiny_anp(), _fit_config(), tmp_path / "b").fit(sine_batch, stop_after_steps=5, data_fingerprint="v1")
+    with pytest.raises(CheckpointError, match="training data changed"):
+        ANPTrainer(tiny_anp(), _fit_config(), tmp_path / "b").fit(sine_batch, resume=True, data_fingerprint="v2")
+
+
 def test_nan_loss_stops_and_keeps_last_checkpoint(tmp_path) -> None:
     def exploding(step: int, gen: torch.Generator) -> TaskBatch:
         b = sine_batch(step, gen)
