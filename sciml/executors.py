@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -244,6 +245,28 @@ class ProcessPoolExecutor(_ExecutorBase):
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+_DISTRIBUTED_LOGGERS = ("distributed", "tornado")
+
+
+def _quiet_logging() -> None:
+    """In a worker that is about to be shut down: log only critical messages of distributed."""
+    for name in _DISTRIBUTED_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+@contextlib.contextmanager
+def _quiet_loggers() -> Iterator[None]:
+    """Only critical messages of distributed in this process inside the block (levels restored)."""
+    loggers = [logging.getLogger(name) for name in _DISTRIBUTED_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    try:
+        _quiet_logging()
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 @contextlib.contextmanager
 def sigint_ignored() -> Iterator[None]:
     """Ignore SIGINT in this block (main thread only; elsewhere a no-op), so that child
@@ -295,6 +318,7 @@ class DaskExecutor(_ExecutorBase):
 
         self.show_progress = show_progress
         self._own_cluster = None
+        self._outstanding: list[Any] = []
         if address is not None:
             self.client = Client(address)
         elif cluster is not None:
@@ -319,6 +343,7 @@ class DaskExecutor(_ExecutorBase):
         from distributed import as_completed
 
         futures = [self.client.submit(fn, task, pure=False) for task in tasks]
+        self._outstanding = futures
         index = {f.key: i for i, f in enumerate(futures)}
         try:
             with progress(total=len(tasks), desc=desc or "tasks", enabled=self.show_progress) as bar:
@@ -327,15 +352,30 @@ class DaskExecutor(_ExecutorBase):
                     bar.update(1)
                     yield index[future.key], result
         finally:
-            pending = [f for f in futures if not f.done()]
-            if pending:
-                self.client.cancel(pending)
+            self._cancel_outstanding()
+
+    def _cancel_outstanding(self) -> None:
+        pending = [f for f in self._outstanding if not f.done()]
+        self._outstanding = []
+        if pending and self.client.status == "running":
+            self.client.cancel(pending)
 
     def close(self) -> None:
-        """Close the client and the cluster it started (if any)."""
-        self.client.close()
-        if self._own_cluster is not None:
-            self._own_cluster.close()
+        """Cancel what is still running, close the client and the cluster it started (if any).
+
+        The shutdown is quiet: the messages distributed logs while a cluster goes down under
+        running tasks (cancelled tasks, heartbeats to a closed scheduler) are silenced in this
+        process and in the cluster's workers.
+        """
+        with _quiet_loggers():
+            try:
+                if self._own_cluster is not None and self.client.status == "running":
+                    self.client.run(_quiet_logging)
+                self._cancel_outstanding()
+            finally:
+                self.client.close()
+                if self._own_cluster is not None:
+                    self._own_cluster.close()
 
 
 def slurm_executor(

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dask
 import numpy as np
 import xarray as xr
 
@@ -234,7 +235,10 @@ def run_task(task: CampaignTask) -> str:
         design_point=xr.Variable(("sample",), np.full(task.n_samples, task.point_index, dtype=np.int64),
                                  attrs={"role": "metadata", "long_name": "index of the design point", "units": "1"}),
     )
-    save(ds, task.part_path)
+    # one writer per part file: the synchronous scheduler keeps xarray from taking a cluster-wide
+    # lock (a Client in every Dask worker, left to be torn down at exit)
+    with dask.config.set(scheduler="synchronous"):
+        save(ds, task.part_path)
     return task.part_path
 
 
