@@ -1,11 +1,13 @@
-"""NetCDF4 (HDF5) storage of sciml field datasets, through ``h5netcdf``.
+"""NetCDF4 (HDF5) storage of sciml datasets (field and trajectory layouts), through ``h5netcdf``.
 
 Files are written
 
 * **chunked per sample** — a field of shape ``(n_sample, n_t, n_x[, n_y[, n_z]])`` is stored in
   HDF5 chunks of shape ``(chunk_samples, n_t, n_x[, ...])``, so reading one trajectory reads
   one chunk (this is what :class:`sciml.data.torch_dataset.TrajectoryWindowDataset` relies
-  on);
+  on); a trajectory dataset (:mod:`sciml.data.particles`) is chunked per sample too, its
+  per-sample arrays (``positions``, ``forces``, ...) split along ``frame`` into chunks of
+  at most 4 MiB so that reading a few frames does not read a whole run;
 * **atomically** — to a temporary file in the destination folder that is renamed onto the
   destination only once it is complete (:func:`sciml.data.atomic.atomic_path`), so a crash
   or an exception mid-write leaves either the previous file or no file, never a partial one;
@@ -45,6 +47,7 @@ from xarray.backends import BackendArray
 from xarray.core import indexing
 
 from sciml.data.atomic import atomic_path
+from sciml.data.checks import is_trajectory
 from sciml.data.schema import check_sample_index, field_variables, validate as _validate
 from sciml.errors import FileFormatError, SchemaError
 
@@ -59,6 +62,9 @@ _GZIP_LEVEL = 4
 #: HDF5 refuses chunks of 4 GiB or more; stay well below.
 _MAX_CHUNK_BYTES = 2**31
 
+#: Largest chunk of a trajectory variable (one sample, several frames).
+_TRAJECTORY_CHUNK_BYTES = 2**22
+
 _ATTR_SCALARS = (str, bytes, int, float, np.integer, np.floating)
 
 
@@ -70,12 +76,13 @@ def save(
     compression: Literal["gzip", "lzf"] | None = "gzip",
     validate: bool = True,
 ) -> Path:
-    """Write a sciml field dataset to a NetCDF4 file, atomically and chunked per sample.
+    """Write a sciml dataset to a NetCDF4 file, atomically and chunked per sample.
 
     Parameters
     ----------
     ds : xarray.Dataset
-        Dataset in the canonical layout (dims ``sample, t, x[, y[, z]]``). Lazily opened or
+        Dataset in a canonical layout (field: dims ``sample, t, x[, y[, z]]``; or trajectory,
+        :mod:`sciml.data.particles`). Lazily opened or
         dask-backed datasets are fine; ``path`` may even be the file ``ds`` was opened from.
     path : str or path-like
         Destination (conventionally ``*.nc``). Parent folders are created. An existing
@@ -311,9 +318,9 @@ def _attr_text(value: Any) -> str:
 def _problems(exc: SchemaError) -> str:
     """The problem list of a :class:`SchemaError` from ``validate``, as one string."""
     text = str(exc)
-    head = "dataset does not follow the sciml layout:"
-    if text.startswith(head):
-        text = text[len(head):]
+    head, _, rest = text.partition("\n")
+    if head.startswith("dataset does not follow the sciml") and head.endswith(":"):
+        text = rest
     return "; ".join(s.strip(" -") for s in text.strip().splitlines() if s.strip(" -"))
 
 
@@ -391,11 +398,13 @@ def _encoding(
     elif compression == "lzf":
         filters.update(compression="lzf", shuffle=True)
     fields = set(field_variables(ds))
+    trajectory = {str(n) for n, v in ds.data_vars.items() if v.ndim >= 2} if is_trajectory(ds) else set()
     encoding: dict[str, dict[str, Any]] = {}
     for name, var in ds.variables.items():
         enc: dict[str, Any] = {"_FillValue": None}
-        if name in fields and var.dims and var.dims[0] == "sample" and var.size > 0:
-            enc["chunksizes"] = _chunk_shape(var.shape, var.dtype.itemsize, chunk_samples)
+        if name in fields | trajectory and var.dims and var.dims[0] == "sample" and var.size > 0:
+            limit = _TRAJECTORY_CHUNK_BYTES if name in trajectory else _MAX_CHUNK_BYTES
+            enc["chunksizes"] = _chunk_shape(var.shape, var.dtype.itemsize, chunk_samples, limit)
             enc.update(filters)
         elif name not in ds.coords and var.ndim >= 1 and var.size > 0 and var.dtype.kind in "iuf":
             enc.update(filters)
@@ -405,12 +414,13 @@ def _encoding(
     return encoding
 
 
-def _chunk_shape(shape: tuple[int, ...], itemsize: int, chunk_samples: int) -> tuple[int, ...]:
-    """``(chunk_samples, n_t, n_x, ...)`` clipped to the shape and to HDF5's chunk limit."""
+def _chunk_shape(shape: tuple[int, ...], itemsize: int, chunk_samples: int,
+                 max_bytes: int = _MAX_CHUNK_BYTES) -> tuple[int, ...]:
+    """``(chunk_samples, n_t, n_x, ...)`` clipped to the shape and to ``max_bytes`` per chunk."""
     chunk = [min(chunk_samples, shape[0]), *shape[1:]]
-    # One trajectory larger than the HDF5 chunk limit: split along t (then along space).
+    # One trajectory larger than the chunk limit: split along t (then along space).
     axis = 1
-    while int(np.prod(chunk)) * itemsize >= _MAX_CHUNK_BYTES and axis < len(chunk):
+    while int(np.prod(chunk)) * itemsize >= max_bytes and axis < len(chunk):
         if chunk[0] > 1:
             chunk[0] = max(1, chunk[0] // 2)
             continue

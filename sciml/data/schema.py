@@ -28,6 +28,16 @@ import numpy as np
 import xarray as xr
 
 from sciml import __version__
+from sciml.data.checks import (
+    PROVENANCE_ATTRS,
+    format_problems,
+    is_trajectory,
+    nonfinite_problems,
+    nonfinite_samples as _nonfinite_samples,  # noqa: F401  (re-exported for callers and tests)
+    parameter_problems,
+    provenance_problems,
+    sample_index_problems,
+)
 from sciml.errors import SchemaError
 
 #: Version of the on-disk layout written by this module. Bump on incompatible change.
@@ -35,17 +45,6 @@ SCHEMA_VERSION = "1.0"
 
 #: Dimension names of field data, in canonical order.
 FIELD_DIMS: tuple[str, ...] = ("sample", "t", "x", "y", "z")
-
-#: Attributes every field dataset carries for provenance.
-PROVENANCE_ATTRS: tuple[str, ...] = (
-    "generator",
-    "generator_version",
-    "parameters",
-    "seed",
-    "schema_version",
-    "created",
-    "sciml_version",
-)
 
 #: Default CF attributes of the standard coordinates.
 DEFAULT_COORD_ATTRS: dict[str, dict[str, str]] = {
@@ -215,7 +214,12 @@ def validate(
     required_fields: Sequence[str] = (),
     required_parameters: Sequence[str] = (),
 ) -> xr.Dataset:
-    """Check that ``ds`` follows the canonical sciml field layout.
+    """Check that ``ds`` follows a canonical sciml layout: field or trajectory.
+
+    A dataset with ``attrs["layout"] == "trajectory"`` or an ``atom`` dimension is checked
+    against the trajectory layout by :func:`sciml.data.particles.validate_trajectory`
+    (``required_fields`` then names required trajectory variables, e.g. ``"forces"``);
+    every other dataset against the field layout described in this module.
 
     Parameters
     ----------
@@ -241,22 +245,26 @@ def validate(
     """
     if not isinstance(ds, xr.Dataset):
         raise SchemaError(f"expected an xarray.Dataset, got {type(ds).__name__}")
+    if is_trajectory(ds):
+        from sciml.data.particles import validate_trajectory
+
+        return validate_trajectory(ds, require_provenance=require_provenance, check_finite=check_finite,
+                                   required_variables=required_fields,
+                                   required_parameters=required_parameters)
     fields = field_variables(ds)
     params = parameter_variables(ds)
-    problems = _dimension_problems(ds, fields) + _coordinate_problems(ds) + _sample_index_problems(ds)
-    for name in params:
-        problems += [f"parameter {name!r} has no {key!r} attribute"
-                     for key in ("units", "long_name") if key not in ds[name].attrs]
+    problems = _dimension_problems(ds, fields) + _coordinate_problems(ds) + sample_index_problems(ds)
+    problems += parameter_problems(ds, params)
     problems += [f"required field variable {name!r} is missing; present: {fields}"
                  for name in required_fields if name not in fields]
     problems += [f"required parameter variable {name!r} is missing; present: {params}"
                  for name in required_parameters if name not in params]
     if require_provenance:
-        problems += _provenance_problems(ds)
+        problems += provenance_problems(ds)
     if check_finite and not problems:
-        problems += _nonfinite_problems(ds, fields + params)
+        problems += nonfinite_problems(ds, fields + params)
     if problems:
-        raise SchemaError("dataset does not follow the sciml layout:\n  - " + "\n  - ".join(problems))
+        raise SchemaError(format_problems(problems))
     return ds
 
 
@@ -320,70 +328,6 @@ def check_sample_index(ds: xr.Dataset) -> None:
         The message gives the number of repeated indexes, a few of them, and the remedy
         (:func:`sciml.data.concat`).
     """
-    problems = _sample_index_problems(ds)
+    problems = sample_index_problems(ds)
     if problems:
-        raise SchemaError("dataset does not follow the sciml layout:\n  - " + "\n  - ".join(problems))
-
-
-def _sample_index_problems(ds: xr.Dataset) -> list[str]:
-    """A duplicated ``sample`` index (as ``xr.concat`` of several runs gives), as a problem list."""
-    if "sample" not in ds.coords:
-        return []
-    values = np.asarray(ds.coords["sample"].values)
-    unique, counts = np.unique(values, return_counts=True)
-    if unique.size == values.size:
-        return []
-    repeated = unique[counts > 1]
-    return [
-        f"sample index has duplicate values: {values.size - unique.size} of {values.size} samples "
-        f"repeat an earlier index (e.g. {repeated[:5].tolist()}), as xr.concat of several runs "
-        "gives; combine runs with sciml.data.concat, which renumbers the samples and keeps "
-        "every run's provenance"
-    ]
-
-
-def _provenance_problems(ds: xr.Dataset) -> list[str]:
-    """Missing provenance attributes, or ``parameters`` that is not JSON."""
-    missing = [a for a in PROVENANCE_ATTRS if a not in ds.attrs]
-    if missing:
-        return [f"provenance attribute(s) missing from attrs: {missing}"]
-    if "parameters" in ds.attrs:
-        try:
-            json.loads(ds.attrs["parameters"])
-        except (TypeError, ValueError):
-            return ["attrs['parameters'] is not valid JSON"]
-    return []
-
-
-def _nonfinite_problems(ds: xr.Dataset, names: list[str]) -> list[str]:
-    problems = []
-    for name in names:
-        samples, count = _nonfinite_samples(ds[name])
-        if count:
-            problems.append(
-                f"variable {name!r} has {count} non-finite value(s) "
-                f"in sample(s) {samples[:10]}{' ...' if len(samples) > 10 else ''}"
-            )
-    return problems
-
-
-def _nonfinite_samples(var: xr.DataArray, *, block_bytes: int = 256 * 2**20) -> tuple[list[int], int]:
-    """Indices along ``sample`` where ``var`` has NaN or inf, and the number of such values.
-
-    Reads bounded blocks of samples.
-
-    Lazily opened and dask-backed variables are read ``block_bytes`` at a time, so that a
-    file larger than memory can be checked.
-    """
-    n = var.sizes["sample"]
-    per_sample = max(1, var.size // max(n, 1)) * var.dtype.itemsize
-    block = max(1, block_bytes // per_sample)
-    out: list[int] = []
-    count = 0
-    for start in range(0, n, block):
-        values = np.asarray(var.isel(sample=slice(start, start + block)).values)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            out.extend((start + np.unique(np.nonzero(bad)[0])).tolist())
-            count += int(bad.sum())
-    return out, count
+        raise SchemaError(format_problems(problems))
