@@ -9,7 +9,9 @@ the same seed gives the same draws. Implementations here:
   (``is_deterministic``), draws equal to the mean;
 * :class:`GaussianPosterior` — independent Gaussian marginals;
 * :class:`GaussianMixturePosterior` — an equal-weight mixture of Gaussians with independent
-  marginals (latent draws of a neural process, members of an ensemble).
+  marginals (latent draws of a neural process, members of an ensemble);
+* :class:`SamplePosterior` — the empirical distribution of ``M`` draws (posterior samples of
+  the weights, ensemble members, MC-dropout passes), optionally each with Gaussian noise.
 
 Models with structured covariances (per-time dense or low-rank blocks) return their own
 posteriors that satisfy the same protocol.
@@ -28,6 +30,7 @@ __all__ = [
     "GaussianMixturePosterior",
     "GaussianPosterior",
     "Posterior",
+    "SamplePosterior",
     "SeedLike",
     "as_generator",
 ]
@@ -169,3 +172,76 @@ class GaussianMixturePosterior:
         pick = pick.to(self.means.device)
         noise = _standard_normal((n, *self.means.shape[1:]), self.means, gen)
         return self.means[pick] + self.variances[pick].sqrt() * noise
+
+
+@dataclass(frozen=True)
+class SamplePosterior:
+    """The equal-weight empirical distribution of ``M`` draws, each optionally with Gaussian noise.
+
+    The predictions of ``M`` posterior weight samples, ensemble members or stochastic forward
+    passes; with ``draw_variances`` (a per-draw noise variance, e.g. a learned observation
+    noise ``sigma^2``) every draw is a Gaussian and the law of total variance applies::
+
+        mean     = (1/M) sum_m draws[m]
+        variance = (1/M) sum_m draw_variances[m] + (1/M) sum_m (draws[m] - mean)^2
+
+    The spread of the draws uses the population divisor ``M`` (not ``M - 1``), so that
+    :meth:`sample` — draws picked uniformly at random, plus their noise — has exactly this
+    mean and variance (as :class:`GaussianMixturePosterior`).
+
+    Attributes
+    ----------
+    draws : Tensor, shape ``(M, *shape)``
+        ``M >= 1`` finite draws.
+    draw_variances : Tensor, shape ``(M, *shape)`` or broadcastable to it, optional
+        Gaussian noise variance of each draw (``>= 0``); None: no noise.
+
+    Raises
+    ------
+    ValueError
+        No draws, non-finite draws, variances that do not broadcast to the draws or are
+        negative or not finite.
+    """
+
+    draws: Tensor
+    draw_variances: Tensor | None = None
+    is_deterministic: bool = False
+
+    def __post_init__(self) -> None:
+        if self.draws.ndim < 1 or self.draws.shape[0] < 1:
+            raise ValueError(f"draws must have shape (M, ...) with M >= 1; got {tuple(self.draws.shape)}")
+        if not bool(torch.isfinite(self.draws).all()):
+            raise ValueError("draws must be finite")
+        if self.draw_variances is not None:
+            try:
+                full = torch.broadcast_to(self.draw_variances, self.draws.shape)
+            except RuntimeError:
+                raise ValueError(f"draw_variances {tuple(self.draw_variances.shape)} do not broadcast to the draws "
+                                 f"{tuple(self.draws.shape)}") from None
+            if not bool(torch.all(full >= 0)) or not bool(torch.isfinite(full).all()):
+                raise ValueError("draw_variances must be finite and >= 0")
+            object.__setattr__(self, "draw_variances", full)
+
+    @property
+    def n_draws(self) -> int:
+        """``M``."""
+        return int(self.draws.shape[0])
+
+    @property
+    def mean(self) -> Tensor:
+        return self.draws.mean(0)
+
+    @property
+    def variance(self) -> Tensor:
+        spread = (self.draws - self.mean).square().mean(0)
+        return spread if self.draw_variances is None else spread + self.draw_variances.mean(0)
+
+    def sample(self, n: int, *, generator: SeedLike = 0) -> Tensor:
+        """``n`` draws, shape ``(n, *shape)``: a draw uniformly at random (with replacement),
+        plus its Gaussian noise when ``draw_variances`` is given."""
+        gen = as_generator(generator, self.draws.device)
+        pick = torch.randint(self.n_draws, (_check_n(n),), generator=gen, device=gen.device).to(self.draws.device)
+        out = self.draws[pick]
+        if self.draw_variances is not None:
+            out = out + self.draw_variances[pick].sqrt() * _standard_normal(tuple(out.shape), self.draws, gen)
+        return out
