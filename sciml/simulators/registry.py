@@ -21,7 +21,9 @@ SIMULATORS: dict[str, str] = {
     "burgers1d": "sciml.simulators.pde.burgers:BurgersSimulator",
     "burgers1d_amplitude": "sciml.simulators.pde.burgers:BurgersAmplitudeSimulator",
     "diffusion_reaction1d": "sciml.simulators.pde.diffusion_reaction:DiffusionReactionSimulator",
+    "emt_metal": "sciml.simulators.md.emt:EMTMetalSimulator",
     "heat1d": "sciml.simulators.pde.heat:HeatSimulator",
+    "lj_fluid": "sciml.simulators.md.lennard_jones:LJFluidSimulator",
     "pme1d": "sciml.simulators.pde.porous_medium:PorousMediumSimulator",
     "stefan1d": "sciml.simulators.pde.stefan:StefanSimulator",
 }

@@ -82,8 +82,8 @@ def _check_run(simulator: Simulator, params: dict[str, float], seed: int, n_samp
             "provenance must record the simulator's config()")
     per_sample = getattr(simulator, "sample_nbytes", None)
     if callable(per_sample):  # optional: campaigns size their output and memory with it
-        fields = sum(ds[v].nbytes for v in ds.data_vars if ds[v].attrs.get("role", "field") == "field"
-                     and "sample" in ds[v].dims)
+        fields = sum(ds[v].nbytes for v in ds.data_vars
+                     if ds[v].attrs.get("role", "field") not in ("parameter", "metadata") and "sample" in ds[v].dims)
         require(int(per_sample(params)) * n_samples == fields,
                 f"sample_nbytes(params) x {n_samples} = {int(per_sample(params)) * n_samples} must equal the "
                 f"bytes of the fields of run(params, n_samples={n_samples}): {fields}")
