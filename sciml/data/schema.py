@@ -29,7 +29,7 @@ import xarray as xr
 
 from sciml import __version__
 from sciml.data.checks import (
-    PROVENANCE_ATTRS,
+    PROVENANCE_ATTRS,  # noqa: F401  (re-exported: the schema module documents it)
     format_problems,
     is_trajectory,
     nonfinite_problems,

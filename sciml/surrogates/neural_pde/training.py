@@ -364,6 +364,9 @@ class _SolverTask(TrainingTask):
         except TypeError as exc:
             warnings.warn(f"a resume of this run cannot check its data: {exc}", stacklevel=4)
             return None
+
+    def check_resumable(self, ckpt: Mapping[str, Any], path: Path) -> None:
+        super().check_resumable(ckpt, path)
         saved, now = (ckpt.get("train_config") or {}).get("epochs"), self.config.epochs
         if saved != now:
             warnings.warn(

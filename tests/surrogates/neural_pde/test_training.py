@@ -465,3 +465,11 @@ def test_num_threads_and_progress_lines(tmp_path, monkeypatch, capsys) -> None:
     resumed = Trainer(_model(), cfg.model_copy(update={"num_threads": None}), tmp_path).fit(
         Advection(8, seed=1), resume=True)
     assert resumed.resumed_from_epoch == 1 and calls == [2, 3, 1, 3]  # OMP_NUM_THREADS, then restored
+
+
+def test_resuming_with_more_epochs_warns_that_the_curriculum_changes(tmp_path) -> None:
+    train = Advection(6, seed=1)
+    cfg = TrainConfig(epochs=2, seed=0, batch_size=3, lr=0.02, progress=False)
+    Trainer(_model(), cfg, tmp_path).fit(train, stop_after_epochs=1)
+    with pytest.warns(UserWarning, match=r"with epochs 2 -> 3: the curriculum follows the new total"):
+        Trainer(_model(), cfg.model_copy(update={"epochs": 3}), tmp_path).fit(train, resume=True)
