@@ -27,3 +27,21 @@ __all__ = [
     "predict_forces",
     "predicted_forces",
 ]
+
+# issue 17 (H4): ASE calculator (lazy: it imports ASE), analytic LJ, batched posterior MD
+from sciml.surrogates.potentials.batched_md import replica_seeds, run_posterior_md  # noqa: E402
+from sciml.surrogates.potentials.md_timing import time_posterior_md  # noqa: E402
+from sciml.surrogates.potentials.pair import LennardJonesPotential  # noqa: E402
+from sciml.surrogates.potentials.stacked import StackedPotential  # noqa: E402
+
+__all__ += ["LennardJonesPotential", "PotentialCalculator", "StackedPotential", "replica_seeds", "run_posterior_md",
+            "time_posterior_md"]
+
+
+def __getattr__(name: str):
+    """``PotentialCalculator`` is imported on first use (its module imports ASE: ``pip install 'sciml[md]'``)."""
+    if name == "PotentialCalculator":
+        from sciml.surrogates.potentials.calculator import PotentialCalculator
+
+        return PotentialCalculator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -52,10 +52,12 @@ class RepulsivePrior(nn.Module):
                                  f"{cutoff}")
         self.sigma, self.epsilon, self.cutoff = float(sigma), float(epsilon), float(cutoff)
 
-    def forward(self, distances: Tensor, pair_batch: Tensor, n_structures: int) -> Tensor:
-        """Energy per structure ``(B,)`` from directed-pair distances ``(P,)`` (each pair twice)."""
+    def forward(self, distances: Tensor, pair_batch: Tensor, n_structures: int, mask: Tensor | None = None) -> Tensor:
+        """Energy per structure ``(B,)`` from directed-pair distances ``(P,)`` (each pair twice);
+        ``mask (P,)``: False for padding pairs, which contribute nothing."""
         e = self.epsilon * ((self.sigma / distances) ** 12 - (self.sigma / self.cutoff) ** 12)
-        e = torch.where(distances < self.cutoff, e, torch.zeros_like(e))
+        keep = distances < self.cutoff if mask is None else (distances < self.cutoff) & mask
+        e = torch.where(keep, e, torch.zeros_like(e))
         return 0.5 * torch.zeros(n_structures, dtype=e.dtype, device=e.device).index_add(0, pair_batch, e)
 
 
@@ -141,7 +143,7 @@ class SchNetPotential(nn.Module):
             0, batch, torch.ones_like(batch, dtype=vectors.dtype))
         energy = self.energy_scale * h + self.energy_shift * counts
         if self.prior is not None:
-            energy = energy + self.prior(distances, batch[edge_index[1]], n_structures)
+            energy = energy + self.prior(distances, batch[edge_index[1]], n_structures, mask)
         return energy
 
     # ------------------------------------------------------------------ derivatives

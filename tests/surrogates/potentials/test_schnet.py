@@ -90,6 +90,10 @@ def test_the_prior_is_a_repulsive_wall_that_vanishes_at_the_cutoff():
     d = torch.tensor([0.9, 0.9, 2.5, 3.0], dtype=F64)  # one pair, both directions, then cut-off ones
     e = prior(d, torch.zeros(4, dtype=torch.long), 1)
     assert float(e) == pytest.approx(2.0 * (0.9 ** -12 - 2.5 ** -12), rel=1e-12)
+    # padding pairs (mask False) add nothing, whatever their distance
+    masked = prior(torch.tensor([0.9, 0.9, 1.0], dtype=F64), torch.zeros(3, dtype=torch.long), 1,
+                   torch.tensor([True, True, False]))
+    assert float(masked) == pytest.approx(float(e), rel=1e-12)
 
 
 def test_unknown_species_overlaps_and_small_boxes_are_refused():
