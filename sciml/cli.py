@@ -61,6 +61,7 @@ BENCHMARKS: dict[str, str] = {
     "cape": "sciml.bench.cape:run_cape_benchmark",
     "probconserv": "sciml.bench.probconserv:run_probconserv_benchmark",
     "mfbo": "sciml.bench.mfbo:run_mfbo_benchmark",
+    "potentials": "sciml.bench.potentials:run_potentials_benchmark",
 }
 
 #: executors the command line can choose (Slurm needs its options, from a YAML file)
