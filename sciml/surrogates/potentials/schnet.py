@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from sciml.errors import ParameterError
+from sciml.surrogates.potentials.derivatives import check_known_species, energy_forces_stress
 from sciml.simulators.md.neighbors import batched_neighbor_pairs, check_cell, pair_vectors
 
 __all__ = ["RepulsivePrior", "SchNetPotential"]
@@ -159,27 +160,12 @@ class SchNetPotential(nn.Module):
     def energy_forces_stress(self, positions: Tensor, numbers: Tensor, cell: Tensor,
                              pbc: Any = True) -> tuple[Tensor, Tensor, Tensor]:
         """Energies, forces and the stress ``(1/V) dE/d(strain)`` (shape ``(..., 3, 3)``) of periodic structures."""
-        single = positions.ndim == 2
-        pos = positions.detach().unsqueeze(0) if single else positions.detach()
-        cells = (cell.unsqueeze(0) if cell.ndim == 2 else cell).detach().expand(pos.shape[0], 3, 3)
-        strain = torch.zeros(pos.shape[0], 3, 3, dtype=pos.dtype, device=pos.device, requires_grad=True)
-        pos = pos.requires_grad_(True)
-        with torch.enable_grad():
-            deform = torch.eye(3, dtype=pos.dtype, device=pos.device) + strain
-            energy = self(pos @ deform, numbers, cells @ deform, pbc)
-            grad_x, grad_s = torch.autograd.grad(energy.sum(), (pos, strain))
-        stress = grad_s / torch.linalg.det(cells).abs().reshape(-1, 1, 1)
-        if single:
-            return energy[0].detach(), -grad_x[0], stress[0]
-        return energy.detach(), -grad_x, stress
+        return energy_forces_stress(self, positions, numbers, cell, pbc)
 
     # ------------------------------------------------------------------ checks and scales
     def check_species(self, numbers: Tensor) -> None:
-        """Raise :class:`ParameterError` naming atomic numbers the model does not know."""
-        unknown = sorted(set(torch.unique(numbers).tolist()) - set(self.species.tolist()))
-        if unknown:
-            raise ParameterError(f"species {unknown} (atomic numbers) are unknown to this potential; it knows "
-                                 f"{self.species.tolist()}")
+        """Raise :class:`ParameterError` naming atomic numbers the potential does not know."""
+        check_known_species(self.species, numbers)
 
     def _cells_and_pbc(self, cell: Tensor | None, pbc: Any, n_struct: int,
                        pos: Tensor) -> tuple[Tensor | None, tuple[bool, bool, bool]]:
