@@ -11,6 +11,7 @@ from sciml.workflows.steps.evaluate_neural_pde import EvaluateNeuralPDEStep
 from sciml.workflows.steps.generate import GenerateStep
 from sciml.workflows.steps.mfbo import MFBOStep
 from sciml.workflows.steps.plot_trajectories import PlotTrajectoriesStep
+from sciml.workflows.steps.potentials_study import PotentialsStudyStep
 from sciml.workflows.steps.probconserv_study import ProbConservStudyStep
 from sciml.workflows.steps.summary import SummaryStep
 from sciml.workflows.steps.train_neural_pde import TrainNeuralPDEStep
@@ -26,6 +27,7 @@ STEP_TYPES: tuple[type[WorkflowStep], ...] = (
     EvaluateNeuralPDEStep,
     MFBOStep,
     ProbConservStudyStep,
+    PotentialsStudyStep,
 )
 
 #: step kind -> step class
