@@ -14,7 +14,17 @@ from torch import Tensor
 
 from sciml.errors import ParameterError
 
-__all__ = ["check_known_species", "energy_forces_stress"]
+__all__ = ["check_known_species", "energy_and_forces", "energy_forces_stress"]
+
+
+def energy_and_forces(energy_fn: Callable[[Tensor, Tensor, Any, Any], Tensor], positions: Tensor, numbers: Tensor,
+                      cell: Tensor | None, pbc: Any, *, create_graph: bool = False) -> tuple[Tensor, Tensor]:
+    """Energies and forces ``-dE/dx`` (shape of ``positions``); ``create_graph`` for force matching."""
+    x = positions if positions.requires_grad else positions.detach().requires_grad_(True)
+    with torch.enable_grad():
+        energy = energy_fn(x, numbers, cell, pbc)
+        (grad,) = torch.autograd.grad(energy.sum(), x, create_graph=create_graph)
+    return energy, -grad
 
 
 def energy_forces_stress(energy_fn: Callable[[Tensor, Tensor, Tensor, Any], Tensor], positions: Tensor,

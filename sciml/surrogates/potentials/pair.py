@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from sciml.errors import ParameterError
-from sciml.surrogates.potentials.derivatives import check_known_species, energy_forces_stress
+from sciml.surrogates.potentials.derivatives import check_known_species, energy_and_forces, energy_forces_stress
 from sciml.simulators.md.neighbors import batched_neighbor_pairs, check_cell, pair_vectors
 
 __all__ = ["LennardJonesPotential"]
@@ -97,11 +97,7 @@ class LennardJonesPotential(nn.Module):
     def energy_and_forces(self, positions: Tensor, numbers: Tensor, cell: Tensor | None = None, pbc: Any = None,
                           *, create_graph: bool = False) -> tuple[Tensor, Tensor]:
         """Energies and forces ``-dE/dx`` (shape of ``positions``)."""
-        x = positions if positions.requires_grad else positions.detach().requires_grad_(True)
-        with torch.enable_grad():
-            energy = self(x, numbers, cell, pbc)
-            (grad,) = torch.autograd.grad(energy.sum(), x, create_graph=create_graph)
-        return energy, -grad
+        return energy_and_forces(self, positions, numbers, cell, pbc, create_graph=create_graph)
 
     def energy_forces_stress(self, positions: Tensor, numbers: Tensor, cell: Tensor,
                              pbc: Any = True) -> tuple[Tensor, Tensor, Tensor]:
