@@ -42,12 +42,14 @@ from IPython.display import Image, display
 
 from sciml.bench.report import format_rows
 from sciml.studies.potentials import (
+    POSTERIOR_MD_SIZES,
     PotentialStudySettings,
     chain_subset,
     force_errors,
     force_predictions,
     frames_summary,
     model_factory,
+    preset_settings,
     rdf_band,
     reference_frames,
     sample_chains,
@@ -63,8 +65,9 @@ from sciml.viz.potentials import plot_calibration_curves, plot_rdf_band
 SMOKE = os.environ.get("SCIML_SMOKE", "1") == "1"
 torch.set_num_threads(1)  # small graphs: one thread is as fast and shares the machine
 
-settings = PotentialStudySettings()  # the quick benchmark's LJ study
-MD = {"n_samples": 16, "n_steps": 400, "n_equilibrate": 100, "stride": 10}
+settings = preset_settings("lj", quick=True)  # the quick benchmark's LJ study
+MD = {"n_samples": POSTERIOR_MD_SIZES[True]["md_samples"], "n_steps": POSTERIOR_MD_SIZES[True]["md_steps"],
+      "n_equilibrate": 100, "stride": 10}
 if SMOKE:
     settings = PotentialStudySettings(
         simulator={"kind": "lj_fluid", "n_atoms": 108, "n_equilibrate": 50, "n_frames": 6, "stride": 10},

@@ -34,12 +34,14 @@ from sciml.bench.workdir import claim_work_dir, held
 from sciml.config import StrictModel
 from sciml.executors import make_executor
 from sciml.studies.potentials import (
+    POSTERIOR_MD_SIZES,
     PotentialStudySettings,
     chain_subset,
     force_errors,
     force_predictions,
     frames_summary,
     model_factory,
+    preset_settings,
     rdf_band,
     reference_frames,
     sample_chains,
@@ -49,7 +51,7 @@ from sciml.studies.potentials import (
 )
 from sciml.surrogates.potentials.batched_md import run_posterior_md
 from sciml.surrogates.potentials.md_timing import time_posterior_md
-from sciml.surrogates.sgmcmc import ChainConfig, MemberConfig, WeightSamples
+from sciml.surrogates.sgmcmc import WeightSamples
 from sciml.uq.calibration import calibration_curve
 from sciml.viz.potentials import plot_calibration_curves, plot_rdf_band
 
@@ -71,25 +73,10 @@ class PotentialsBenchSettings(StrictModel):
     rdf_bins: int = Field(50, ge=5)
 
 
-def _emt_settings(quick: bool) -> PotentialStudySettings:
-    return PotentialStudySettings(
-        simulator={"kind": "emt_metal", "n_atoms": 108, "n_equilibrate": 300 if quick else 1000,
-                   "n_frames": 40 if quick else 100, "stride": 20},
-        params={"temperature": 300.0}, cutoff=5.0, prior_sigma=1.8, prior_epsilon=0.1, n_members=1,
-        member=MemberConfig(lr=3e-3, n_steps=300 if quick else 1500, batch_size=4))
-
-
 def bench_settings(quick: bool) -> PotentialsBenchSettings:
-    """The quick (minutes on 2 CPU cores) or full sizes."""
-    if quick:
-        lj = PotentialStudySettings()
-        return PotentialsBenchSettings(lj=lj, emt=_emt_settings(True))
-    lj = PotentialStudySettings(
-        simulator={"kind": "lj_fluid", "n_atoms": 108, "n_equilibrate": 2000, "n_frames": 200, "stride": 20},
-        hidden_channels=64, num_filters=64, num_interactions=3, n_members=8,
-        member=MemberConfig(lr=3e-3, n_steps=3000, batch_size=8),
-        chain=ChainConfig(sampler="psgld", lr=1e-4, n_steps=2000, burn_in=1000, thin=100, batch_size=8))
-    return PotentialsBenchSettings(lj=lj, emt=_emt_settings(False), md_samples=32, md_steps=2000)
+    """The quick (minutes on 2 CPU cores) or full sizes (:func:`~sciml.studies.potentials.preset_settings`)."""
+    return PotentialsBenchSettings(lj=preset_settings("lj", quick), emt=preset_settings("emt", quick),
+                                   **POSTERIOR_MD_SIZES[quick])
 
 
 def _uncertainty_row(base: dict[str, Any], method: str, samples: WeightSamples, state: dict[str, Any],

@@ -22,6 +22,7 @@ import xarray as xr
 from pydantic import Field
 
 from sciml.config import StrictModel
+from sciml.errors import ConfigError
 from sciml.executors import InProcessExecutor
 from sciml.simulators.md.observables import radial_distribution
 from sciml.simulators.registry import build_simulator
@@ -47,10 +48,13 @@ from sciml.uq import fit_variance_scale, gaussian_nll, miscalibration_area, spea
 
 __all__ = [
     "PotentialModelFactory",
+    "POSTERIOR_MD_SIZES",
+    "PRESET_SYSTEMS",
     "PotentialStudySettings",
     "force_errors",
     "force_predictions",
     "force_uncertainty_metrics",
+    "preset_settings",
     "uncertainty_metrics",
     "rdf_band",
     "reference_frames",
@@ -83,6 +87,40 @@ class PotentialStudySettings(StrictModel):
     member: MemberConfig = Field(default_factory=lambda: MemberConfig(lr=3e-3, n_steps=500, batch_size=4))
     chain: ChainConfig = Field(default_factory=lambda: ChainConfig(
         sampler="psgld", lr=1e-4, n_steps=200, burn_in=100, thin=20, batch_size=4))
+
+
+#: The systems of :func:`preset_settings` (their reference simulator kinds).
+PRESET_SYSTEMS: dict[str, str] = {"lj": "lj_fluid", "emt": "emt_metal"}
+
+#: Posterior-MD sizes of the quick and full modes (samples, steps).
+POSTERIOR_MD_SIZES: dict[bool, dict[str, int]] = {True: {"md_samples": 16, "md_steps": 400},
+                                                  False: {"md_samples": 32, "md_steps": 2000}}
+
+
+def preset_settings(system: str, quick: bool) -> PotentialStudySettings:
+    """The benchmark's quick (minutes on 2 CPU cores) or full study of ``system``: ``"lj"`` (the
+    Lennard-Jones fluid, rho* = 0.8442, T* = 1, 108 atoms) or ``"emt"`` (EMT copper at 300 K).
+
+    Raises
+    ------
+    ConfigError
+        An unknown system (the accepted ones are listed).
+    """
+    if system not in PRESET_SYSTEMS:
+        raise ConfigError(f"unknown system {system!r}; accepted: {', '.join(PRESET_SYSTEMS)}")
+    if system == "emt":
+        return PotentialStudySettings(
+            simulator={"kind": "emt_metal", "n_atoms": 108, "n_equilibrate": 300 if quick else 1000,
+                       "n_frames": 40 if quick else 100, "stride": 20},
+            params={"temperature": 300.0}, cutoff=5.0, prior_sigma=1.8, prior_epsilon=0.1, n_members=1,
+            member=MemberConfig(lr=3e-3, n_steps=300 if quick else 1500, batch_size=4))
+    if quick:
+        return PotentialStudySettings()
+    return PotentialStudySettings(
+        simulator={"kind": "lj_fluid", "n_atoms": 108, "n_equilibrate": 2000, "n_frames": 200, "stride": 20},
+        hidden_channels=64, num_filters=64, num_interactions=3, n_members=8,
+        member=MemberConfig(lr=3e-3, n_steps=3000, batch_size=8),
+        chain=ChainConfig(sampler="psgld", lr=1e-4, n_steps=2000, burn_in=1000, thin=100, batch_size=8))
 
 
 class PotentialModelFactory:

@@ -53,3 +53,17 @@ def test_checks_skip_what_did_not_run():
     report.results.append({"system": "emt", "method": "map", "rmse_over_std": 0.07})
     add_checks(report)
     assert [(c.name, c.target, c.holds) for c in report.checks] == [("map_force_rmse_over_std_emt", 0.1, True)]
+
+
+def test_presets_give_each_system_its_simulator_and_the_full_mode_is_larger():
+    from sciml.bench.potentials import bench_settings
+    from sciml.errors import ConfigError
+    from sciml.studies.potentials import POSTERIOR_MD_SIZES, preset_settings
+
+    quick, full = bench_settings(True), bench_settings(False)
+    assert quick.lj.simulator["kind"] == "lj_fluid" and quick.emt.simulator["kind"] == "emt_metal"
+    assert quick.emt.params == {"temperature": 300.0} and quick.lj.params["density"] == 0.8442
+    assert full.lj.member.n_steps > quick.lj.member.n_steps and full.lj.n_members > quick.lj.n_members
+    assert (quick.md_samples, full.md_samples) == (POSTERIOR_MD_SIZES[True]["md_samples"], 32)
+    with pytest.raises(ConfigError, match=r"unknown system 'argon'; accepted: lj, emt"):
+        preset_settings("argon", True)

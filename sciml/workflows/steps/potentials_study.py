@@ -44,6 +44,7 @@ from sciml.fingerprint import stable_hash
 from sciml.simulators.md.driver import import_ase
 from sciml.simulators.registry import build_simulator
 from sciml.studies.potentials import (
+    POSTERIOR_MD_SIZES,
     PotentialModelFactory,
     PotentialStudySettings,
     chain_subset,
@@ -52,13 +53,14 @@ from sciml.studies.potentials import (
     frames_summary,
     log_posterior,
     model_factory,
+    preset_settings,
     rdf_band,
     spread_samples,
     uncertainty_metrics,
 )
 from sciml.surrogates.potentials import FrameDataset
 from sciml.surrogates.potentials.batched_md import run_posterior_md
-from sciml.surrogates.sgmcmc import ChainConfig, ChainResult, MemberConfig, WeightSamples, run_chain, train_ensemble
+from sciml.surrogates.sgmcmc import ChainConfig, ChainResult, WeightSamples, run_chain, train_ensemble
 from sciml.surrogates.training import LoopResult
 from sciml.uq.calibration import calibration_curve
 from sciml.viz.potentials import plot_calibration_curves, plot_rdf_band
@@ -78,15 +80,12 @@ OWN_FIELDS: dict[tuple[str, ...], str] = {
     ("chain", "burn_in"): "chain_burn_in", ("chain", "thin"): "chain_thin",
 }
 
-#: Posterior-MD sizes of the quick and full modes (the benchmark's).
-MD_SIZES: dict[bool, dict[str, int]] = {True: {"md_samples": 16, "md_steps": 400},
-                                        False: {"md_samples": 32, "md_steps": 2000}}
-
 _TAG = "potentials_study_key"
 
 
 def base_settings(system: str, quick: bool) -> PotentialStudySettings:
-    """The benchmark's quick (minutes on 2 CPU cores) or full study settings of ``system``.
+    """The benchmark's quick or full study settings of ``system``
+    (:func:`~sciml.studies.potentials.preset_settings`).
 
     Raises
     ------
@@ -95,13 +94,7 @@ def base_settings(system: str, quick: bool) -> PotentialStudySettings:
     """
     if system not in SYSTEMS:
         raise ConfigError(f"unknown system {system!r}; accepted: {', '.join(SYSTEMS)}")
-    if quick:
-        return PotentialStudySettings()
-    return PotentialStudySettings(
-        simulator={"kind": "lj_fluid", "n_atoms": 108, "n_equilibrate": 2000, "n_frames": 200, "stride": 20},
-        hidden_channels=64, num_filters=64, num_interactions=3, n_members=8,
-        member=MemberConfig(lr=3e-3, n_steps=3000, batch_size=8),
-        chain=ChainConfig(sampler="psgld", lr=1e-4, n_steps=2000, burn_in=1000, thin=100, batch_size=8))
+    return preset_settings(system, quick)
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -170,8 +163,8 @@ def study_settings(step: PotentialsStudyStep, where: str = "potentials_study") -
 
 
 def md_settings(step: PotentialsStudyStep) -> dict[str, Any]:
-    """The posterior-MD sizes: the step's, else the mode's (:data:`MD_SIZES`)."""
-    sizes = MD_SIZES[step.quick]
+    """The posterior-MD sizes: the step's, else the mode's (:data:`~sciml.studies.potentials.POSTERIOR_MD_SIZES`)."""
+    sizes = POSTERIOR_MD_SIZES[step.quick]
     return {"md_samples": step.md_samples or sizes["md_samples"], "md_steps": step.md_steps or sizes["md_steps"],
             "md_equilibrate": step.md_equilibrate, "md_stride": step.md_stride, "md_timestep": step.md_timestep,
             "rdf_bins": step.rdf_bins}
