@@ -214,8 +214,16 @@ def _design_field(recipe: DatasetRecipe, i: int) -> str:
     return f"design.bounds (point {i})"
 
 
-def run_task(task: CampaignTask) -> str:
-    """Run one task and write its part file atomically. Returns the part path.
+def failure_path(task: CampaignTask) -> Path:
+    """Where a task's failure is recorded (beside its part file)."""
+    return Path(task.part_path).with_suffix(".failed.json")
+
+
+def run_task(task: CampaignTask) -> str | None:
+    """Run one task and write its part file atomically. Returns the part path, or ``None``
+    when the simulator raised :class:`~sciml.errors.SimulationError`: the failure (task, design
+    point, samples, parameters, seed, message) is then written to :func:`failure_path` and the
+    campaign goes on with the other tasks.
 
     Runs in a worker process: the simulator is rebuilt from its configuration.
     """
@@ -225,10 +233,13 @@ def run_task(task: CampaignTask) -> str:
     try:
         ds = simulator.run(task.params, seed=task.seed, n_samples=task.n_samples)
     except SimulationError as exc:
-        raise SimulationError(
-            f"task {task.index} (design point {task.point_index}, output samples "
-            f"{task.first_sample}..{task.first_sample + task.n_samples - 1}): {exc}"
-        ) from None
+        where = (f"task {task.index} (design point {task.point_index}, output samples "
+                 f"{task.first_sample}..{task.first_sample + task.n_samples - 1})")
+        record = {"task": task.index, "design_point": task.point_index, "params": task.params, "seed": task.seed,
+                  "first_sample": task.first_sample, "n_samples": task.n_samples, "error": f"{where}: {exc}"}
+        atomic_write_text(failure_path(task), json.dumps(record, indent=1, default=str))
+        return None
+    failure_path(task).unlink(missing_ok=True)
     ds = ds.assign(
         seed=xr.Variable(("sample",), np.full(task.n_samples, task.seed, dtype=np.int64),
                          attrs={"role": "metadata", "long_name": "seed of the task that made the sample", "units": "1"}),
@@ -350,13 +361,30 @@ def _claim_parts(plan: CampaignPlan, log: Callable[[str], None]) -> None:
 
 
 def _run_tasks(plan: CampaignPlan, executor: Mapping[str, Any] | None) -> None:
-    """Run the tasks whose part file is missing."""
+    """Run the tasks whose part file is missing (failed ones again); a task whose simulator
+    fails is recorded and the others go on.
+
+    Raises
+    ------
+    SimulationError
+        After all tasks ran, when some failed: how many, each one's message, and where the
+        records are; the finished parts are kept, so a rerun runs only the failed tasks.
+    """
     todo = [t for t in plan.tasks if not Path(t.part_path).exists()]
-    if todo:
-        exec_cfg = dict(executor) if executor is not None else plan.recipe.executor.model_dump()
-        with make_executor(exec_cfg) as ex:
-            for _ in ex.map(run_task, todo, desc=f"generate {plan.recipe.name}"):
-                pass
+    if not todo:
+        return
+    exec_cfg = dict(executor) if executor is not None else plan.recipe.executor.model_dump()
+    failed: list[CampaignTask] = []
+    with make_executor(exec_cfg) as ex:
+        for i, part in ex.map(run_task, todo, desc=f"generate {plan.recipe.name}"):
+            if part is None:
+                failed.append(todo[i])
+    if failed:
+        messages = [json.loads(failure_path(t).read_text(encoding="utf-8"))["error"] for t in failed[:5]]
+        more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
+        raise SimulationError(
+            f"{len(failed)} of {len(plan.tasks)} task(s) failed (each recorded in {plan.parts_dir}/*.failed.json; "
+            f"the other parts are kept and a rerun runs only the failed tasks): {'; '.join(messages)}{more}")
 
 
 def _merge_and_save(plan: CampaignPlan) -> None:

@@ -165,9 +165,35 @@ def test_nan_from_simulator_names_task_sample_and_parameters(tmp_path, monkeypat
     with pytest.raises(SimulationError) as err:
         generate(recipe_file(tmp_path, text), output=tmp_path / "nan.nc")
     msg = str(err.value)
+    assert "1 of 2 task(s) failed" in msg and "a rerun runs only the failed tasks" in msg
     assert "task 1 (design point 1, output samples 2..3)" in msg
     assert "sample(s) [1]" in msg and "'a': 0.9" in msg and "seed" in msg
     assert not (tmp_path / "nan.nc").exists()
+    parts = tmp_path / "nan.nc.parts"
+    records = [json.loads(p.read_text()) for p in parts.glob("*.failed.json")]
+    assert [(r["task"], r["design_point"], r["params"]) for r in records] == [(1, 1, {"a": 0.9})]
+    assert len(list(parts.glob("task-*.nc"))) == 1  # the good task's part is kept
+
+
+def test_a_failed_task_is_recorded_the_others_go_on_and_a_rerun_runs_only_the_failed(tmp_path, monkeypatch):
+    from sciml.simulators import registry
+
+    monkeypatch.setitem(registry.SIMULATORS, "nan_test", f"{__name__}:NaNSimulator")
+    text = ("name: nan\nsimulator: {kind: nan_test, n_cells: 8, n_frames: 3}\n"
+            "design: {kind: list, points: [{a: 0.9}, {a: 0.1}, {a: 0.2}]}\nsamples_per_point: 2\n"
+            "seed: 1\nexecutor: {kind: inprocess}\noutput: nan.nc\n")
+    recipe = recipe_file(tmp_path, text)
+    real, ran = campaign.run_task, []
+    monkeypatch.setattr(campaign, "run_task", lambda task: ran.append(task.index) or real(task))
+    with pytest.raises(SimulationError, match=r"^1 of 3 task\(s\) failed"):
+        generate(recipe, output=tmp_path / "nan.nc")
+    assert ran == [0, 1, 2]  # the first task failed; the other two still ran
+    monkeypatch.setattr(NaNSimulator, "_solve", lambda self, u0, params: np.repeat(u0[:, None, :], self.n_frames, 1))
+    ran.clear()
+    out = generate(recipe, output=tmp_path / "nan.nc")
+    assert ran == [0] and out.exists() and not (tmp_path / "nan.nc.parts").exists()
+    with open_dataset(out) as ds:
+        assert ds.sizes["sample"] == 6 and np.isfinite(ds["u"].values).all()
 
 
 def test_space_filling_recipe_respects_log_bounds(tmp_path):
