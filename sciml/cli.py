@@ -62,6 +62,7 @@ BENCHMARKS: dict[str, str] = {
     "probconserv": "sciml.bench.probconserv:run_probconserv_benchmark",
     "mfbo": "sciml.bench.mfbo:run_mfbo_benchmark",
     "potentials": "sciml.bench.potentials:run_potentials_benchmark",
+    "bnn_bo": "sciml.bench.bnn_bo:run_bnn_bo_benchmark",
 }
 
 #: executors the command line can choose (Slurm needs its options, from a YAML file)
