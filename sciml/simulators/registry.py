@@ -22,6 +22,7 @@ SIMULATORS: dict[str, str] = {
     "burgers1d_amplitude": "sciml.simulators.pde.burgers:BurgersAmplitudeSimulator",
     "diffusion_reaction1d": "sciml.simulators.pde.diffusion_reaction:DiffusionReactionSimulator",
     "emt_metal": "sciml.simulators.md.emt:EMTMetalSimulator",
+    "fem_diffusion2d": "sciml.simulators.fem.diffusion:DiffusionSimulator",
     "heat1d": "sciml.simulators.pde.heat:HeatSimulator",
     "lj_fluid": "sciml.simulators.md.lennard_jones:LJFluidSimulator",
     "pme1d": "sciml.simulators.pde.porous_medium:PorousMediumSimulator",
