@@ -23,6 +23,8 @@ SIMULATORS: dict[str, str] = {
     "diffusion_reaction1d": "sciml.simulators.pde.diffusion_reaction:DiffusionReactionSimulator",
     "emt_metal": "sciml.simulators.md.emt:EMTMetalSimulator",
     "fem_diffusion2d": "sciml.simulators.fem.diffusion:DiffusionSimulator",
+    "fem_plate_dynamics": "sciml.simulators.fem.elastodynamics:PlateDynamicsSimulator",
+    "fem_plate_submodel": "sciml.simulators.fem.submodel:PlateSubmodel",
     "heat1d": "sciml.simulators.pde.heat:HeatSimulator",
     "lj_fluid": "sciml.simulators.md.lennard_jones:LJFluidSimulator",
     "pme1d": "sciml.simulators.pde.porous_medium:PorousMediumSimulator",
