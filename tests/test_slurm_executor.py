@@ -90,3 +90,26 @@ class _Borrowed:
 
     def __exit__(self, *exc):
         return None
+
+
+@requires_slurm
+def test_finite_element_campaign_on_slurm_matches_inprocess(slurm, tmp_path, monkeypatch):
+    pytest.importorskip("dolfinx_solver")
+    from sciml.data.netcdf import open_dataset
+    from sciml.workflows import campaign
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: slurm_fem\nsimulator: {kind: fem_plate_dynamics, resolution: 4, n_steps: 6, t_final: 1.0, interface_points: 8, "
+        "grid: 5}\ndesign: {kind: grid, values: {amplitude: [0.001, 0.002]}}\nsamples_per_point: 1\nseed: 3\n"
+        "executor: {kind: slurm, jobs: 1, memory: 2GiB}\noutput: out.nc\n"
+    )
+    monkeypatch.setattr(campaign, "make_executor", lambda cfg: _Borrowed(slurm))
+    on_slurm = campaign.generate(recipe, output=tmp_path / "slurm.nc")
+    monkeypatch.undo()
+    local = campaign.generate(recipe, output=tmp_path / "local.nc", executor={"kind": "inprocess"})
+    with open_dataset(on_slurm) as a, open_dataset(local) as b:
+        for name in ("u_x", "u_y", "amplitude"):
+            np.testing.assert_array_equal(a[name].values, b[name].values)
+        peak = np.abs(a["u_x"].values).max(axis=(1, 2, 3))
+        assert peak[0] > 0 and peak[1] == pytest.approx(2 * peak[0], rel=1e-9)  # linear: twice the load
