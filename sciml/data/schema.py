@@ -3,11 +3,15 @@
 A sciml *field dataset* is an :class:`xarray.Dataset` with
 
 * dimensions named from :data:`FIELD_DIMS` — ``sample`` first, then ``t``, then the
-  spatial dimensions ``x`` [, ``y`` [, ``z``]];
+  spatial dimensions ``x`` [, ``y`` [, ``z``]] and/or the wavenumber ``k`` of spectral
+  summaries (a power spectrum over ``(sample, t, k)``; per-bin metadata such as mode counts
+  over ``(k,)``);
 * a ``sample`` index without duplicates (datasets of several runs are combined with
   :func:`sciml.data.concat`, which renumbers the samples; plain ``xr.concat`` repeats them);
-* one or more field variables (``u`` by default) over ``(sample, t, x[, y[, z]])``;
-* coordinates ``t``, ``x`` (…) that carry CF attributes ``units`` and ``long_name``;
+* one or more field variables (``u`` by default) over ``(sample, t, x[, y[, z]])`` or
+  ``(sample, t, k)``;
+* coordinates ``t``, ``x`` (…), ``k`` that carry CF attributes ``units`` and ``long_name``,
+  strictly increasing;
 * per-sample parameters (``nu``, ``beta``, ...) as 1-D data variables along ``sample``, each
   with ``units`` and ``long_name`` and the attribute ``role = "parameter"``;
 * provenance in ``ds.attrs``: ``generator``, ``generator_version``, ``parameters`` (JSON),
@@ -44,7 +48,7 @@ from sciml.errors import SchemaError
 SCHEMA_VERSION = "1.0"
 
 #: Dimension names of field data, in canonical order.
-FIELD_DIMS: tuple[str, ...] = ("sample", "t", "x", "y", "z")
+FIELD_DIMS: tuple[str, ...] = ("sample", "t", "x", "y", "z", "k")
 
 #: Default CF attributes of the standard coordinates.
 DEFAULT_COORD_ATTRS: dict[str, dict[str, str]] = {
@@ -52,6 +56,7 @@ DEFAULT_COORD_ATTRS: dict[str, dict[str, str]] = {
     "x": {"units": "1", "long_name": "x position", "axis": "X"},
     "y": {"units": "1", "long_name": "y position", "axis": "Y"},
     "z": {"units": "1", "long_name": "z position", "axis": "Z"},
+    "k": {"units": "1", "long_name": "wavenumber"},
 }
 
 
@@ -280,10 +285,10 @@ def _dimension_problems(ds: xr.Dataset, fields: list[str]) -> list[str]:
         problems.append("dimension 'sample' is missing")
     if "t" not in ds.dims:
         problems.append("dimension 't' is missing")
-    if not spatial_dims(ds):
-        problems.append("no spatial dimension; expected at least 'x'")
+    if not spatial_dims(ds) and "k" not in ds.dims:
+        problems.append("no spatial dimension; expected at least 'x' (or the wavenumber 'k' of a spectrum)")
     if not fields:
-        problems.append("no field variable over ('sample', 't', 'x', ...)")
+        problems.append("no field variable over ('sample', 't', 'x', ...) or ('sample', 't', 'k')")
     for name in fields:
         v = ds[name]
         expected = tuple(d for d in FIELD_DIMS if d in v.dims)
@@ -297,9 +302,9 @@ def _dimension_problems(ds: xr.Dataset, fields: list[str]) -> list[str]:
 
 
 def _coordinate_problems(ds: xr.Dataset) -> list[str]:
-    """Missing, unlabelled, non-increasing or non-finite ``t``/``x``/``y``/``z`` coordinates."""
+    """Missing, unlabelled, non-increasing or non-finite ``t``/``x``/``y``/``z``/``k`` coordinates."""
     problems = []
-    for d in ("t", "x", "y", "z"):
+    for d in ("t", "x", "y", "z", "k"):
         if d not in ds.dims:
             continue
         if d not in ds.coords:

@@ -103,7 +103,7 @@ def test_unknown_dim_is_named_with_accepted_dims():
         validate(ds)
     msg = str(info.value)
     assert "unknown dimension(s) ['r']" in msg
-    assert "accepted: ['sample', 't', 'x', 'y', 'z']" in msg
+    assert "accepted: ['sample', 't', 'x', 'y', 'z', 'k']" in msg
     assert "no spatial dimension" in msg
 
 
@@ -151,3 +151,19 @@ def test_finite_check_reads_bounded_blocks_and_finds_every_sample():
     one_sample = ds["u"].isel(sample=0).nbytes
     for block in (1, one_sample, 2 * one_sample, 10**9):
         assert _nonfinite_samples(ds["u"], block_bytes=block) == ([0, 3], 3)
+
+
+def test_a_power_spectrum_over_k_is_a_field_and_its_k_is_checked():
+    k = np.array([0.05, 0.1, 0.2])
+    ds = xr.Dataset(
+        {"power": (("sample", "t", "k"), np.ones((2, 1, 3)), {"units": "(Mpc/h)^3", "long_name": "P(k)"}),
+         "n_modes": (("k",), np.array([6.0, 30.0, 120.0]), {"units": "1", "long_name": "modes per bin"}),
+         "sigma_8": (("sample",), np.array([0.8, 0.9]), {"units": "1", "long_name": "sigma_8", "role": "parameter"})},
+        coords={"sample": [0, 1], "t": ("t", [1.0], {"units": "1", "long_name": "scale factor"}),
+                "k": ("k", k, {"units": "h/Mpc", "long_name": "wavenumber"})})
+    assert validate(ds, require_provenance=False) is ds
+    bad = ds.assign_coords(k=("k", k[::-1], {"units": "h/Mpc"}))
+    with pytest.raises(SchemaError) as info:
+        validate(bad, require_provenance=False)
+    assert "coordinate 'k' has no 'long_name' attribute" in str(info.value)
+    assert "coordinate 'k' is not strictly increasing" in str(info.value)
