@@ -227,7 +227,10 @@ class _UnraisableGuard:
     * Anything else goes to the hook it replaces.
 
     Used as a context manager, which installs it and then restores the previous hook, once
-    the objects the interrupted frames held have been freed.
+    the objects the interrupted frames held have been freed. In the main thread it also makes
+    Python's own ``KeyboardInterrupt`` handler the SIGINT handler for the duration (a library
+    may have left SIGINT ignored or routed to a no-op, which would swallow Ctrl-C and the
+    interrupts sent again), and restores the previous one.
     """
 
     def __init__(self) -> None:
@@ -235,10 +238,13 @@ class _UnraisableGuard:
         self.interrupted = False
         self._stopped = threading.Event()
         self._retry: threading.Thread | None = None
+        self._sigint: Any = None
 
     def __enter__(self) -> _UnraisableGuard:
         self.previous = sys.unraisablehook
         sys.unraisablehook = self
+        if threading.current_thread() is threading.main_thread():
+            self._sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -248,6 +254,8 @@ class _UnraisableGuard:
                 gc.collect()  # reference cycles of the interrupted frames, while reports are dropped
         finally:
             sys.unraisablehook = self.previous
+            if self._sigint is not None:
+                signal.signal(signal.SIGINT, self._sigint)
 
     def __call__(self, unraisable: Any) -> None:
         if issubclass(unraisable.exc_type, KeyboardInterrupt):

@@ -261,6 +261,33 @@ def test_ctrl_c_lost_in_a_finalizer_is_delivered_again(tmp_path, capsys, monkeyp
 
 
 @pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_ctrl_c_is_delivered_even_if_a_library_left_sigint_ignored(tmp_path, capsys, monkeypatch):
+    import signal
+    import time
+
+    class Finalized:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    def body():
+        Finalized()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        raise AssertionError("the interrupt was lost")
+
+    _interrupt_generate(monkeypatch, body)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code, out, err = run_cli(["data", "generate", str(ROOT / "datasets" / "advection_small.yaml"),
+                                  "--output", str(tmp_path / "x.nc")], capsys)
+        assert code == 130 and err == "interrupted\n"
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # the caller's handler is restored
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 def test_finalizers_of_objects_ctrl_c_left_half_built_stay_quiet(tmp_path, capsys, monkeypatch):
     class HalfBuilt:  # as an h5netcdf file interrupted in its constructor
         def __init__(self):
