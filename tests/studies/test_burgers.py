@@ -192,12 +192,12 @@ def test_named_problems_and_objectives():
         get_bo_problem("burgers_shock_time", n_levels=3)
     truth = BurgersSimulator(n_cells=32, t_final=0.5, n_frames=11)
     objective = get_objective("shock_time", truth, t_target=0.2)
-    assert set(OBJECTIVES) == {"shock_time"}
+    assert set(OBJECTIVES) == {"shock_time", "peak_stress"}
     ds = truth.run({"nu": 0.1}, seed=0)
     assert objective(ds) == -((shock_time(ds) - 0.2) ** 2)
     with pytest.raises(ConfigError, match=r"t_target must lie in \(0, t_final=0.5\), got 0.9"):
         get_objective("shock_time", truth, t_target=0.9)
     with pytest.raises(ConfigError, match=r"bad options for objective 'shock_time'"):
         get_objective("shock_time", truth, t_targt=0.2)
-    with pytest.raises(ConfigError, match=r"unknown objective 'drag'; accepted: \['shock_time'\]"):
+    with pytest.raises(ConfigError, match=r"unknown objective 'drag'; accepted: \['peak_stress', 'shock_time'\]"):
         get_objective("drag", truth)

@@ -166,7 +166,7 @@ def _sources_step(**changes: str) -> str:
      "the last source is the truth, so its level must be the highest or the lowest"),
     ({"sources": "[{simulator: {kind: heat1d, n_cells: 32}}, {simulator: " + BURGERS_64 + "}]"},
      "steps.0.sources: sources[0] (heat1d): unknown parameter(s) ['nu']"),
-    ({"objective": "{name: drag}"}, "steps.0.objective: unknown objective 'drag'; accepted: ['shock_time']"),
+    ({"objective": "{name: drag}"}, "steps.0.objective: unknown objective 'drag'; accepted: ['peak_stress', 'shock_time']"),
     ({"objective": "{name: shock_time, options: {t_target: 0.9}}"},
      "steps.0.objective: t_target must lie in (0, t_final=0.5), got 0.9"),
     ({"parameters": "{viscosity: [0.01, 0.1]}"},

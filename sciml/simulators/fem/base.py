@@ -4,9 +4,16 @@ A concrete FE problem subclasses :class:`FESimulator` and implements two hooks:
 
 * :meth:`FESimulator.create_mesh` ``(comm)`` — a 2-D mesh of triangles (ghosted by shared
   facet, so that it runs under ``mpirun``);
-* :meth:`FESimulator.solve` ``(mesh, params, rngs)`` — assemble (once:
+* :meth:`FESimulator.solve` ``(mesh, params, rngs, **inputs)`` — assemble (once:
   :meth:`FESimulator.linear_solver`), solve, and record frames with a :class:`Recorder`
   (regular grid and named points); one :class:`FEResult` per random generator.
+
+A problem with inputs beyond the physical parameters (the submodel's interface history)
+takes them as extra keyword arguments of :meth:`FESimulator.run`: the hook
+:meth:`FESimulator.check_inputs` validates them (before the mesh is built) and returns the
+keyword arguments ``solve`` receives and the dataset attributes that record them; a problem
+without such inputs rejects any (the Simulator protocol's ``run(params, *, seed, n_samples)``
+is unchanged).
 
 :meth:`FESimulator.run` validates the parameters, builds the mesh, calls ``solve`` and
 returns a dataset in the sciml field layout: fields over ``(sample, t, x, y)`` (a steady
@@ -36,7 +43,7 @@ import numpy as np
 import xarray as xr
 
 from sciml.data.schema import field_dataset, provenance_attrs
-from sciml.errors import ParameterError
+from sciml.errors import ParameterError, SimulationError
 from sciml.simulators.base import ParameterSpace, check_finite, check_n_samples
 from sciml.simulators.fem.backend import import_dolfinx, resolve_comm
 from sciml.simulators.fem.sampling import GridSampler, PointSampler, regular_grid
@@ -201,7 +208,8 @@ class FESimulator(ABC):
         """Solves per sample (1 for a steady problem)."""
         return 1
 
-    def run(self, params: Mapping[str, float], *, seed: int, n_samples: int = 1, comm: Any = None) -> xr.Dataset:
+    def run(self, params: Mapping[str, float], *, seed: int, n_samples: int = 1, comm: Any = None,
+            **inputs: Any) -> xr.Dataset:
         """Solve at ``params`` and return ``n_samples`` samples in the sciml field layout.
 
         Parameters
@@ -215,11 +223,15 @@ class FESimulator(ABC):
         comm : None, "self", "world" or mpi4py communicator
             Where to solve (:func:`~sciml.simulators.fem.backend.resolve_comm`); every rank
             returns the same dataset.
+        **inputs
+            Extra inputs of the problem (e.g. the submodel's ``interface``), checked by
+            :meth:`check_inputs` and forwarded to :meth:`solve`; none by default.
 
         Raises
         ------
         ParameterError
-            Bad parameters, sample count or seed, or a non-positive material parameter.
+            Bad parameters, sample count, seed or extra inputs (an unknown one named), or a
+            non-positive material parameter.
         SimulationError
             The linear solver did not converge (PETSc's reason named), or non-finite output.
         """
@@ -228,16 +240,53 @@ class FESimulator(ABC):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ParameterError(f"seed must be an integer >= 0; got {seed!r}")
         self.check_parameters(p)
-        mesh = self.create_mesh(resolve_comm(comm))
+        comm = resolve_comm(comm)
+        solve_inputs, input_attrs = self.check_inputs(p, n, comm, **inputs)
+        mesh = self.create_mesh(comm)
         rngs = [np.random.default_rng([int(seed), i]) for i in range(n if self.STOCHASTIC else 1)]
-        results = self.solve(mesh, p, rngs)
-        if not self.STOCHASTIC:
+        results = list(self.solve(mesh, p, rngs, **solve_inputs))
+        if not self.STOCHASTIC and len(results) == 1:
             results = results * n
-        return self._dataset(results, p, int(seed))
+        if len(results) != n:
+            raise SimulationError(f"{self.name}: solve returned {len(results)} result(s) for n_samples={n}")
+        ds = self._dataset(results, p, int(seed))
+        ds.attrs.update(input_attrs)
+        return ds
 
     # ------------------------------------------------------------------ hooks
     def check_parameters(self, params: Mapping[str, float]) -> None:
         """Check physical consistency beyond the bounds (e.g. with :func:`require_positive`); default none."""
+
+    def check_inputs(self, params: Mapping[str, float], n_samples: int, comm: Any,
+                     **inputs: Any) -> tuple[dict[str, Any], dict[str, str]]:
+        """Validate the extra keyword inputs of :meth:`run` (called before the mesh is built).
+
+        Parameters
+        ----------
+        params : dict
+            The validated physical parameters.
+        n_samples : int
+            The validated sample count.
+        comm : mpi4py communicator
+            The resolved communicator of the run.
+        **inputs
+            The extra keyword arguments given to :meth:`run`.
+
+        Returns
+        -------
+        (dict, dict)
+            The keyword arguments :meth:`solve` receives, and the global attributes that record
+            the inputs in the dataset (provenance). Default: ``({}, {})``.
+
+        Raises
+        ------
+        ParameterError
+            An input this simulator does not take (default: any), or a bad value.
+        """
+        if inputs:
+            raise ParameterError(f"{self.name}: unexpected input(s) {sorted(inputs)} to run; "
+                                 "accepted: params, seed, n_samples, comm")
+        return {}, {}
 
     def grid_bounds(self) -> tuple[float, float, float, float]:
         """``(x0, x1, y0, y1)`` of the output grid; default the unit square."""
@@ -248,8 +297,14 @@ class FESimulator(ABC):
         """The mesh on ``comm`` at this resolution (triangles, ``GhostMode.shared_facet``)."""
 
     @abstractmethod
-    def solve(self, mesh: Any, params: Mapping[str, float], rngs: Sequence[np.random.Generator]) -> list[FEResult]:
-        """One :class:`FEResult` per generator (assemble once, then solve for each)."""
+    def solve(self, mesh: Any, params: Mapping[str, float], rngs: Sequence[np.random.Generator],
+              **inputs: Any) -> list[FEResult]:
+        """One :class:`FEResult` per generator (assemble once, then solve for each).
+
+        ``inputs`` are the keyword arguments returned by :meth:`check_inputs` (none by default).
+        A deterministic problem gets one generator and returns one result (repeated for every
+        sample) or one per sample (inputs that differ between samples).
+        """
 
     # ------------------------------------------------------------------ helpers for subclasses
     def grid_coordinates(self) -> tuple[np.ndarray, np.ndarray]:
@@ -283,7 +338,7 @@ class FESimulator(ABC):
         qois = {k: np.array([r.qois[k] for r in results]) for k in first.qois}
         check_finite({**fields, **series, **qois}, simulator=self.name, params=params, seed=seed)
         n = len(results)
-        ds = field_dataset(
+        base = field_dataset(
             fields, coords={"t": first.times, "x": x, "y": y},
             parameters={k: np.full(n, v) for k, v in params.items()},
             field_attrs=self.FIELD_ATTRS, coord_attrs=self._coord_attrs(first.times),
@@ -292,13 +347,14 @@ class FESimulator(ABC):
             attrs=provenance_attrs(generator=self.name, generator_version=self.version,
                                    parameters={"config": self.config(), "params": params}, seed=seed),
         )
+        variables = {str(k): base.variables[k] for k in base.data_vars}
         for k, v in series.items():
             attrs = {"units": "1", "long_name": k, **self.FIELD_ATTRS.get(k.split("_at_")[0], {}), "role": "series"}
-            ds[k] = xr.Variable(("sample", "t"), v, attrs=attrs)
+            variables[k] = xr.Variable(("sample", "t"), v, attrs=attrs)
         for k, v in qois.items():
-            ds[k] = xr.Variable(("sample",), v, attrs={"units": "1", "long_name": k, **self.QOI_ATTRS.get(k, {}),
-                                                       "role": "qoi"})
-        return ds
+            variables[k] = xr.Variable(("sample",), v, attrs={"units": "1", "long_name": k,
+                                                              **self.QOI_ATTRS.get(k, {}), "role": "qoi"})
+        return xr.Dataset(variables, coords={str(k): base.variables[k] for k in base.coords}, attrs=base.attrs)
 
     def _coord_attrs(self, times: np.ndarray) -> dict[str, dict[str, str]]:
         if times.size == 1:

@@ -15,6 +15,7 @@ into the vector.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -23,7 +24,8 @@ from typing import Any
 from sciml.errors import ParameterError, SimulationError
 from sciml.simulators.fem.backend import import_dolfinx
 
-__all__ = ["METHODS", "PRECONDITIONERS", "LinearSolver", "SolverOptions", "converged_reason_name"]
+__all__ = ["METHODS", "PRECONDITIONERS", "LinearSolver", "SolverOptions", "converged_reason_name",
+           "converged_reason_names"]
 
 #: Accepted ``SolverOptions.method`` values: direct LU (MUMPS, serial and parallel), or Krylov.
 METHODS: tuple[str, ...] = ("lu", "cg", "gmres")
@@ -101,11 +103,21 @@ class SolverOptions:
         return asdict(self)
 
 
+@functools.cache
+def converged_reason_names() -> dict[int, str]:
+    """PETSc's ``KSP.ConvergedReason`` values and their names (the shortest where several share a value)."""
+    reasons = import_dolfinx().PETSc.KSP.ConvergedReason
+    table: dict[int, str] = {}
+    for name in sorted((n for n in dir(reasons) if n.isupper()), key=lambda n: (len(n), n)):
+        value = getattr(reasons, name)
+        if isinstance(value, int):
+            table.setdefault(int(value), name)
+    return table
+
+
 def converged_reason_name(reason: int) -> str:
     """PETSc's name of a ``KSP.ConvergedReason`` value, e.g. ``-3 -> "DIVERGED_MAX_IT"``."""
-    reasons = import_dolfinx().PETSc.KSP.ConvergedReason
-    names = [n for n in dir(reasons) if n.isupper() and getattr(reasons, n) == reason]
-    return sorted(names, key=len)[0] if names else f"UNKNOWN_REASON_{reason}"
+    return converged_reason_names().get(int(reason), f"UNKNOWN_REASON_{reason}")
 
 
 class LinearSolver:

@@ -29,7 +29,6 @@ import numpy as np
 import xarray as xr
 
 from sciml.errors import ParameterError
-from sciml.simulators.base import check_n_samples
 from sciml.simulators.fem.backend import import_dolfinx, resolve_comm
 from sciml.simulators.fem.base import FEResult, Recorder
 from sciml.simulators.fem.elastodynamics import ElasticMaterial, PlateDynamicsSimulator, PlateFESimulator, march
@@ -173,7 +172,8 @@ class PlateSubmodel(PlateFESimulator):
             Number of samples.
         interface : array_like, optional
             One history ``(n_frames, n_points, 2)`` (repeated) or ``(n_samples, n_frames, n_points, 2)``;
-            default the full model's true history at ``params``.
+            default the full model's true history at ``params``. The dataset's attribute
+            ``interface_history`` says which (a given one by its sha256).
         comm : None, "self", "world" or mpi4py communicator
 
         Raises
@@ -181,26 +181,25 @@ class PlateSubmodel(PlateFESimulator):
         ParameterError
             Bad parameters, sample count, seed, or interface shape.
         """
-        p = self.parameter_space.validate(params, source=self.name)
-        n = check_n_samples(n_samples)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ParameterError(f"seed must be an integer >= 0; got {seed!r}")
-        self.check_parameters(p)
-        if interface is None:
-            histories, source = check_histories(self.true_history(p, comm=comm), self.history_shape, n), "true"
-        else:
-            histories = check_histories(interface, self.history_shape, n)
-            source = "given, sha256 " + hashlib.sha256(np.ascontiguousarray(histories).tobytes()).hexdigest()
-        mesh = self.create_mesh(resolve_comm(comm))
-        ds = self._dataset(self._solve_histories(mesh, self.material(p), histories, record=True), p, int(seed))
-        ds.attrs["interface_history"] = ("true history of fem_plate_dynamics at the same parameters"
-                                         if source == "true" else source)
-        return ds
+        return super().run(params, seed=seed, n_samples=n_samples, comm=comm, interface=interface)
 
-    def solve(self, mesh: PlateMesh, params: Mapping[str, float], rngs: Sequence[np.random.Generator]) -> list[FEResult]:
-        history = self.true_history(params, comm=mesh.mesh.comm)
-        return self._solve_histories(mesh, self.material(params), np.broadcast_to(history, (len(rngs), *history.shape)),
-                                     record=True)
+    def check_inputs(self, params: Mapping[str, float], n_samples: int, comm: Any, *,
+                     interface: Any = None) -> tuple[dict[str, Any], dict[str, str]]:
+        """The interface histories ``(n_samples or 1, *history_shape)`` for :meth:`solve`, and their provenance."""
+        if interface is None:
+            history = check_histories(self.true_history(params, comm=comm), self.history_shape)
+            return {"histories": history}, {"interface_history": "true history of fem_plate_dynamics at the "
+                                                                 "same parameters"}
+        histories = check_histories(interface, self.history_shape, n_samples)
+        digest = hashlib.sha256(np.ascontiguousarray(histories).tobytes()).hexdigest()
+        return {"histories": histories}, {"interface_history": f"given, sha256 {digest}"}
+
+    def solve(self, mesh: PlateMesh, params: Mapping[str, float], rngs: Sequence[np.random.Generator], *,
+              histories: np.ndarray | None = None) -> list[FEResult]:
+        """One result per history (default: the true history at ``params``, one result)."""
+        if histories is None:
+            histories = check_histories(self.true_history(params, comm=mesh.mesh.comm), self.history_shape)
+        return self._solve_histories(mesh, self.material(params), histories, record=True)
 
     def evaluate(self, histories: Any, params: Mapping[str, float] | None = None, *,
                  comm: Any = None) -> dict[str, np.ndarray]:
