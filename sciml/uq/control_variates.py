@@ -261,13 +261,7 @@ def carpool(y: Any, c: Any, *, mu_c: Any = None, cheap: Any = None, beta: BetaKi
     """
     yy, cc, shape = _pairs(y, c)
     n, n_bins = yy.shape
-    _check_seeds(seeds_y, seeds_c, n)
-    if n < 2:
-        raise MetricInputError(f"CARPool needs N >= 2 pairs; got {n}")
-    if not 0.0 < float(level) < 1.0:
-        raise MetricInputError(f"level must lie in (0, 1); got {level!r}")
-    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
-        raise MetricInputError(f"n_bootstrap must be an integer >= 0; got {n_bootstrap!r}")
+    _check_arguments(n, seeds_y, seeds_c, level, n_bootstrap)
     mu, runs = _mu_c(mu_c, cheap, n_bins, shape)
     kind, source, fit_on = _beta_plan(beta, beta_pairs, n_bins, shape)
     if source == "given":
@@ -300,6 +294,17 @@ def carpool(y: Any, c: Any, *, mu_c: Any = None, cheap: Any = None, beta: BetaKi
         plain_var.reshape(shape), reduction.reshape(shape), b, rho.reshape(shape), gain.reshape(shape),
         mu.reshape(shape), var_mu.reshape(shape), lower, upper, float(level), n,
         0 if runs is None else runs.shape[0], kind, source)
+
+
+def _check_arguments(n: int, seeds_y: Any, seeds_c: Any, level: float, n_bootstrap: Any) -> None:
+    """The pair count, the recorded seeds, the interval level and the bootstrap count of :func:`carpool`."""
+    _check_seeds(seeds_y, seeds_c, n)
+    if n < 2:
+        raise MetricInputError(f"CARPool needs N >= 2 pairs; got {n}")
+    if not 0.0 < float(level) < 1.0:
+        raise MetricInputError(f"level must lie in (0, 1); got {level!r}")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 0:
+        raise MetricInputError(f"n_bootstrap must be an integer >= 0; got {n_bootstrap!r}")
 
 
 def _beta_plan(beta: Any, beta_pairs: Any, n_bins: int,

@@ -342,6 +342,20 @@ def _check_int(v: Any, name: str, low: int) -> int:
     return int(v)
 
 
+def _check_options(defensive: float, cov_floor: float, criterion: str, coefficients: str,
+                   control_variates: Any, cv_means: Any) -> None:
+    """The scalar options of :func:`estimate_expectations`."""
+    if not 0.0 < float(defensive) < 1.0:
+        raise MetricInputError(f"defensive must lie in (0, 1); got {defensive!r}")
+    if not 0.0 <= float(cov_floor) < np.inf:
+        raise MetricInputError(f"cov_floor must be a finite number >= 0; got {cov_floor!r}")
+    if criterion not in ("relative", "variance") or coefficients not in ("pilot", "final"):
+        raise MetricInputError(f"criterion must be 'relative' or 'variance' and coefficients 'pilot' or 'final'; "
+                               f"got {criterion!r}, {coefficients!r}")
+    if (control_variates is None) != (cv_means is None):
+        raise MetricInputError("control_variates and cv_means go together")
+
+
 def estimate_expectations(integrands: Callable[[np.ndarray], Any], distribution: Any, budget: int, *,
                           n_stage: int | None = None, max_stages: int = 8, n_components: int = 3,
                           defensive: float = 0.1, cov_floor: float = 0.1, criterion: Criterion = "relative",
@@ -389,15 +403,7 @@ def estimate_expectations(integrands: Callable[[np.ndarray], Any], distribution:
     if 2 * n_stage > budget:
         raise MetricInputError(f"budget {budget} must hold one stage and a final sample of n_stage = {n_stage} draws")
     max_stages, n_components = _check_int(max_stages, "max_stages", 1), _check_int(n_components, "n_components", 1)
-    if not 0.0 < float(defensive) < 1.0:
-        raise MetricInputError(f"defensive must lie in (0, 1); got {defensive!r}")
-    if not 0.0 <= float(cov_floor) < np.inf:
-        raise MetricInputError(f"cov_floor must be a finite number >= 0; got {cov_floor!r}")
-    if criterion not in ("relative", "variance") or coefficients not in ("pilot", "final"):
-        raise MetricInputError(f"criterion must be 'relative' or 'variance' and coefficients 'pilot' or 'final'; "
-                               f"got {criterion!r}, {coefficients!r}")
-    if (control_variates is None) != (cv_means is None):
-        raise MetricInputError("control_variates and cv_means go together")
+    _check_options(defensive, cov_floor, criterion, coefficients, control_variates, cv_means)
     cv = None if control_variates is None else (control_variates, _np(cv_means, "cv_means").ravel())
     rng = np.random.default_rng(seed)
     proposal = GaussianMixtureProposal(1.0, np.zeros(0), np.zeros((0, nominal.d)), np.zeros((0, nominal.d, nominal.d)))
