@@ -235,24 +235,27 @@ def _interrupt_generate(monkeypatch, body) -> None:
     monkeypatch.setattr(campaign, "generate", lambda *args, **kwargs: body())
 
 
+class _Finalized:
+    def __del__(self):
+        raise KeyboardInterrupt  # Ctrl-C landing in a finalizer
+
+
+def _ctrl_c_in_a_finalizer_then_wait() -> None:
+    """A command body whose Ctrl-C lands in a finalizer; it fails if no interrupt follows in 10 s."""
+    import time
+
+    _Finalized()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    raise AssertionError("the interrupt was lost")
+
+
 @pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 def test_ctrl_c_lost_in_a_finalizer_is_delivered_again(tmp_path, capsys, monkeypatch):
     """Python only reports a KeyboardInterrupt raised in a finalizer and goes on; sciml
     interrupts the main thread again."""
-    import time
-
-    class Finalized:
-        def __del__(self):
-            raise KeyboardInterrupt  # Ctrl-C landing in a finalizer
-
-    def body():
-        Finalized()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            time.sleep(0.01)
-        raise AssertionError("the interrupt was lost")
-
-    _interrupt_generate(monkeypatch, body)
+    _interrupt_generate(monkeypatch, _ctrl_c_in_a_finalizer_then_wait)
     hook = sys.unraisablehook
     code, out, err = run_cli(["data", "generate", str(ROOT / "datasets" / "advection_small.yaml"),
                               "--output", str(tmp_path / "x.nc")], capsys)
@@ -263,20 +266,8 @@ def test_ctrl_c_lost_in_a_finalizer_is_delivered_again(tmp_path, capsys, monkeyp
 @pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
 def test_ctrl_c_is_delivered_even_if_a_library_left_sigint_ignored(tmp_path, capsys, monkeypatch):
     import signal
-    import time
 
-    class Finalized:
-        def __del__(self):
-            raise KeyboardInterrupt
-
-    def body():
-        Finalized()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            time.sleep(0.01)
-        raise AssertionError("the interrupt was lost")
-
-    _interrupt_generate(monkeypatch, body)
+    _interrupt_generate(monkeypatch, _ctrl_c_in_a_finalizer_then_wait)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         code, out, err = run_cli(["data", "generate", str(ROOT / "datasets" / "advection_small.yaml"),
