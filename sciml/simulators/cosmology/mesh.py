@@ -117,6 +117,18 @@ def _cic_corners(positions: np.ndarray, n: int, box_size: float, shift: float):
     return np.mod(i0.astype(np.int64), n), frac
 
 
+def _cic_corner_weights(idx0: np.ndarray, frac: np.ndarray, n: int):
+    """The 8 CIC corners of each particle: ``(flat mesh index (N,), weight (N,))`` per corner."""
+    for cx in (0, 1):
+        wx = frac[:, 0] if cx else 1.0 - frac[:, 0]
+        ix = (idx0[:, 0] + cx) % n
+        for cy in (0, 1):
+            wxy = wx * (frac[:, 1] if cy else 1.0 - frac[:, 1])
+            ixy = ix * n + (idx0[:, 1] + cy) % n
+            for cz in (0, 1):
+                yield ixy * n + (idx0[:, 2] + cz) % n, wxy * (frac[:, 2] if cz else 1.0 - frac[:, 2])
+
+
 def cic_paint(positions: np.ndarray, n: int, box_size: float, *, weights: np.ndarray | None = None,
               shift: float = 0.0) -> np.ndarray:
     """Mass assignment of particles to a periodic mesh by CIC.
@@ -142,17 +154,9 @@ def cic_paint(positions: np.ndarray, n: int, box_size: float, *, weights: np.nda
     """
     idx0, frac = _cic_corners(positions, n, box_size, shift)
     w = np.ones(len(idx0)) if weights is None else np.asarray(weights, dtype=np.float64)
-    flat_index, flat_weight = [], []
-    for cx in (0, 1):
-        wx = frac[:, 0] if cx else 1.0 - frac[:, 0]
-        ix = (idx0[:, 0] + cx) % n
-        for cy in (0, 1):
-            wxy = wx * (frac[:, 1] if cy else 1.0 - frac[:, 1])
-            ixy = ix * n + (idx0[:, 1] + cy) % n
-            for cz in (0, 1):
-                flat_index.append(ixy * n + (idx0[:, 2] + cz) % n)
-                flat_weight.append(w * wxy * (frac[:, 2] if cz else 1.0 - frac[:, 2]))
-    mesh = np.bincount(np.concatenate(flat_index), weights=np.concatenate(flat_weight), minlength=n**3)
+    corners = list(_cic_corner_weights(idx0, frac, n))
+    mesh = np.bincount(np.concatenate([i for i, _ in corners]),
+                       weights=np.concatenate([w * c for _, c in corners]), minlength=n**3)
     return mesh.reshape(n, n, n)
 
 
@@ -178,13 +182,6 @@ def cic_readout(mesh: np.ndarray, positions: np.ndarray, box_size: float) -> np.
     flat = stacked.reshape(stacked.shape[0], -1)
     idx0, frac = _cic_corners(positions, n, box_size, 0.0)
     out = np.zeros((len(idx0), flat.shape[0]))
-    for cx in (0, 1):
-        wx = frac[:, 0] if cx else 1.0 - frac[:, 0]
-        ix = (idx0[:, 0] + cx) % n
-        for cy in (0, 1):
-            wxy = wx * (frac[:, 1] if cy else 1.0 - frac[:, 1])
-            ixy = ix * n + (idx0[:, 1] + cy) % n
-            for cz in (0, 1):
-                w = wxy * (frac[:, 2] if cz else 1.0 - frac[:, 2])
-                out += w[:, None] * flat[:, ixy * n + (idx0[:, 2] + cz) % n].T
+    for index, weight in _cic_corner_weights(idx0, frac, n):
+        out += weight[:, None] * flat[:, index].T
     return out[:, 0] if mesh.ndim == 3 else out
