@@ -63,6 +63,7 @@ BENCHMARKS: dict[str, str] = {
     "mfbo": "sciml.bench.mfbo:run_mfbo_benchmark",
     "potentials": "sciml.bench.potentials:run_potentials_benchmark",
     "bnn_bo": "sciml.bench.bnn_bo:run_bnn_bo_benchmark",
+    "wgan": "sciml.bench.wgan:run_wgan_benchmark",
 }
 
 #: executors the command line can choose (Slurm needs its options, from a YAML file)

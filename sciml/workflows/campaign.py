@@ -40,7 +40,7 @@ from sciml.data.schema import provenance_attrs, validate
 from sciml.errors import ConfigError, ParameterError, SimulationError
 from sciml.simulators.base import Simulator
 from sciml.simulators.registry import build_simulator
-from sciml.workflows.design import default_bounds, grid_design, list_design, space_filling_design
+from sciml.simulators.design import default_bounds, grid_design, list_design, space_filling_design
 from sciml.executors import make_executor
 from sciml.config import load_config
 from sciml.data.atomic import atomic_write_text

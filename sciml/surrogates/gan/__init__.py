@@ -20,7 +20,7 @@ from sciml.surrogates.gan.data import (
     as_history_data,
 )
 from sciml.surrogates.gan.gaussian_pca import GaussianPCA
-from sciml.surrogates.gan.networks import ConvGenerator, Critic, PCAGenerator
+from sciml.surrogates.gan.networks import ConvGenerator, Critic, PCAGenerator, ProjectedCritic, UniformLatentGenerator
 from sciml.surrogates.gan.pca import PCABasis, fit_pca
 from sciml.surrogates.gan.penalty import gradient_penalty, interpolate
 from sciml.surrogates.gan.wgan import WGANGP, WGANConfig, WGANModules, WGANTask
@@ -35,6 +35,8 @@ __all__ = [
     "HistoryInputError",
     "PCABasis",
     "PCAGenerator",
+    "ProjectedCritic",
+    "UniformLatentGenerator",
     "WGANConfig",
     "WGANModules",
     "WGANTask",

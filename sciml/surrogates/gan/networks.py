@@ -8,7 +8,11 @@
   cropped to ``n_time``;
 * :class:`Critic` — an MLP on the flattened history (and parameters) with layer norm (never
   batch norm: the gradient penalty is per sample, Gulrajani et al. 2017, sec. 4) and
-  LeakyReLU(0.2), to one score per history.
+  LeakyReLU(0.2), to one score per history;
+* :class:`ProjectedCritic` — :class:`Critic` on the projection of the history onto fixed
+  orthonormal directions (e.g. leading principal components);
+* :class:`UniformLatentGenerator` — :class:`PCAGenerator` fed ``erf(z / sqrt 2)``, a uniform
+  latent on ``(-1, 1)^d`` (for histories of bounded support).
 
 Every module takes ``(x or z, params)`` with ``params`` ``(N, P)`` or None and has
 ``get_config()`` (its constructor arguments, stored in checkpoints).
@@ -22,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ConvGenerator", "Critic", "PCAGenerator"]
+__all__ = ["ConvGenerator", "Critic", "PCAGenerator", "ProjectedCritic", "UniformLatentGenerator"]
 
 
 def _with_params(h: Tensor, params: Tensor | None, n_params: int) -> Tensor:
@@ -137,3 +141,67 @@ class Critic(nn.Module):
     def forward(self, x: Tensor, params: Tensor | None = None) -> Tensor:
         h = _with_params(x.reshape(x.shape[0], -1), params, self.config["n_params"])
         return self.net(h).squeeze(-1)
+
+
+class ProjectedCritic(nn.Module):
+    """A WGAN-GP critic on the leading principal components of the standardised histories.
+
+    ``critic(x (N, C, T), p (N, P)) = MLP([x V^T, p])``: the flattened history projected on the
+    orthonormal rows of ``basis`` ``(m, C T)`` (a buffer), then :class:`Critic`
+    (layer norm, no batch norm). With orthonormal rows ``||grad_x D|| = ||grad_c D||``, so the
+    gradient penalty is the one in coefficient space. A PCA generator's histories lie in the span of
+    its ``k <= m`` leading components, which the critic sees whole.
+
+    Parameters
+    ----------
+    basis : Tensor, shape ``(m, C T)``
+        Orthonormal rows (e.g. a PCA basis, :func:`~sciml.surrogates.gan.fit_pca`).
+    n_params : int
+        Conditioning parameters ``P``.
+    hidden, n_layers : int
+        Width and depth of the MLP.
+    """
+
+    def __init__(self, basis: torch.Tensor, n_params: int, *, hidden: int = 128, n_layers: int = 3) -> None:
+        super().__init__()
+        m, d = (int(s) for s in basis.shape)
+        self.config = {"n_components": m, "n_features": d, "n_params": n_params, "hidden": hidden,
+                       "n_layers": n_layers}
+        self.register_buffer("basis", basis.detach().to(torch.float32).clone())
+        self.critic = Critic(m, 1, n_params, hidden=hidden, n_layers=n_layers)
+
+    def get_config(self) -> dict[str, Any]:
+        return dict(self.config)
+
+    def forward(self, x: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
+        c = x.reshape(x.shape[0], -1) @ self.basis.T
+        return self.critic(c[:, :, None], params)
+
+
+class UniformLatentGenerator(nn.Module):
+    """The PCA-MLP generator on a bounded latent: ``G(z, p) = PCAGenerator(erf(z / sqrt 2), p)``.
+
+    ``erf(z / sqrt 2) = 2 Phi(z) - 1`` maps the WGAN-GP's standard-normal noise to the uniform
+    distribution on ``(-1, 1)^d``, so that the generator, piecewise linear in its input, cannot
+    extrapolate the tails of a Gaussian latent beyond the bounded support of the loads.
+
+    Parameters
+    ----------
+    noise_dim, n_params, n_channels, n_time, n_components, hidden, n_layers
+        As :class:`PCAGenerator` (set its basis with :meth:`set_basis`).
+    """
+
+    def __init__(self, noise_dim: int, n_params: int, n_channels: int, n_time: int, n_components: int, *,
+                 hidden: int = 128, n_layers: int = 3) -> None:
+        super().__init__()
+        self.pca = PCAGenerator(noise_dim, n_params, n_channels, n_time, n_components, hidden=hidden,
+                                n_layers=n_layers)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**self.pca.get_config(), "latent": "uniform"}
+
+    def set_basis(self, components: torch.Tensor, scales: torch.Tensor) -> None:
+        self.pca.set_basis(components, scales)
+
+    def forward(self, z: torch.Tensor, params: torch.Tensor | None = None) -> torch.Tensor:
+        return self.pca(torch.erf(z / math.sqrt(2.0)), params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sciml.workflows.design import grid_design, list_design, space_filling_design
+from sciml.simulators.design import grid_design, list_design, space_filling_design
 
 
 def test_grid_is_the_cartesian_product_in_order():
