@@ -85,9 +85,13 @@ def write_h5md(
     Raises
     ------
     SchemaError
-        ``ds`` is not a valid trajectory dataset, or ``sample`` is out of range.
+        ``ds`` is not a valid trajectory dataset, has no atomic numbers (``"cosmology"``
+        particles), or ``sample`` is out of range.
     """
     validate_trajectory(ds, require_provenance=False)
+    if "atomic_numbers" not in ds:
+        raise SchemaError(f"H5MD needs the particles' species (atomic numbers); this {ds.attrs['unit_system']!r} "
+                          "trajectory has none: save it as NetCDF (sciml.data.save)")
     n = ds.sizes["sample"]
     if not -n <= sample < n:
         raise SchemaError(f"sample {sample} is out of range; the dataset has {n} sample(s)")

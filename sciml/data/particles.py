@@ -20,7 +20,9 @@ A sciml *trajectory dataset* is an :class:`xarray.Dataset` with ``attrs["layout"
 
 Unit systems: ``"lj"`` is reduced Lennard-Jones units (sigma, epsilon and the particle mass
 are 1; time in tau = sigma sqrt(m / epsilon)); ``"ase"`` is Angstrom, eV, amu, with time in
-fs and velocities in Angstrom/fs.
+fs and velocities in Angstrom/fs; ``"cosmology"`` is comoving Mpc/h, peculiar velocities in
+km/s, masses in Msun/h, and the scale factor ``a`` as time (dark-matter particles: no
+``atomic_numbers``, which every other unit system requires).
 
 References: ASE ``Atoms`` conventions (https://wiki.fysik.dtu.dk/ase/ase/atoms.html); H5MD 1.1
 (:mod:`sciml.data.h5md`).
@@ -58,6 +60,7 @@ __all__ = [
     "is_trajectory",
     "to_ase_atoms",
     "from_ase_frames",
+    "required_variables",
     "species",
     "UNITS",
     "UNIT_SYSTEMS",
@@ -73,7 +76,7 @@ FIXED_SIZES: dict[str, int] = {"xyz": 3, "cell_vector": 3, "voigt": 6}
 #: Labels of the ``voigt`` dimension (ASE order).
 VOIGT: tuple[str, ...] = ("xx", "yy", "zz", "yz", "xz", "xy")
 #: Accepted values of ``attrs["unit_system"]``.
-UNIT_SYSTEMS: tuple[str, ...] = ("lj", "ase")
+UNIT_SYSTEMS: tuple[str, ...] = ("lj", "ase", "cosmology")
 
 #: Dims of every known trajectory variable, in canonical order.
 VARIABLE_DIMS: dict[str, tuple[str, ...]] = {
@@ -87,7 +90,7 @@ VARIABLE_DIMS: dict[str, tuple[str, ...]] = {
     "atomic_numbers": ("sample", "atom"),
     "masses": ("sample", "atom"),
 }
-#: Variables every trajectory dataset has.
+#: Variables every trajectory dataset has (``atomic_numbers`` not in the ``"cosmology"`` unit system).
 REQUIRED_VARIABLES: tuple[str, ...] = ("positions", "cell", "pbc", "atomic_numbers")
 _INTEGER = {"pbc": np.int8, "atomic_numbers": np.int32}
 
@@ -99,7 +102,12 @@ UNITS: dict[str, dict[str, str]] = {
     "ase": {"positions": "angstrom", "velocities": "angstrom fs-1", "forces": "eV angstrom-1",
             "energy": "eV", "stress": "eV angstrom-3", "cell": "angstrom", "masses": "amu",
             "time": "fs", "pbc": "1", "atomic_numbers": "1"},
+    "cosmology": {"positions": "Mpc/h", "velocities": "km/s", "forces": "(km/s)^2 h/Mpc", "energy": "(km/s)^2",
+                  "stress": "(km/s)^2 (h/Mpc)^3", "cell": "Mpc/h", "masses": "Msun/h", "time": "1", "pbc": "1",
+                  "atomic_numbers": "1"},
 }
+#: ``long_name`` of the ``time`` coordinate where it is not a time.
+_TIME_NAMES = {"cosmology": "scale factor a"}
 _LONG_NAMES = {
     "positions": "atom positions", "velocities": "atom velocities", "forces": "forces on atoms",
     "energy": "potential energy", "stress": "stress tensor (Voigt: xx yy zz yz xz xy)",
@@ -111,10 +119,15 @@ _ROLES = {"positions": "state", "velocities": "state", "cell": "state", "energy"
           "masses": "structure"}
 
 
+def required_variables(unit_system: str) -> tuple[str, ...]:
+    """The variables a trajectory dataset of ``unit_system`` must have."""
+    return tuple(n for n in REQUIRED_VARIABLES if not (unit_system == "cosmology" and n == "atomic_numbers"))
+
+
 def trajectory_dataset(
     positions: np.ndarray,
     *,
-    atomic_numbers: np.ndarray,
+    atomic_numbers: np.ndarray | None = None,
     cell: np.ndarray,
     pbc: np.ndarray | Sequence[bool],
     time: np.ndarray,
@@ -135,7 +148,8 @@ def trajectory_dataset(
     positions : ndarray
         ``(n_sample, n_frame, n_atom, 3)``, or ``(n_frame, n_atom, 3)`` for one sample.
     atomic_numbers, masses : ndarray
-        ``(n_sample, n_atom)`` or anything that broadcasts to it, e.g. ``(n_atom,)``.
+        ``(n_sample, n_atom)`` or anything that broadcasts to it, e.g. ``(n_atom,)``;
+        ``atomic_numbers`` is required except in the ``"cosmology"`` unit system.
     cell : ndarray
         ``(n_sample, n_frame, 3, 3)`` (rows are cell vectors) or a broadcastable shape,
         e.g. ``(3, 3)`` for a fixed box.
@@ -152,7 +166,7 @@ def trajectory_dataset(
     parameters, parameter_attrs : mapping, optional
         Per-sample parameters ``(n_sample,)`` and their CF attributes, as in
         :func:`sciml.data.schema.field_dataset`.
-    unit_system : {"lj", "ase"}
+    unit_system : {"lj", "ase", "cosmology"}
         Sets the ``units`` attribute of every variable (see :data:`UNITS`).
     attrs : mapping, optional
         Global attributes, normally from :func:`sciml.data.schema.provenance_attrs`;
@@ -165,10 +179,13 @@ def trajectory_dataset(
     Raises
     ------
     SchemaError
-        An unknown unit system or an array whose shape does not fit (named with both shapes).
+        An unknown unit system, no ``atomic_numbers`` where they are required, or an array
+        whose shape does not fit (named with both shapes).
     """
     if unit_system not in UNIT_SYSTEMS:
         raise SchemaError(f"unit_system must be one of {list(UNIT_SYSTEMS)}; got {unit_system!r}")
+    if atomic_numbers is None and "atomic_numbers" in required_variables(unit_system):
+        raise SchemaError(f"atomic_numbers are required in the {unit_system!r} unit system")
     pos = np.asarray(positions)
     if pos.ndim == 3:
         pos = pos[None]
@@ -201,7 +218,8 @@ def _coordinates(n_sample: int, n_atom: int, times: np.ndarray, unit_system: str
                             attrs={"long_name": "atom index", "units": "1"}),
         "xyz": xr.Variable(("xyz",), np.array(["x", "y", "z"]), attrs={"long_name": "Cartesian component"}),
         "time": xr.Variable(("frame",), times, attrs={
-            "units": UNITS[unit_system]["time"], "long_name": "time", "standard_name": "time"}),
+            "units": UNITS[unit_system]["time"], "long_name": _TIME_NAMES.get(unit_system, "time"),
+            "standard_name": "time"}),
     }
     if voigt:
         coords["voigt"] = xr.Variable(("voigt",), np.array(VOIGT), attrs={"long_name": "Voigt component"})
@@ -349,7 +367,9 @@ def _missing_problems(ds: xr.Dataset, forces: bool, energy: bool, required: Sequ
     """Required variables that are absent, naming the file the dataset was read from."""
     source = ds.encoding.get("source")
     what = f"file {str(source)!r}" if source else "the dataset"
-    problems = [f"required variable {name!r} is missing" for name in REQUIRED_VARIABLES if name not in ds.data_vars]
+    unit_system = str(ds.attrs.get("unit_system"))
+    problems = [f"required variable {name!r} is missing" for name in required_variables(unit_system)
+                if name not in ds.data_vars]
     if forces and "forces" not in ds.data_vars:
         problems.append(f"{what} has no forces; a force-matching training file needs a 'forces' "
                         f"variable {VARIABLE_DIMS['forces']}")
@@ -426,7 +446,12 @@ def to_ase_atoms(ds: xr.Dataset, sample: int, frame: int) -> Any:
     ------
     ImportError
         ASE is not installed (``pip install 'sciml[md]'``).
+    SchemaError
+        The dataset has no ``atomic_numbers`` (``"cosmology"`` particles).
     """
+    if "atomic_numbers" not in ds:
+        raise SchemaError(f"an ase.Atoms needs atomic numbers; this {ds.attrs.get('unit_system')!r} trajectory "
+                          "has none")
     import_ase()
     from ase import Atoms
     from ase.calculators.singlepoint import SinglePointCalculator
@@ -452,7 +477,15 @@ def to_ase_atoms(ds: xr.Dataset, sample: int, frame: int) -> Any:
 
 
 def species(ds: xr.Dataset, sample: int | None = None) -> np.ndarray:
-    """Chemical symbols of the atoms: ``(n_sample, n_atom)``, or ``(n_atom,)`` for one ``sample``."""
+    """Chemical symbols of the atoms: ``(n_sample, n_atom)``, or ``(n_atom,)`` for one ``sample``.
+
+    Raises
+    ------
+    SchemaError
+        The dataset has no ``atomic_numbers`` (``"cosmology"`` particles).
+    """
+    if "atomic_numbers" not in ds:
+        raise SchemaError(f"this {ds.attrs.get('unit_system')!r} trajectory has no atomic numbers")
     import_ase()
     from ase.data import chemical_symbols
 

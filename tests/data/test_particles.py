@@ -114,7 +114,7 @@ def test_builder_accepts_one_sample_and_ase_units():
     ({"energy": np.zeros(3)}, r"energy has shape \(3,\); expected \(2, 4\)"),
     ({"atomic_numbers": np.full(5, 18.0)}, r"atomic_numbers must be integers"),
     ({"time": np.arange(3.0)}, r"time must have shape \(4,\)"),
-    ({"unit_system": "si"}, r"unit_system must be one of \['lj', 'ase'\]; got 'si'"),
+    ({"unit_system": "si"}, r"unit_system must be one of \['lj', 'ase', 'cosmology'\]; got 'si'"),
 ])
 def test_builder_refuses_shapes_that_do_not_fit(kw, match):
     with pytest.raises(SchemaError, match=match):

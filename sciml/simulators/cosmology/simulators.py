@@ -18,8 +18,10 @@ Outputs. :meth:`CosmologySimulator.run` returns a field dataset (passes
 ``n_mesh = 2 n_particles``).
 :meth:`CosmologySimulator.run_power` returns the summaries on ``k``: ``power`` over
 ``(sample, t, k)`` and ``n_modes`` over ``k`` (CIC-deconvolved, interlaced estimator of
-:mod:`.power`). The sciml field schema does not (yet) accept a ``k`` dimension, so that
-dataset carries the same provenance but does not pass ``validate``.
+:mod:`.power`); it passes ``validate`` too.
+:meth:`CosmologySimulator.run_particles` returns the particles themselves in the trajectory
+layout of :mod:`sciml.data.particles` (unit system ``"cosmology"``: ``sample`` the
+realisation, ``atom`` the particle in lattice order, ``frame`` the output scale factor).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 import xarray as xr
 
+from sciml.data.particles import trajectory_dataset
 from sciml.data.schema import field_dataset, provenance_attrs, validate
 from sciml.errors import ParameterError
 from sciml.simulators.base import Parameter, ParameterSpace, check_finite, check_n_samples
@@ -50,6 +53,11 @@ COSMOLOGY_PARAMETERS = ParameterSpace((
     Parameter("n_s", 0.8, 1.2, units="1", description="primordial spectral index n_s", default=0.9624),
     Parameter("h", 0.5, 0.9, units="1", description="Hubble parameter h = H0 / (100 km/s/Mpc)", default=0.6711),
 ))
+
+#: Critical density today, (Msun/h) / (Mpc/h)^3.
+RHO_CRIT = 2.77536627e11
+#: ``H0 * (1 Mpc/h)`` in km/s: the velocity unit of the momenta of :mod:`.pm`.
+KM_S_PER_H0_MPC = 100.0
 
 _DENSITY_ATTRS = {"units": "1", "long_name": "CIC density contrast delta = rho / rho_mean - 1"}
 _COORD_ATTRS = {"t": {"units": "1", "long_name": "scale factor a", "standard_name": "scale_factor"},
@@ -251,8 +259,7 @@ class CosmologySimulator:
             ``power`` ``(sample, t, k)`` in (Mpc/h)^3; ``n_modes`` ``(k,)``; coordinates ``k``
             (mean ``|k|`` of each bin, h/Mpc), ``k_low``/``k_high`` (bin edges), ``t``, ``redshift``;
             parameters per sample; provenance with ``shot_noise`` (``V / N``) and
-            ``shot_noise_subtracted``. Not accepted by :func:`sciml.data.validate` until the
-            schema admits a ``k`` dimension.
+            ``shot_noise_subtracted``. Passes :func:`sciml.data.validate`.
         """
         p = self.parameter_space.validate(params, source=self.name)
         n = check_n_samples(n_samples)
@@ -281,6 +288,47 @@ class CosmologySimulator:
         extra = {"box_size": self.box_size, "shot_noise": self.box_size**3 / self.n_particles**3,
                  "shot_noise_subtracted": int(bool(subtract_shot_noise)), "interlacing": int(bool(interlacing))}
         return xr.Dataset(data, coords=coords, attrs=self._provenance(p, seed, extra))
+
+    def particle_mass(self, params: Mapping[str, float]) -> float:
+        """Mass of one particle, ``Omega_m rho_crit box_size^3 / n_particles^3`` (Msun/h)."""
+        return float(self.cosmology(params).Omega_m * RHO_CRIT * self.box_size**3 / self.n_particles**3)
+
+    def run_particles(self, params: Mapping[str, float], *, seed: int, n_samples: int = 1) -> xr.Dataset:
+        """``n_samples`` realisations; the particles at each output scale factor.
+
+        Returns
+        -------
+        xarray.Dataset
+            The trajectory layout of :mod:`sciml.data.particles`, unit system ``"cosmology"``:
+            ``positions`` ``(sample, frame, atom, xyz)`` (comoving Mpc/h, in ``[0, box_size)``;
+            ``atom`` the particle, lattice order), ``velocities`` (peculiar, km/s:
+            ``v = a dx/dt = 100 p / a`` for the momentum ``p`` of :mod:`.pm`), ``masses``
+            (:meth:`particle_mass`), ``cell`` (the box) and ``pbc`` (periodic); coordinate
+            ``time`` the scale factor; the parameters per sample; provenance. Passes
+            :func:`sciml.data.validate`. Painting ``positions`` with CIC gives :meth:`run`'s density.
+
+        Raises
+        ------
+        ParameterError
+            Parameters outside :attr:`parameter_space`, a bad ``n_samples`` or seed.
+        SimulationError
+            Non-finite positions or velocities.
+        """
+        p = self.parameter_space.validate(params, source=self.name)
+        n = check_n_samples(n_samples)
+        shape = (n, len(self.a_output), self.n_particles**3, 3)
+        positions, velocities = np.empty(shape, dtype=self.dtype), np.empty(shape, dtype=self.dtype)
+        for i in range(n):
+            for j, snap in enumerate(self.snapshots(p, seed=seed, sample=i)):
+                positions[i, j] = snap.positions
+                velocities[i, j] = snap.momenta * (KM_S_PER_H0_MPC / snap.a)
+        check_finite({"positions": positions, "velocities": velocities}, simulator=self.name, params=p, seed=seed)
+        values, attrs = self._parameter_vars(p, n)
+        ds = trajectory_dataset(positions, velocities=velocities, masses=np.full(shape[2], self.particle_mass(p)),
+                                cell=self.box_size * np.eye(3), pbc=[True, True, True],
+                                time=np.asarray(self.a_output), parameters=values, parameter_attrs=attrs,
+                                unit_system="cosmology", attrs=self._provenance(p, seed, {"box_size": self.box_size}))
+        return validate(ds, check_finite=False)
 
 
 class ZeldovichSimulator(CosmologySimulator):
