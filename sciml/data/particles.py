@@ -124,6 +124,13 @@ def required_variables(unit_system: str) -> tuple[str, ...]:
     return tuple(n for n in REQUIRED_VARIABLES if not (unit_system == "cosmology" and n == "atomic_numbers"))
 
 
+def _check_unit_system(unit_system: str, has_atomic_numbers: bool) -> None:
+    if unit_system not in UNIT_SYSTEMS:
+        raise SchemaError(f"unit_system must be one of {list(UNIT_SYSTEMS)}; got {unit_system!r}")
+    if not has_atomic_numbers and "atomic_numbers" in required_variables(unit_system):
+        raise SchemaError(f"atomic_numbers are required in the {unit_system!r} unit system")
+
+
 def trajectory_dataset(
     positions: np.ndarray,
     *,
@@ -182,10 +189,7 @@ def trajectory_dataset(
         An unknown unit system, no ``atomic_numbers`` where they are required, or an array
         whose shape does not fit (named with both shapes).
     """
-    if unit_system not in UNIT_SYSTEMS:
-        raise SchemaError(f"unit_system must be one of {list(UNIT_SYSTEMS)}; got {unit_system!r}")
-    if atomic_numbers is None and "atomic_numbers" in required_variables(unit_system):
-        raise SchemaError(f"atomic_numbers are required in the {unit_system!r} unit system")
+    _check_unit_system(unit_system, atomic_numbers is not None)
     pos = np.asarray(positions)
     if pos.ndim == 3:
         pos = pos[None]
