@@ -15,6 +15,7 @@ from sciml.workflows.steps.potentials_study import PotentialsStudyStep
 from sciml.workflows.steps.probconserv_study import ProbConservStudyStep
 from sciml.workflows.steps.summary import SummaryStep
 from sciml.workflows.steps.train_neural_pde import TrainNeuralPDEStep
+from sciml.workflows.steps.wgan_submodel import WGANSubmodelStep
 
 __all__ = ["STEPS", "STEP_TYPES"]
 
@@ -28,6 +29,7 @@ STEP_TYPES: tuple[type[WorkflowStep], ...] = (
     MFBOStep,
     ProbConservStudyStep,
     PotentialsStudyStep,
+    WGANSubmodelStep,
 )
 
 #: step kind -> step class

@@ -65,7 +65,7 @@ def test_tiny_benchmark_runs_every_stage_and_checks_its_own_rows(tmp_path):
         assert checks[f"wgan_submodel_mean_rel_error_{q}"].value == abs(wgan["mean"] - ref["mean"]) / abs(ref["mean"])
         assert checks[f"wgan_submodel_q95_rel_error_{q}"].value == wgan["q95_rel_error"]
         assert _row(report, stage="qoi", qoi=q, source=GPCA)["n"] == 4.0
-    for name in ("histories.png", "qoi_histograms.png", "wgan_training.png", "train.nc", "test.nc",
+    for name in ("histories.png", "qoi_histograms.png", "training.png", "train.nc", "test.nc",
                  f"mc_{WGAN}.npz", "wgan/seed_2/last.pt"):
         assert (tmp_path / "wd" / name).exists(), name
     assert any(line.startswith("generators: 3 WGAN-GP seed(s)") for line in lines)
