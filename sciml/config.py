@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar, Union
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sciml.errors import ConfigError
 
-__all__ = ["StrictModel", "format_validation_error", "load_config", "validate_config"]
+__all__ = ["StrictModel", "as_config", "format_validation_error", "load_config", "validate_config"]
 
 
 class StrictModel(BaseModel):
@@ -61,6 +62,26 @@ def validate_config(data: dict[str, Any], model: type[M], *, source: str) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, model, source)) from None
+
+
+def as_config(config: M | Mapping[str, Any] | None, model: type[M], what: str) -> M:
+    """``config`` validated as ``model`` (``None``: the defaults).
+
+    Raises
+    ------
+    ConfigError
+        ``invalid <what>:`` then one line per bad field, or a config of another type.
+    """
+    if config is None:
+        return model()
+    if isinstance(config, model):
+        return config
+    if isinstance(config, Mapping):
+        try:
+            return model.model_validate(dict(config))
+        except ValidationError as exc:
+            raise ConfigError(f"invalid {what}:\n" + format_validation_error(exc, model, what)) from None
+    raise ConfigError(f"config must be a {model.__name__} or a mapping; got {type(config).__name__}")
 
 
 def format_validation_error(exc: ValidationError, model: type[BaseModel], source: str) -> str:

@@ -57,10 +57,10 @@ from typing import Any
 import numpy as np
 import torch
 import xarray as xr
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 from torch import nn
 
-from sciml.config import StrictModel, format_validation_error
+from sciml.config import StrictModel, as_config
 from sciml.errors import ConfigError, ParameterError
 from sciml.executors import InProcessExecutor
 from sciml.simulators.design import space_filling_design
@@ -216,15 +216,7 @@ def as_settings(settings: WGANStudySettings | Mapping[str, Any] | None) -> WGANS
     ConfigError
         A bad field: one line per field with the bad value and what is accepted.
     """
-    if settings is None:
-        return WGANStudySettings()
-    if isinstance(settings, WGANStudySettings):
-        return settings
-    try:
-        return WGANStudySettings.model_validate(dict(settings))
-    except ValidationError as exc:
-        raise ConfigError("invalid WGAN study settings:\n"
-                          + format_validation_error(exc, WGANStudySettings, "settings")) from None
+    return as_config(settings, WGANStudySettings, "WGAN study settings")
 
 
 def preset_settings(quick: bool) -> WGANStudySettings:

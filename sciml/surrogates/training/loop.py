@@ -42,14 +42,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from torch import Tensor, nn
 
-from sciml.config import format_validation_error
+from sciml.config import as_config
 from sciml.data.atomic import atomic_write_text
 from sciml.errors import ConfigError, SciMLError
 from sciml.progress import progress
@@ -86,7 +86,6 @@ __all__ = [
     "torch_threads",
 ]
 
-C = TypeVar("C", bound=BaseModel)
 
 
 def stream_seed(seed: int, unit: int, stream: int) -> int:
@@ -132,26 +131,6 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def as_config(config: C | Mapping[str, Any] | None, model: type[C], what: str) -> C:
-    """``config`` validated as ``model`` (``None``: the defaults).
-
-    Raises
-    ------
-    ConfigError
-        ``invalid <what>:`` then one line per bad field, or a config of another type.
-    """
-    if config is None:
-        return model()
-    if isinstance(config, model):
-        return config
-    if isinstance(config, Mapping):
-        try:
-            return model.model_validate(dict(config))
-        except ValidationError as exc:
-            raise ConfigError(f"invalid {what}:\n" + format_validation_error(exc, model, what)) from None
-    raise ConfigError(f"config must be a {model.__name__} or a mapping; got {type(config).__name__}")
 
 
 class NonFiniteLoss(SciMLError, ArithmeticError):

@@ -40,12 +40,12 @@ import numpy as np
 from pydantic import Field
 
 from sciml.data.atomic import atomic_write_text
+from sciml.config import validate_config
 from sciml.errors import ConfigError
 from sciml.executors import make_executor
 from sciml.studies.wgan_submodel import (
     QOIS,
     WGANStudySettings,
-    as_settings,
     campaign_arrays,
     preset_settings,
     run_campaign,
@@ -81,7 +81,7 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 def study_settings(step: WGANSubmodelStep, where: str = "wgan_submodel") -> WGANStudySettings:
     """The benchmark's quick or full settings (:func:`~sciml.studies.wgan_submodel.preset_settings`)
-    with ``step.settings`` merged in, validated by :func:`~sciml.studies.wgan_submodel.as_settings`.
+    with ``step.settings`` merged in, validated as :class:`~sciml.studies.wgan_submodel.WGANStudySettings`.
 
     Raises
     ------
@@ -90,9 +90,9 @@ def study_settings(step: WGANSubmodelStep, where: str = "wgan_submodel") -> WGAN
     """
     base = preset_settings(step.quick).model_dump()
     try:
-        return as_settings(_merge(base, step.settings))
+        return validate_config(_merge(base, step.settings), WGANStudySettings, source="settings")
     except ConfigError as exc:
-        lines = str(exc).splitlines()[1:]
+        lines = str(exc).splitlines()
         raise ConfigError("\n".join(line.replace("settings: field (top level): ", f"{where}.settings: ", 1)
                                     .replace("settings: field ", f"{where}.settings.", 1) for line in lines)) from None
 
