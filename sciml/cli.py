@@ -64,6 +64,7 @@ BENCHMARKS: dict[str, str] = {
     "potentials": "sciml.bench.potentials:run_potentials_benchmark",
     "bnn_bo": "sciml.bench.bnn_bo:run_bnn_bo_benchmark",
     "wgan": "sciml.bench.wgan:run_wgan_benchmark",
+    "carpool": "sciml.bench.carpool:run_carpool_benchmark",
 }
 
 #: executors the command line can choose (Slurm needs its options, from a YAML file)

@@ -145,7 +145,7 @@ def test_info_on_pdebench_file_without_tensor(tmp_path, capsys):
 
 def test_unknown_benchmark(capsys):
     code, out, err = run_cli(["bench", "nonesuch"], capsys)
-    assert code == 2 and "unknown benchmark 'nonesuch'; accepted: ['bnn_bo', 'cape', 'mfbo', 'potentials', 'probconserv', 'solvers', 'wgan']" in err
+    assert code == 2 and "unknown benchmark 'nonesuch'; accepted: ['bnn_bo', 'cape', 'carpool', 'mfbo', 'potentials', 'probconserv', 'solvers', 'wgan']" in err
 
 
 def test_console_script_is_installed():
