@@ -13,8 +13,8 @@ Stages (rows ``stage``):
   truth in sigma, and the CPU seconds of CARPool (``N`` pairs and ``M`` cheap runs; and without the
   ``M`` runs, ``mu_c`` being reusable) and of the plain mean at equal accuracy in the band's
   least-improved bin (``N`` times the minimum reduction PM runs);
-* ``burgers_cape`` — the rows of :func:`sciml.studies.carpool_burgers.burgers_cape_pair` when
-  that module is installed.
+* ``burgers_cape`` — the rows of :func:`sciml.studies.carpool_burgers.burgers_cape_pair` (a
+  CAPE-FNO as the control variate of the Burgers solver).
 
 Checks (from this run's rows; issue 19 item 5): with 2LPT and ``N = 10``, the variance reduction
 at least 4 in every bin below ``k_max`` (0.2 h/Mpc) and at least 2 up to half the particle
@@ -25,7 +25,6 @@ disjoint groups when the row has it) at least 3.
 
 from __future__ import annotations
 
-import importlib.util
 import tempfile
 import time
 from collections.abc import Callable
@@ -47,6 +46,7 @@ from sciml.studies.carpool import (
     preset_settings,
     run_set,
 )
+from sciml.studies.carpool_burgers import burgers_cape_pair
 from sciml.viz.carpool import plot_power_ratio, plot_variance_reduction
 
 __all__ = ["CHECK_CHEAP", "CHECK_N", "add_checks", "carpool_rows", "run_carpool_benchmark"]
@@ -120,14 +120,9 @@ def carpool_rows(s: CARPoolStudySettings, runs: dict[str, dict[str, Any]]) -> li
 
 def _burgers_rows(s: CARPoolStudySettings, quick: bool, executor: Any, root: Path | None,
                   say: Callable[[str], None]) -> list[dict[str, Any]]:
-    """The Burgers/CAPE pair's rows, or none when :mod:`sciml.studies.carpool_burgers` is not installed."""
+    """The Burgers/CAPE pair's rows (:func:`~sciml.studies.carpool_burgers.burgers_cape_pair`), if ``run_burgers``."""
     if not s.run_burgers:
         return []
-    if importlib.util.find_spec("sciml.studies.carpool_burgers") is None:
-        say("burgers_cape: sciml.studies.carpool_burgers is not installed; its rows and check are left out")
-        return []
-    from sciml.studies.carpool_burgers import burgers_cape_pair
-
     rows = burgers_cape_pair(s.burgers, quick=quick, executor=executor,
                              work_dir=None if root is None else root / "burgers", log=say)
     return [dict(r) for r in rows]

@@ -4,15 +4,12 @@ a rerun reuses the runs, and the Burgers/CAPE pair is called only when its modul
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import math
-import sys
-import types
 
 import numpy as np
 import pytest
 
+from sciml.bench import carpool as bench_carpool
 from sciml.bench.carpool import add_checks, run_carpool_benchmark
 from sciml.bench.report import BenchReport
 from sciml.errors import ConfigError
@@ -106,28 +103,19 @@ def test_checks_read_the_n10_2lpt_row_and_the_burgers_summary():
         ("burgers_cape_variance_reduction_empirical", 1.7, ">=", 3.0, False)]
 
 
-def test_burgers_pair_is_called_when_installed_and_skipped_otherwise(tmp_path, monkeypatch):
+def test_burgers_pair_is_called_with_the_benchmarks_settings_and_work_dir(tmp_path, monkeypatch):
     calls = []
 
     def burgers_cape_pair(settings, *, quick, executor=None, work_dir=None, log=None):
         calls.append((settings, quick, executor is not None, work_dir))
         return [{"stage": "burgers_cape", "what": "summary", "variance_reduction": 2.0, "n_pairs": 10}]
 
-    module = types.ModuleType("sciml.studies.carpool_burgers")
-    module.__spec__ = importlib.machinery.ModuleSpec("sciml.studies.carpool_burgers", None)
-    module.burgers_cape_pair = burgers_cape_pair
-    monkeypatch.setitem(sys.modules, "sciml.studies.carpool_burgers", module)
+    monkeypatch.setattr(bench_carpool, "burgers_cape_pair", burgers_cape_pair)
     s = tiny(n_pool=8, n_pairs=[4], cheap=["cosmo_2lpt"], run_burgers=True, burgers={"n_pairs": 10})
     report = run_carpool_benchmark(settings=s, work_dir=tmp_path / "wd", log=lambda line: None)
     assert calls == [({"n_pairs": 10}, True, True, tmp_path / "wd" / "burgers")]
     assert _row(report, stage="burgers_cape")["variance_reduction"] == 2.0
     assert [(c.name, c.value, c.holds) for c in report.checks] == [("burgers_cape_variance_reduction", 2.0, False)]
-    monkeypatch.delitem(sys.modules, "sciml.studies.carpool_burgers")
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, package=None: None)
-    lines: list[str] = []
-    report = run_carpool_benchmark(settings=s, log=lines.append)
-    assert not [r for r in report.results if r["stage"] == "burgers_cape"] and report.checks == []
-    assert "burgers_cape: sciml.studies.carpool_burgers is not installed; its rows and check are left out" in lines
 
 
 def test_bad_settings_are_config_errors():
@@ -151,8 +139,9 @@ def test_figures_refuse_curves_of_another_length(tmp_path):
 
 
 def test_the_burgers_module_takes_the_benchmarks_call():
-    module = pytest.importorskip("sciml.studies.carpool_burgers")
     import inspect
+
+    from sciml.studies import carpool_burgers as module
 
     inspect.signature(module.burgers_cape_pair).bind({"n_pairs": [4]}, quick=True, executor=None, work_dir=None,
                                                      log=print)
