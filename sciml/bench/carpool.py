@@ -16,6 +16,9 @@ Stages (rows ``stage``):
 * ``burgers_cape`` — the rows of :func:`sciml.studies.carpool_burgers.burgers_cape_pair` (a
   CAPE-FNO as the control variate of the Burgers solver).
 
+The rows and figures are those of :mod:`sciml.studies.carpool_stages` (shared with the
+``carpool_study`` workflow step).
+
 Checks (from this run's rows; issue 19 item 5): with 2LPT and ``N = 10``, the variance reduction
 at least 4 in every bin below ``k_max`` (0.2 h/Mpc) and at least 2 up to half the particle
 Nyquist wavenumber, the band-averaged bias within 2 sigma; the Burgers/CAPE pair's variance
@@ -31,91 +34,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from sciml.bench.report import BenchReport, Reference
 from sciml.bench.workdir import claim_work_dir, held
-from sciml.errors import ConfigError
 from sciml.executors import make_executor
-from sciml.studies.carpool import (
-    EXPENSIVE,
-    SETS,
-    CARPoolStudySettings,
-    as_settings,
-    estimator_statistics,
-    preset_settings,
-    run_set,
-)
+from sciml.studies.carpool import CARPoolStudySettings, as_settings, preset_settings
 from sciml.studies.carpool_burgers import burgers_cape_pair
-from sciml.viz.carpool import plot_power_ratio, plot_variance_reduction
+from sciml.studies.carpool_stages import CHECK_CHEAP, CHECK_N, carpool_rows, figures, run_rows, run_sets
 
 __all__ = ["CHECK_CHEAP", "CHECK_N", "add_checks", "carpool_rows", "run_carpool_benchmark"]
 
-#: The estimator the cosmology checks read: 2LPT as the cheap run, 10 pairs.
-CHECK_CHEAP, CHECK_N = "cosmo_2lpt", 10
 #: Columns of the printed table (the JSON rows also carry the per-bin lists, ``*_per_bin``).
 TABLE_COLUMNS = ["stage", "set", "cheap", "n_pairs", "n_groups", "n_runs", "vr_min_k_lt_kmax", "vr_min_half_nyquist",
                  "vr_groups_min_k_lt_kmax", "variance_calibration", "bias_band_sigma", "max_abs_bias_sigma",
                  "cpu_s_carpool", "cpu_s_plain_equal", "cpu_speedup", "cpu_speedup_mu_c_amortised", "what",
                  "variance_reduction", "bias_sigma", "wall_s"]
-_PER_BIN = ("variance_reduction", "variance_reduction_groups", "variance_reduction_carpool_median", "bias_sigma",
-            "ratio_to_truth", "ratio_error", "first_ratio", "first_error", "first_plain_ratio", "first_plain_error")
-
-
-def _run_rows(s: CARPoolStudySettings, runs: dict[str, dict[str, Any]], seconds: dict[str, float]) -> list[dict]:
-    rows = []
-    for which in SETS:
-        r = runs[which]
-        rows.append({"stage": "runs", "set": which, "n_runs": float(len(r["seeds"])), "n_new": float(r["n_new"]),
-                     "wall_s": seconds[which], **{f"cpu_s_{k}": float(v.mean()) for k, v in r["cpu_s"].items()}})
-    return rows
-
-
-def _cpu_per_run(runs: dict[str, dict[str, Any]], kind: str) -> float:
-    """Mean CPU seconds of one run of ``kind`` over every set that ran it."""
-    values = [r["cpu_s"][kind] for r in runs.values() if kind in r["cpu_s"]]
-    return float(np.concatenate(values).mean())
-
-
-def carpool_rows(s: CARPoolStudySettings, runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ``truth`` row and one ``carpool`` row per cheap simulator and pair count (module docstring)."""
-    k = runs["pairs"]["k"]
-    truth_runs = runs["truth"]["power"][EXPENSIVE]
-    y = runs["pairs"]["power"][EXPENSIVE]
-    band, half = k < s.k_max, k <= s.k_half_nyquist
-    if not band.any():
-        raise ConfigError(f"k_max = {s.k_max:g} h/Mpc lies below the first k bin ({k[0]:.4g} h/Mpc): no bin to check")
-    rows: list[dict[str, Any]] = [{
-        "stage": "truth", "n_runs": float(len(truth_runs)), "k": k.tolist(),
-        "n_modes": runs["pairs"]["n_modes"].tolist(), "power": truth_runs.mean(axis=0).tolist(),
-        "power_error": (truth_runs.std(axis=0, ddof=1) / np.sqrt(len(truth_runs))).tolist()}]
-    t_pm = _cpu_per_run(runs, EXPENSIVE)
-    m = s.n_cheap
-    for kind in s.cheap:
-        c, cheap = runs["pairs"]["power"][kind], runs["cheap"]["power"][kind]
-        t_c = _cpu_per_run(runs, kind)
-        for n in s.n_pairs:
-            st = estimator_statistics(y, c, cheap, truth_runs, n, band)
-            vr_min = float(st["variance_reduction"][band].min())
-            cpu_carpool, cpu_plain = n * (t_pm + t_c) + m * t_c, n * vr_min * t_pm
-            rows.append({
-                "stage": "carpool", "cheap": kind, "n_pairs": float(n), "n_cheap": float(m),
-                "n_groups": float(st["n_groups"]), "k_max": s.k_max, "k_half_nyquist": s.k_half_nyquist,
-                "vr_min_k_lt_kmax": vr_min,
-                "vr_min_half_nyquist": float(st["variance_reduction"][half].min()) if half.any() else float("nan"),
-                "vr_groups_min_k_lt_kmax": float(st["variance_reduction_groups"][band].min()),
-                "vr_carpool_median_min_k_lt_kmax": float(st["variance_reduction_carpool_median"][band].min()),
-                "variance_calibration": st["variance_calibration"],
-                "bias_band": st["bias_band"], "bias_band_sigma": st["bias_band_sigma"],
-                "max_abs_bias_sigma": float(np.abs(st["bias_sigma"][band]).max()),
-                "n_bins_beyond_2sigma": float(np.sum(np.abs(st["bias_sigma"][band]) > 2.0)),
-                "n_bins_band": float(band.sum()),
-                "cpu_s_pm": t_pm, "cpu_s_cheap": t_c, "cpu_s_carpool": cpu_carpool,
-                "cpu_s_carpool_without_mu_c": n * (t_pm + t_c), "n_pm_equal": n * vr_min,
-                "cpu_s_plain_equal": cpu_plain, "cpu_speedup": cpu_plain / cpu_carpool,
-                "cpu_speedup_mu_c_amortised": cpu_plain / (n * (t_pm + t_c)),
-                "k": k.tolist(), **{f"{key}_per_bin": np.asarray(st[key]).tolist() for key in _PER_BIN}})
-    return rows
 
 
 def _burgers_rows(s: CARPoolStudySettings, quick: bool, executor: Any, root: Path | None,
@@ -126,25 +58,6 @@ def _burgers_rows(s: CARPoolStudySettings, quick: bool, executor: Any, root: Pat
     rows = burgers_cape_pair(s.burgers, quick=quick, executor=executor,
                              work_dir=None if root is None else root / "burgers", log=say)
     return [dict(r) for r in rows]
-
-
-def _figures(root: Path, s: CARPoolStudySettings, rows: list[dict[str, Any]]) -> None:
-    cp = [r for r in rows if r["stage"] == "carpool"]
-    k = np.asarray(cp[0]["k"])
-    short = {"cosmo_2lpt": "2LPT", "cosmo_zeldovich": "ZA"}
-    curves = {f"{short[r['cheap']]}, N={int(r['n_pairs'])}": np.asarray(r["variance_reduction_per_bin"]) for r in cp}
-    plot_variance_reduction(k, curves, root / "variance_reduction.png",
-                            marks={"k_max": s.k_max, "k_Nyq,p / 2": s.k_half_nyquist},
-                            title=f"CARPool: PM vs cheap runs, M = {s.n_cheap} cheap runs for mu_c")
-    n_fig = min(s.n_pairs, key=lambda n: (abs(n - CHECK_N), n))  # the pair count nearest the checks'
-    ratios = {}
-    for r in cp:
-        if int(r["n_pairs"]) == n_fig:
-            if not ratios:
-                ratios[f"plain mean of {n_fig} PM"] = (r["first_plain_ratio_per_bin"], r["first_plain_error_per_bin"])
-            ratios[f"CARPool {short[r['cheap']]}, N={n_fig}"] = (r["first_ratio_per_bin"], r["first_error_per_bin"])
-    plot_power_ratio(k, ratios, root / "power_ratio.png",
-                     title=f"P(k) / truth ({int(rows[0]['n_runs'])} PM runs), one group of {n_fig} pairs")
 
 
 def run_carpool_benchmark(*, quick: bool = False, settings: CARPoolStudySettings | dict[str, Any] | None = None,
@@ -177,18 +90,14 @@ def run_carpool_benchmark(*, quick: bool = False, settings: CARPoolStudySettings
     root_dir = None if work_dir is None else claim_work_dir(work_dir, "carpool", mode, s.model_dump(mode="json"))
     with tempfile.TemporaryDirectory(prefix="sciml-bench-carpool-") as tmp, held(root_dir), \
             make_executor(dict(s.executor)) as executor:
-        runs, seconds = {}, {}
-        for which in SETS:
-            t0 = time.perf_counter()
-            runs[which] = run_set(s, which, executor=executor, work_dir=root_dir, log=say)
-            seconds[which] = time.perf_counter() - t0
-        report.results.extend(_run_rows(s, runs, seconds))
+        runs, seconds = run_sets(s, executor, root_dir, say)
+        report.results.extend(run_rows(runs, seconds))
         rows = carpool_rows(s, runs)
         report.results.extend(rows)
         for r in rows[1:]:
             say(f"carpool {r['cheap']} N={int(r['n_pairs'])}: variance reduction >= {r['vr_min_k_lt_kmax']:.3g} "
                 f"for k < {s.k_max:g}, bias {r['bias_band_sigma']:+.2f} sigma, CPU {r['cpu_speedup']:.3g}x")
-        _figures(Path(root_dir if root_dir is not None else tmp), s, rows)
+        figures(Path(root_dir if root_dir is not None else tmp), s, rows)
         report.results.extend(_burgers_rows(s, mode != "full", executor, root_dir, say))
     report.results.append({"stage": "total", "wall_s": time.perf_counter() - start})
     add_references(report)

@@ -30,7 +30,7 @@ def save_figure(fig: Any, path: str | Path, *, dpi: int = 110) -> Path:
     path = Path(path)
     try:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+            fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png", bbox_inches="tight")
     finally:
         plt.close(fig)
     return path

@@ -7,6 +7,7 @@ A new step is one module under :mod:`sciml.workflows.steps` with a
 from __future__ import annotations
 
 from sciml.workflows.step import WorkflowStep
+from sciml.workflows.steps.carpool_study import CARPoolStudyStep
 from sciml.workflows.steps.evaluate_neural_pde import EvaluateNeuralPDEStep
 from sciml.workflows.steps.generate import GenerateStep
 from sciml.workflows.steps.mfbo import MFBOStep
@@ -30,6 +31,7 @@ STEP_TYPES: tuple[type[WorkflowStep], ...] = (
     ProbConservStudyStep,
     PotentialsStudyStep,
     WGANSubmodelStep,
+    CARPoolStudyStep,
 )
 
 #: step kind -> step class
