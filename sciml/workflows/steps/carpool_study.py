@@ -26,41 +26,26 @@ The sizes are the benchmark's quick (or full) ones; ``settings`` overrides any f
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
-from sciml.config import validate_config
 from sciml.data.atomic import atomic_write_text
 from sciml.errors import ConfigError
 from sciml.executors import make_executor
 from sciml.studies.carpool import CARPoolStudySettings, preset_settings
-from sciml.studies.carpool_burgers import as_settings as burgers_settings
+from sciml.studies.carpool_burgers import BurgersCarpoolSettings
+from sciml.studies.carpool_burgers import preset_settings as burgers_preset
 from sciml.studies.carpool_burgers import burgers_cape_pair
 from sciml.studies.carpool_stages import SHORT, carpool_rows, figures, run_rows, run_sets
 from sciml.workflows.context import WorkflowContext
 from sciml.workflows.recipe import ExecutorSpec
 from sciml.workflows.step import WorkflowStep
+from sciml.workflows.step_settings import merge_settings, validate_step_settings
 
 __all__ = ["CARPoolStudyStep", "study_settings"]
-
-
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``over``'s entries, nested mappings merged (an ``executor`` replaced whole)."""
-    out = dict(base)
-    for k, v in over.items():
-        nested = isinstance(v, Mapping) and isinstance(out.get(k), Mapping) and k != "executor"
-        out[k] = _merge(out[k], v) if nested else v
-    return out
-
-
-def _renamed(exc: ConfigError, source: str, prefix: str) -> ConfigError:
-    """``exc`` with its ``<source>: field <f>: ...`` lines as ``<prefix>.<f>: ...`` (``invalid ...:`` header dropped)."""
-    lines = [line for line in str(exc).splitlines() if not line.startswith(f"invalid {source}:")]
-    return ConfigError("\n".join(line.replace(f"{source}: field (top level): ", f"{prefix}: ", 1)
-                                 .replace(f"{source}: field ", f"{prefix}.", 1) for line in lines))
 
 
 def study_settings(step: CARPoolStudyStep, where: str = "carpool_study") -> CARPoolStudySettings:
@@ -79,16 +64,11 @@ def study_settings(step: CARPoolStudyStep, where: str = "carpool_study") -> CARP
         raise ConfigError(f"{where}.settings.run_burgers: not a setting of this step; set the step's field "
                           f"'burgers' (true or false) instead")
     base = preset_settings(step.quick).model_dump()
-    try:
-        s = validate_config(_merge(base, {**step.settings, "run_burgers": step.burgers}), CARPoolStudySettings,
-                            source="settings")
-    except ConfigError as exc:
-        raise _renamed(exc, "settings", f"{where}.settings") from None
+    s = validate_step_settings(merge_settings(base, {**step.settings, "run_burgers": step.burgers}),
+                               CARPoolStudySettings, f"{where}.settings")
     if step.burgers:
-        try:
-            burgers_settings(s.burgers, quick=step.quick)
-        except ConfigError as exc:
-            raise _renamed(exc, "Burgers CARPool settings", f"{where}.settings.burgers") from None
+        validate_step_settings(merge_settings(burgers_preset(step.quick).model_dump(), s.burgers or {}),
+                               BurgersCarpoolSettings, f"{where}.settings.burgers")
     return s
 
 

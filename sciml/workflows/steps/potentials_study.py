@@ -35,7 +35,6 @@ import torch
 import xarray as xr
 from pydantic import Field, NonNegativeInt, PositiveInt, ValidationError, field_validator
 
-from sciml.config import format_validation_error
 from sciml.data import open_dataset, save
 from sciml.data.atomic import atomic_write_text
 from sciml.errors import ConfigError, ParameterError
@@ -67,6 +66,7 @@ from sciml.viz.potentials import plot_calibration_curves, plot_rdf_band
 from sciml.workflows.context import WorkflowContext
 from sciml.workflows.recipe import ExecutorSpec
 from sciml.workflows.step import WorkflowStep
+from sciml.workflows.step_settings import merge_settings, validate_step_settings
 
 __all__ = ["SYSTEMS", "PotentialsStudyStep", "base_settings", "check_step", "md_settings", "study_settings"]
 
@@ -95,14 +95,6 @@ def base_settings(system: str, quick: bool) -> PotentialStudySettings:
     if system not in SYSTEMS:
         raise ConfigError(f"unknown system {system!r}; accepted: {', '.join(SYSTEMS)}")
     return preset_settings(system, quick)
-
-
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``over``'s entries, nested mappings merged."""
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
-    return out
 
 
 def _overridden(settings: Mapping[str, Any], path: tuple[str, ...]) -> bool:
@@ -150,12 +142,8 @@ def study_settings(step: PotentialsStudyStep, where: str = "potentials_study") -
     for path, own in OWN_FIELDS.items():
         if _overridden(step.settings, path):
             raise ConfigError(f"{where}.settings.{'.'.join(path)}: set by the step's own field {own!r}")
-    try:
-        s = PotentialStudySettings.model_validate(_merge(base.model_dump(), step.settings))
-    except ValidationError as exc:
-        text = format_validation_error(exc, PotentialStudySettings, "")
-        raise ConfigError("\n".join(line.replace(": field ", f"{where}.settings.", 1)
-                                    for line in text.splitlines())) from None
+    s = validate_step_settings(merge_settings(base.model_dump(), step.settings), PotentialStudySettings,
+                               f"{where}.settings")
     member = s.member.model_copy(update={"seed": 1000 * step.seed, **(
         {} if step.member_steps is None else {"n_steps": step.member_steps})})
     return s.model_copy(update={"seed": step.seed, "n_members": step.n_members or s.n_members, "member": member,

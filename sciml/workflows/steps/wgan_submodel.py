@@ -40,8 +40,6 @@ import numpy as np
 from pydantic import Field
 
 from sciml.data.atomic import atomic_write_text
-from sciml.config import validate_config
-from sciml.errors import ConfigError
 from sciml.executors import make_executor
 from sciml.studies.wgan_submodel import (
     QOIS,
@@ -64,19 +62,11 @@ from sciml.studies.wgan_submodel_stages import (
 from sciml.workflows.context import WorkflowContext
 from sciml.workflows.recipe import ExecutorSpec
 from sciml.workflows.step import WorkflowStep
+from sciml.workflows.step_settings import merge_settings, validate_step_settings
 
 __all__ = ["FULL", "GPCA", "WGAN", "WGANSubmodelStep", "study_settings"]
 
 Arrays = dict[str, np.ndarray]
-
-
-def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """``base`` with ``over``'s entries, nested mappings merged (an ``executor`` replaced whole)."""
-    out = dict(base)
-    for k, v in over.items():
-        nested = isinstance(v, Mapping) and isinstance(out.get(k), Mapping) and k != "executor"
-        out[k] = _merge(out[k], v) if nested else v
-    return out
 
 
 def study_settings(step: WGANSubmodelStep, where: str = "wgan_submodel") -> WGANStudySettings:
@@ -89,12 +79,7 @@ def study_settings(step: WGANSubmodelStep, where: str = "wgan_submodel") -> WGAN
         One line per bad field, ``<where>.settings.<field>: <message>``.
     """
     base = preset_settings(step.quick).model_dump()
-    try:
-        return validate_config(_merge(base, step.settings), WGANStudySettings, source="settings")
-    except ConfigError as exc:
-        lines = str(exc).splitlines()
-        raise ConfigError("\n".join(line.replace("settings: field (top level): ", f"{where}.settings: ", 1)
-                                    .replace("settings: field ", f"{where}.settings.", 1) for line in lines)) from None
+    return validate_step_settings(merge_settings(base, step.settings), WGANStudySettings, f"{where}.settings")
 
 
 def _campaigns(s: WGANStudySettings, executor: Any, root: Path, say: Callable[[str], None]
