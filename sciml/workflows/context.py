@@ -64,3 +64,13 @@ class WorkflowContext:
     def where(self, index: int) -> str:
         """The prefix of the error messages about step ``index``."""
         return f"{self.source}: field steps.{index}"
+
+    def executor_config(self, step_executor: Any = None, default: Mapping[str, Any] | None = None
+                        ) -> dict[str, Any] | None:
+        """The executor a step runs on: the workflow's (:attr:`executor`), else the step's own
+        (an executor spec, or a mapping), else ``default``; ``None`` when none is given."""
+        if self.executor is not None:
+            return dict(self.executor)
+        if step_executor is not None:
+            return step_executor.model_dump() if hasattr(step_executor, "model_dump") else dict(step_executor)
+        return None if default is None else dict(default)

@@ -117,11 +117,6 @@ class CARPoolStudyStep(WorkflowStep):
         return [out / self.name, *(out / f"{self.file}{x}" for x in
                                    (".json", "_variance_reduction.png", "_power_ratio.png"))]
 
-    def _executor_config(self, ctx: WorkflowContext, s: CARPoolStudySettings) -> dict[str, Any]:
-        if ctx.executor is not None:
-            return dict(ctx.executor)
-        return self.executor.model_dump() if self.executor is not None else dict(s.executor)
-
     def _burgers_rows(self, s: CARPoolStudySettings, executor: Any, root: Path,
                       say: Callable[[str], None]) -> list[dict[str, Any]]:
         """The Burgers/CAPE pair's rows, kept in ``root/burgers_rows.json`` (reloaded when there)."""
@@ -145,7 +140,7 @@ class CARPoolStudyStep(WorkflowStep):
         def say(message: str) -> None:
             ctx.log(f"[{self.name}] {message}")
 
-        with make_executor(self._executor_config(ctx, s)) as executor:
+        with make_executor(ctx.executor_config(self.executor, default=s.executor)) as executor:
             runs, seconds = run_sets(s, executor, root, say)
             rows = [*run_rows(runs), *carpool_rows(s, runs)]
             rows += self._burgers_rows(s, executor, root, say)

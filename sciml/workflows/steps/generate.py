@@ -55,9 +55,7 @@ class GenerateStep(WorkflowStep):
         if out.exists() and _same_recipe(out, recipe):
             ctx.log(f"[{self.name}] {out} is up to date; skipped")
         else:
-            executor = ctx.executor
-            if executor is None and self.executor is not None:
-                executor = self.executor.model_dump()
+            executor = ctx.executor_config(self.executor)
             ctx.log(f"[{self.name}] generating {recipe.name} -> {out}")
             generate(recipe, output=out, executor=executor, overwrite=True)
         ctx.datasets[self.name] = out

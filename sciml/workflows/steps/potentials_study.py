@@ -367,8 +367,7 @@ class PotentialsStudyStep(WorkflowStep):
         return [out / self.name, *(out / f"{self.file}{s}" for s in (".json", "_calibration.png", "_rdf.png"))]
 
     def _executor(self, ctx: WorkflowContext) -> Any:
-        config = ctx.executor if ctx.executor is not None else (
-            None if self.executor is None else self.executor.model_dump())
+        config = ctx.executor_config(self.executor)
         return InProcessExecutor(show_progress=False) if config is None else make_executor(config)
 
     def run(self, ctx: WorkflowContext, index: int) -> None:

@@ -142,11 +142,6 @@ class WGANSubmodelStep(WorkflowStep):
         return [out / self.name, *(out / f"{self.file}{x}" for x in
                                    (".json", "_histories.png", "_qoi_histograms.png", "_training.png"))]
 
-    def _executor_config(self, ctx: WorkflowContext, s: WGANStudySettings) -> dict[str, Any]:
-        if ctx.executor is not None:
-            return dict(ctx.executor)
-        return self.executor.model_dump() if self.executor is not None else dict(s.executor)
-
     def run(self, ctx: WorkflowContext, index: int) -> None:
         """Run (or resume, or reload) every stage; write ``<file>.json`` and the plots."""
         s = study_settings(self, ctx.where(index))
@@ -156,7 +151,7 @@ class WGANSubmodelStep(WorkflowStep):
         def say(message: str) -> None:
             ctx.log(f"[{self.name}] {message}")
 
-        with make_executor(self._executor_config(ctx, s)) as executor:
+        with make_executor(ctx.executor_config(self.executor, default=s.executor)) as executor:
             data, seconds = _campaigns(s, executor, root, say)
             for split in ("train", "test"):
                 ctx.datasets[f"{self.name}_{split}"] = ctx.artefacts[f"dataset:{self.name}_{split}"] = \
