@@ -201,6 +201,25 @@ def test_interrupted_write_leaves_no_file(tmp_path: Path, monkeypatch, exc):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_ctrl_c_just_after_the_temporary_file_is_created_leaves_no_file(tmp_path: Path, monkeypatch):
+    """A SIGINT that lands inside ``mkstemp`` once the file exists (seen under load) is raised
+    only when the name is known, so the file is removed."""
+    import os
+    import signal
+
+    original = tempfile.mkstemp
+
+    def mkstemp_then_sigint(*args, **kwargs):
+        out = original(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)  # the handler's KeyboardInterrupt comes at the next bytecode
+        return out
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_sigint)
+    with pytest.raises(KeyboardInterrupt):
+        save(make_ds(), tmp_path / "out.nc")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_interrupted_write_keeps_previous_file(tmp_path: Path, monkeypatch):
     path = tmp_path / "out.nc"
     old = make_ds(seed=1)
