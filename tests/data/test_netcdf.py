@@ -215,8 +215,12 @@ def test_ctrl_c_just_after_the_temporary_file_is_created_leaves_no_file(tmp_path
         return out
 
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_sigint)
-    with pytest.raises(KeyboardInterrupt):
-        save(make_ds(), tmp_path / "out.nc")
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever an earlier test left
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            save(make_ds(), tmp_path / "out.nc")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert list(tmp_path.iterdir()) == []
 
 
